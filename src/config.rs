@@ -1,0 +1,1 @@
+//! Configuration from a TOML file, `WARRENMQ_*` environment variables and flags.

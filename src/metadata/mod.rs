@@ -1,0 +1,1 @@
+//! The metadata machine: vhosts, users, permissions, exchanges, queues and bindings.

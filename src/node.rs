@@ -1,0 +1,1 @@
+//! A node: starts and wires the parts together and owns shutdown.

@@ -1,0 +1,14 @@
+//! A message as a queue stores it: routing info, raw properties and body.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// A published message. `properties` holds the content header's property flags and
+/// property list exactly as the publisher sent them, so they are delivered byte for byte.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub exchange: String,
+    pub routing_key: String,
+    pub properties: Bytes,
+    pub body: Bytes,
+}

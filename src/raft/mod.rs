@@ -1,0 +1,1 @@
+//! The only user of openraft: the metadata group and one group per durable queue.
