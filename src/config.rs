@@ -1,1 +1,218 @@
 //! Configuration from a TOML file, `WARRENMQ_*` environment variables and flags.
+//!
+//! Precedence: flag, then environment variable, then the `--config` file, then the
+//! default. No sockets, no globals: `Config` is plain data handed to `Node::start`.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::Deserialize;
+
+/// Everything a node needs to start.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    /// `warren@HOST`, as RabbitMQ's `rabbit@HOST`.
+    pub node_name: String,
+    pub data_dir: PathBuf,
+    pub bind: IpAddr,
+    /// AMQP listener port; 0 picks a free port (tests).
+    pub amqp_port: u16,
+    pub http_port: u16,
+    pub cluster_port: u16,
+    /// Largest message body accepted, in bytes (RabbitMQ's `max_message_size`).
+    pub max_message_size: u64,
+    /// Heartbeat interval offered in connection.tune, in seconds.
+    pub heartbeat: u16,
+    pub frame_max: u32,
+    pub channel_max: u16,
+    pub default_user: String,
+    pub default_pass: String,
+    /// Entries applied between two snapshots of a Raft group.
+    pub snapshot_every: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            node_name: "warren@localhost".into(),
+            data_dir: PathBuf::from("warrenmq-data"),
+            bind: IpAddr::from([127, 0, 0, 1]),
+            amqp_port: 5672,
+            http_port: 15672,
+            cluster_port: 25672,
+            max_message_size: 128 * 1024 * 1024,
+            heartbeat: 60,
+            frame_max: 131_072,
+            channel_max: 2047,
+            default_user: "guest".into(),
+            default_pass: "guest".into(),
+            snapshot_every: 20_000,
+        }
+    }
+}
+
+/// Command-line flags of `warrenmq-server`; each also reads a `WARRENMQ_*` variable.
+#[derive(Debug, Default, Parser)]
+#[command(name = "warrenmq-server", version, about = "WarrenMQ broker node")]
+pub struct Args {
+    /// TOML file with the same keys as the flags (kebab-case).
+    #[arg(long, env = "WARRENMQ_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[arg(long, env = "WARRENMQ_NODE_NAME")]
+    pub node_name: Option<String>,
+    #[arg(long, env = "WARRENMQ_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[arg(long, env = "WARRENMQ_BIND")]
+    pub bind: Option<IpAddr>,
+    #[arg(long, env = "WARRENMQ_AMQP_PORT")]
+    pub amqp_port: Option<u16>,
+    #[arg(long, env = "WARRENMQ_HTTP_PORT")]
+    pub http_port: Option<u16>,
+    #[arg(long, env = "WARRENMQ_CLUSTER_PORT")]
+    pub cluster_port: Option<u16>,
+    #[arg(long, env = "WARRENMQ_MAX_MESSAGE_SIZE")]
+    pub max_message_size: Option<u64>,
+    #[arg(long, env = "WARRENMQ_HEARTBEAT")]
+    pub heartbeat: Option<u16>,
+    #[arg(long, env = "WARRENMQ_FRAME_MAX")]
+    pub frame_max: Option<u32>,
+    #[arg(long, env = "WARRENMQ_CHANNEL_MAX")]
+    pub channel_max: Option<u16>,
+    #[arg(long, env = "WARRENMQ_DEFAULT_USER")]
+    pub default_user: Option<String>,
+    #[arg(long, env = "WARRENMQ_DEFAULT_PASS")]
+    pub default_pass: Option<String>,
+    #[arg(long, env = "WARRENMQ_SNAPSHOT_EVERY")]
+    pub snapshot_every: Option<u64>,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Parse a TOML document.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(e),
+        })
+    }
+
+    /// Build the configuration from flags/env, layered over the file they name.
+    pub fn from_args(args: Args) -> Result<Config, ConfigError> {
+        let mut config = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                Config::from_toml(&text, path)?
+            }
+            None => Config::default(),
+        };
+        macro_rules! overlay {
+            ($($field:ident),*) => { $( if let Some(v) = args.$field { config.$field = v; } )* };
+        }
+        overlay!(
+            node_name,
+            data_dir,
+            bind,
+            amqp_port,
+            http_port,
+            cluster_port,
+            max_message_size,
+            heartbeat,
+            frame_max,
+            channel_max,
+            default_user,
+            default_pass,
+            snapshot_every
+        );
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        match self.node_name.split_once('@') {
+            Some((name, host)) if !name.is_empty() && !host.is_empty() => {}
+            _ => {
+                return Err(ConfigError::Invalid(format!(
+                    "node-name '{}' is not of the form warren@HOST",
+                    self.node_name
+                )))
+            }
+        }
+        if self.frame_max != 0 && self.frame_max < crate::amqp::FRAME_MIN_SIZE {
+            return Err(ConfigError::Invalid(format!(
+                "frame-max {} is below the minimum {}",
+                self.frame_max,
+                crate::amqp::FRAME_MIN_SIZE
+            )));
+        }
+        if self.max_message_size > 512 * 1024 * 1024 {
+            return Err(ConfigError::Invalid(
+                "max-message-size may not exceed 512 MiB".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "amqp-port = 5999\nhttp-port = 16000\nnode-name = \"warren@a\"\n",
+        )
+        .unwrap();
+        let args = Args::try_parse_from([
+            "warrenmq-server",
+            "--config",
+            path.to_str().unwrap(),
+            "--amqp-port",
+            "6000",
+        ])
+        .unwrap();
+        let config = Config::from_args(args).unwrap();
+        assert_eq!(config.amqp_port, 6000);
+        assert_eq!(config.http_port, 16000);
+        assert_eq!(config.node_name, "warren@a");
+        assert_eq!(config.cluster_port, 25672);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_node_names_are_refused() {
+        let err = Config::from_toml("amqp_prot = 1", Path::new("x.toml")).unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+        let args = Args {
+            node_name: Some("warren".into()),
+            ..Args::default()
+        };
+        assert!(Config::from_args(args)
+            .unwrap_err()
+            .to_string()
+            .contains("warren@HOST"));
+    }
+}

@@ -24,7 +24,11 @@ pub struct QueueMachine {
 }
 
 impl QueueMachine {
-    pub fn apply(&mut self, _meta: ApplyMeta, _cmd: QueueCommand) -> (QueueReply, Vec<QueueEffect>) {
+    pub fn apply(
+        &mut self,
+        _meta: ApplyMeta,
+        _cmd: QueueCommand,
+    ) -> (QueueReply, Vec<QueueEffect>) {
         todo!("queue machine")
     }
 }
