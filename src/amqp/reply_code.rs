@@ -1,7 +1,9 @@
 //! AMQP reply codes, and whether each one closes a channel or the whole connection.
 
+use serde::{Deserialize, Serialize};
+
 /// A reply code as RabbitMQ sends it in `channel.close` / `connection.close`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[repr(u16)]
 pub enum ReplyCode {
     ReplySuccess = 200,

@@ -1,2 +1,98 @@
 //! The node-local runtime that executes machine effects: queue actors with their
-//! leader-side consumer registry, and the metadata read model.
+//! leader-side consumer registry, the metadata read model, and the operations the
+//! frontend calls (declare, bind, route, ...), each checked against the read model and
+//! proposed to the metadata Raft group.
+
+mod consumers;
+mod events;
+mod meta_applier;
+mod operations;
+mod queue_actor;
+mod queue_applier;
+mod queue_handle;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+pub use consumers::ChannelCredit;
+pub use events::{ConfirmTo, ConnEvent, ConnTx, Delivery, GetReply, QueueMsg, QueueStatus};
+pub use queue_handle::QueueHandle;
+
+use crate::amqp::ReplyCode;
+use crate::config::Config;
+use crate::raft::{GroupHandle, RaftRegistry};
+use meta_applier::MetaApplier;
+
+/// Identifies a consumer on this node (not the client's consumer tag).
+pub type ConsumerKey = u64;
+
+/// An operation refused with RabbitMQ's reply code and full text (`NOT_FOUND - ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerError {
+    pub code: ReplyCode,
+    pub text: String,
+}
+
+impl BrokerError {
+    pub fn new(code: ReplyCode, text: impl std::fmt::Display) -> Self {
+        BrokerError {
+            code,
+            text: format!("{} - {}", code.name(), text),
+        }
+    }
+}
+
+impl From<BrokerError> for crate::frontend::AmqpError {
+    fn from(e: BrokerError) -> Self {
+        crate::frontend::AmqpError::prefixed(e.code, e.text)
+    }
+}
+
+pub type BrokerResult<T> = Result<T, BrokerError>;
+
+/// Work for the broker's background task.
+#[derive(Debug)]
+pub enum BrokerEvent {
+    /// An auto-delete queue lost its last consumer.
+    AutoDelete { vhost: String, name: String },
+    /// A queue's Raft group must go (the queue was deleted).
+    RemoveGroup { group: u64 },
+}
+
+/// Queues with a running actor on this node, by (vhost, name).
+pub(crate) type QueueMap = Mutex<HashMap<(String, String), QueueHandle>>;
+
+/// The runtime of one node.
+pub struct Broker {
+    config: Config,
+    node_id: u64,
+    raft: RaftRegistry,
+    meta: Arc<MetaApplier>,
+    meta_group: GroupHandle,
+    queues: Arc<QueueMap>,
+    /// Serialises queue actor start-up so one queue never gets two actors.
+    starting: tokio::sync::Mutex<()>,
+    events: mpsc::UnboundedSender<BrokerEvent>,
+    next_id: AtomicU64,
+}
+
+impl Broker {
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    pub fn new_connection_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn new_consumer_key(&self) -> ConsumerKey {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+}

@@ -32,3 +32,9 @@ impl QueueMachine {
         todo!("queue machine")
     }
 }
+impl QueueMachine {
+    pub fn get(&self, id: MsgId) -> Option<&StoredMessage> { self.messages.get(&id) }
+    pub fn iter(&self) -> impl Iterator<Item = (MsgId, &StoredMessage)> { self.messages.iter().map(|(k, v)| (*k, v)) }
+    pub fn to_snapshot(&self) -> Vec<u8> { todo!() }
+    pub fn from_snapshot(b: &[u8]) -> Result<Self, String> { todo!() }
+}

@@ -1,0 +1,71 @@
+//! Applies the metadata group's committed entries to the metadata machine, keeps the
+//! local read model, and executes the machine's effects on this node.
+
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{BrokerEvent, QueueMap, QueueMsg};
+use crate::metadata::{ApplyMeta, MetaCommand, MetaEffect, MetaReply, MetaState};
+use crate::raft::{GroupApplier, Request, RequestBody, Response};
+
+/// The metadata machine of this node and what reacts to its effects.
+pub(crate) struct MetaApplier {
+    pub state: RwLock<MetaState>,
+    pub queues: Arc<QueueMap>,
+    pub events: mpsc::UnboundedSender<BrokerEvent>,
+}
+
+impl MetaApplier {
+    fn effect(&self, effect: MetaEffect) {
+        if let MetaEffect::QueueDeleted { vhost, name, group_id } = effect {
+            // Synchronous so that a reply to the deleting client finds the queue gone.
+            let handle = self.queues.lock().expect("queue map").remove(&(vhost, name));
+            if let Some(handle) = handle {
+                let (reply, _rx) = oneshot::channel();
+                handle.send(QueueMsg::Shutdown { reply });
+            }
+            if group_id != 0 {
+                let _ = self.events.send(BrokerEvent::RemoveGroup { group: group_id });
+            }
+        }
+    }
+}
+
+impl GroupApplier for MetaApplier {
+    fn apply(&self, index: u64, request: &Request) -> Response {
+        let RequestBody::Meta(bytes) = &request.body else {
+            tracing::error!(index, "queue command in the metadata group");
+            return Response(Vec::new());
+        };
+        let reply = match postcard::from_bytes::<MetaCommand>(bytes) {
+            Ok(cmd) => {
+                let meta = ApplyMeta {
+                    index,
+                    time_ms: request.time_ms,
+                };
+                let (reply, effects) = self.state.write().expect("metadata lock").apply(meta, cmd);
+                for effect in effects {
+                    self.effect(effect);
+                }
+                reply
+            }
+            Err(e) => {
+                tracing::error!(index, error = %e, "undecodable metadata command");
+                MetaReply::Ok
+            }
+        };
+        Response(postcard::to_allocvec(&reply).expect("encode metadata reply"))
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        self.state.read().expect("metadata lock").to_snapshot()
+    }
+
+    fn restore(&self, snapshot: &[u8]) -> std::io::Result<()> {
+        let state = MetaState::from_snapshot(snapshot)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+        *self.state.write().expect("metadata lock") = state;
+        Ok(())
+    }
+}

@@ -1,0 +1,405 @@
+//! What the frontend asks of the broker: start-up, authentication, declare/delete/bind,
+//! routing and queue lookup. Checks run on the local read model; changes are proposed
+//! to the metadata group and take effect when applied.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use amq_protocol::types::FieldTable;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::meta_applier::MetaApplier;
+use super::queue_actor::{Backend, QueueActor};
+use super::queue_applier::QueueApplier;
+use super::{Broker, BrokerError, BrokerEvent, BrokerResult, QueueHandle, QueueMap, QueueMsg, QueueStatus};
+use crate::amqp::{parse_properties, ReplyCode};
+use crate::config::Config;
+use crate::metadata::{hash_password, Destination, ExchangeKind, MetaCommand, MetaReply, MetaState, QueueRecord};
+use crate::queue::QueueMachine;
+use crate::raft::{RaftRegistry, Request, RequestBody, WriteError};
+
+/// Group id of the metadata Raft group.
+const META_GROUP: u64 = 0;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn locked_queue(name: &str, vhost: &str) -> BrokerError {
+    BrokerError::new(
+        ReplyCode::ResourceLocked,
+        format!(
+            "cannot obtain exclusive access to locked queue '{name}' in vhost '{vhost}'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration."
+        ),
+    )
+}
+
+impl Broker {
+    /// Start the runtime: recover the metadata group, bootstrap a fresh node, drop the
+    /// transient queues of a previous life, and start every durable queue in the background.
+    pub async fn start(config: Config, raft: RaftRegistry, node_id: u64) -> Result<Arc<Broker>, BrokerError> {
+        let (events, events_rx) = mpsc::unbounded_channel();
+        let queues: Arc<QueueMap> = Arc::new(Mutex::new(Default::default()));
+        let meta = Arc::new(MetaApplier {
+            state: RwLock::new(MetaState::default()),
+            queues: queues.clone(),
+            events: events.clone(),
+        });
+        let meta_group = raft
+            .start_group(META_GROUP, meta.clone())
+            .await
+            .map_err(|e| BrokerError::new(ReplyCode::InternalError, format!("metadata group: {e:?}")))?;
+        let broker = Arc::new(Broker {
+            config,
+            node_id,
+            raft,
+            meta,
+            meta_group,
+            queues,
+            starting: tokio::sync::Mutex::new(()),
+            events,
+            next_id: AtomicU64::new(1),
+        });
+        if !broker.meta.state.read().expect("metadata lock").vhost_exists("/") {
+            let salt: [u8; 4] = rand::random();
+            let cmd = MetaCommand::Bootstrap {
+                default_user: broker.config.default_user.clone(),
+                password_hash: hash_password(&broker.config.default_pass, salt),
+            };
+            broker.propose(cmd).await?;
+            info!("bootstrapped a fresh node");
+        }
+        let has_transient = broker.meta.state.read().expect("metadata lock").has_transient_queues_of(node_id);
+        if has_transient {
+            broker.propose(MetaCommand::DeleteTransientQueuesOfNode { node: node_id }).await?;
+        }
+        tokio::spawn(run_events(Arc::downgrade(&broker), events_rx));
+        let durable: Vec<(String, String)> = {
+            let state = broker.meta.state.read().expect("metadata lock");
+            state.all_queues().filter(|(_, q)| q.durable).map(|(v, q)| (v.to_owned(), q.name.clone())).collect()
+        };
+        let b = broker.clone();
+        tokio::spawn(async move {
+            for (vhost, name) in durable {
+                if let Err(e) = b.ensure_queue(&vhost, &name).await {
+                    warn!(vhost, name, error = ?e, "queue recovery failed");
+                }
+            }
+        });
+        Ok(broker)
+    }
+
+    /// Propose a metadata command and wait until it is applied here.
+    pub(crate) async fn propose(&self, cmd: MetaCommand) -> BrokerResult<MetaReply> {
+        let body = postcard::to_allocvec(&cmd).expect("encode metadata command");
+        let request = Request { time_ms: now_ms(), body: RequestBody::Meta(body) };
+        let mut backoff = Duration::from_millis(5);
+        for _ in 0..40 {
+            match self.meta_group.write(request.clone()).await {
+                Ok(resp) => {
+                    let reply: MetaReply = postcard::from_bytes(&resp.0)
+                        .map_err(|e| BrokerError::new(ReplyCode::InternalError, format!("decode metadata reply: {e}")))?;
+                    if let MetaReply::Error(e) = reply {
+                        return Err(BrokerError { code: e.code, text: e.text });
+                    }
+                    return Ok(reply);
+                }
+                Err(WriteError::NotLeader { .. }) | Err(WriteError::Unknown(_)) => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(500));
+                }
+                Err(WriteError::Fatal(e)) => return Err(BrokerError::new(ReplyCode::InternalError, e)),
+            }
+        }
+        Err(BrokerError::new(ReplyCode::InternalError, "metadata group unavailable"))
+    }
+
+    pub fn authenticate(&self, user: &str, password: &str) -> bool {
+        self.meta.state.read().expect("metadata lock").check_password(user, password)
+    }
+
+    pub fn check_vhost_access(&self, user: &str, vhost: &str) -> BrokerResult<()> {
+        let state = self.meta.state.read().expect("metadata lock");
+        if !state.vhost_exists(vhost) {
+            return Err(BrokerError::new(ReplyCode::NotAllowed, format!("vhost {vhost} not found")));
+        }
+        if state.permissions(user, vhost).is_none() {
+            return Err(BrokerError::new(ReplyCode::NotAllowed, format!("access to vhost '{vhost}' refused for user '{user}'")));
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn declare_exchange(
+        &self,
+        vhost: &str,
+        name: &str,
+        kind: &str,
+        passive: bool,
+        durable: bool,
+        auto_delete: bool,
+        internal: bool,
+        arguments: FieldTable,
+    ) -> BrokerResult<()> {
+        if passive {
+            let state = self.meta.state.read().expect("metadata lock");
+            return match state.exchange(vhost, name) {
+                Some(_) => Ok(()),
+                None => Err(BrokerError::new(ReplyCode::NotFound, format!("no exchange '{name}' in vhost '{vhost}'"))),
+            };
+        }
+        let kind = ExchangeKind::parse(kind)
+            .ok_or_else(|| BrokerError::new(ReplyCode::CommandInvalid, format!("unknown exchange type '{kind}'")))?;
+        let cmd = MetaCommand::DeclareExchange {
+            vhost: vhost.to_owned(),
+            name: name.to_owned(),
+            kind,
+            durable,
+            auto_delete,
+            internal,
+            arguments,
+        };
+        self.propose(cmd).await.map(|_| ())
+    }
+
+    pub async fn delete_exchange(&self, vhost: &str, name: &str, if_unused: bool) -> BrokerResult<()> {
+        let cmd = MetaCommand::DeleteExchange { vhost: vhost.to_owned(), name: name.to_owned(), if_unused };
+        self.propose(cmd).await.map(|_| ())
+    }
+
+    fn queue_record(&self, vhost: &str, name: &str) -> Option<QueueRecord> {
+        self.meta.state.read().expect("metadata lock").queue(vhost, name).cloned()
+    }
+
+    fn check_owner(&self, record: &QueueRecord, vhost: &str, conn: u64) -> BrokerResult<()> {
+        match record.exclusive_owner {
+            Some(owner) if owner != (self.node_id, conn) => Err(locked_queue(&record.name, vhost)),
+            _ => Ok(()),
+        }
+    }
+
+    /// `queue.declare`: returns the queue's counts.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn declare_queue(
+        &self,
+        vhost: &str,
+        name: &str,
+        passive: bool,
+        durable: bool,
+        exclusive_conn: Option<u64>,
+        conn: u64,
+        auto_delete: bool,
+        arguments: FieldTable,
+    ) -> BrokerResult<QueueStatus> {
+        if passive {
+            let record = self
+                .queue_record(vhost, name)
+                .ok_or_else(|| BrokerError::new(ReplyCode::NotFound, format!("no queue '{name}' in vhost '{vhost}'")))?;
+            self.check_owner(&record, vhost, conn)?;
+        } else {
+            if let Some(record) = self.queue_record(vhost, name) {
+                self.check_owner(&record, vhost, conn)?;
+            }
+            let cmd = MetaCommand::DeclareQueue {
+                vhost: vhost.to_owned(),
+                name: name.to_owned(),
+                durable,
+                exclusive_owner: exclusive_conn.map(|c| (self.node_id, c)),
+                auto_delete,
+                arguments,
+                node: self.node_id,
+            };
+            self.propose(cmd).await?;
+        }
+        let handle = self.ensure_queue(vhost, name).await?;
+        Ok(handle.status().await.unwrap_or_default())
+    }
+
+    /// The running actor of a queue, starting it (and its Raft group) if needed.
+    pub(crate) async fn ensure_queue(&self, vhost: &str, name: &str) -> BrokerResult<QueueHandle> {
+        let key = (vhost.to_owned(), name.to_owned());
+        if let Some(h) = self.queues.lock().expect("queue map").get(&key) {
+            return Ok(h.clone());
+        }
+        let _guard = self.starting.lock().await;
+        if let Some(h) = self.queues.lock().expect("queue map").get(&key) {
+            return Ok(h.clone());
+        }
+        let record = self
+            .queue_record(vhost, name)
+            .ok_or_else(|| BrokerError::new(ReplyCode::NotFound, format!("no queue '{name}' in vhost '{vhost}'")))?;
+        let machine = Arc::new(Mutex::new(QueueMachine::default()));
+        let backend = if record.durable {
+            let applier = Arc::new(QueueApplier { machine: machine.clone() });
+            let group = self
+                .raft
+                .start_group(record.group_id, applier)
+                .await
+                .map_err(|e| BrokerError::new(ReplyCode::InternalError, format!("queue group {}: {e:?}", record.group_id)))?;
+            Backend::Raft(group)
+        } else {
+            Backend::Local { next_index: 0 }
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handle = QueueHandle::new(vhost.to_owned(), name.to_owned(), tx);
+        let actor = QueueActor::new(handle.clone(), machine, backend, rx, self.events.clone(), record.auto_delete);
+        tokio::spawn(actor.run());
+        // The queue may have been deleted while its group started.
+        if self.queue_record(vhost, name).is_none() {
+            let (reply, _rx) = tokio::sync::oneshot::channel();
+            handle.send(QueueMsg::Shutdown { reply });
+            return Err(BrokerError::new(ReplyCode::NotFound, format!("no queue '{name}' in vhost '{vhost}'")));
+        }
+        self.queues.lock().expect("queue map").insert(key, handle.clone());
+        Ok(handle)
+    }
+
+    /// A queue a client wants to use (consume, get, purge): exists and is not locked.
+    pub async fn lookup_queue(&self, vhost: &str, name: &str, conn: u64) -> BrokerResult<QueueHandle> {
+        let record = self
+            .queue_record(vhost, name)
+            .ok_or_else(|| BrokerError::new(ReplyCode::NotFound, format!("no queue '{name}' in vhost '{vhost}'")))?;
+        self.check_owner(&record, vhost, conn)?;
+        self.ensure_queue(vhost, name).await
+    }
+
+    pub async fn purge_queue(&self, vhost: &str, name: &str, conn: u64) -> BrokerResult<u64> {
+        let handle = self.lookup_queue(vhost, name, conn).await?;
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        if !handle.send(QueueMsg::Purge { reply }) {
+            return Ok(0);
+        }
+        Ok(rx.await.unwrap_or(0))
+    }
+
+    pub async fn delete_queue(&self, vhost: &str, name: &str, if_unused: bool, if_empty: bool, conn: u64) -> BrokerResult<u64> {
+        let Some(record) = self.queue_record(vhost, name) else {
+            // RabbitMQ answers delete-ok for a queue that does not exist.
+            return Ok(0);
+        };
+        self.check_owner(&record, vhost, conn)?;
+        let handle = self.ensure_queue(vhost, name).await?;
+        let status = handle.status().await.unwrap_or_default();
+        if if_unused && status.consumers > 0 {
+            return Err(BrokerError::new(ReplyCode::PreconditionFailed, format!("queue '{name}' in vhost '{vhost}' in use")));
+        }
+        if if_empty && status.ready + status.unacked > 0 {
+            return Err(BrokerError::new(ReplyCode::PreconditionFailed, format!("queue '{name}' in vhost '{vhost}' is not empty")));
+        }
+        self.propose(MetaCommand::DeleteQueue { vhost: vhost.to_owned(), name: name.to_owned() }).await?;
+        Ok(status.ready)
+    }
+
+    /// `queue.bind`/`unbind` (`to_exchange = false`) and `exchange.bind`/`unbind`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn bind(
+        &self,
+        vhost: &str,
+        source: &str,
+        destination: &str,
+        to_exchange: bool,
+        routing_key: &str,
+        arguments: FieldTable,
+        conn: u64,
+        bind: bool,
+    ) -> BrokerResult<()> {
+        if !to_exchange {
+            if let Some(record) = self.queue_record(vhost, destination) {
+                self.check_owner(&record, vhost, conn)?;
+            }
+        }
+        let destination = if to_exchange {
+            Destination::Exchange(destination.to_owned())
+        } else {
+            Destination::Queue(destination.to_owned())
+        };
+        let (vhost, source, routing_key) = (vhost.to_owned(), source.to_owned(), routing_key.to_owned());
+        let cmd = if bind {
+            MetaCommand::Bind { vhost, source, destination, routing_key, arguments }
+        } else {
+            MetaCommand::Unbind { vhost, source, destination, routing_key, arguments }
+        };
+        self.propose(cmd).await.map(|_| ())
+    }
+
+    /// A publish may go to this exchange (exists, not internal).
+    pub fn check_publish(&self, vhost: &str, exchange: &str) -> BrokerResult<()> {
+        let state = self.meta.state.read().expect("metadata lock");
+        match state.exchange(vhost, exchange) {
+            None => Err(BrokerError::new(ReplyCode::NotFound, format!("no exchange '{exchange}' in vhost '{vhost}'"))),
+            Some(x) if x.internal => Err(BrokerError::new(
+                ReplyCode::AccessRefused,
+                format!("cannot publish to internal exchange '{exchange}' in vhost '{vhost}'"),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// The queues a publish goes to.
+    pub async fn route(&self, vhost: &str, exchange: &str, routing_key: &str, properties: &[u8]) -> BrokerResult<Vec<QueueHandle>> {
+        // Only decode the properties when they carry headers (bit 13 of the flags).
+        let headers = if properties.first().is_some_and(|b| b & 0x20 != 0) {
+            parse_properties(properties).and_then(|p| p.headers().clone())
+        } else {
+            None
+        };
+        let names: Vec<String> = {
+            self.check_publish(vhost, exchange)?;
+            let state = self.meta.state.read().expect("metadata lock");
+            state.route(vhost, exchange, routing_key, headers.as_ref()).queues.into_iter().collect()
+        };
+        let mut handles = Vec::with_capacity(names.len());
+        for name in names {
+            let cached = self.queues.lock().expect("queue map").get(&(vhost.to_owned(), name.clone())).cloned();
+            match cached {
+                Some(h) => handles.push(h),
+                None => {
+                    if let Ok(h) = self.ensure_queue(vhost, &name).await {
+                        handles.push(h);
+                    }
+                }
+            }
+        }
+        Ok(handles)
+    }
+
+    /// A client connection ended: its exclusive queues go.
+    pub async fn connection_closed(&self, conn: u64) {
+        let owner = (self.node_id, conn);
+        let owns = self.meta.state.read().expect("metadata lock").has_queues_of_owner(owner);
+        if owns {
+            if let Err(e) = self.propose(MetaCommand::DeleteQueuesOfOwner { owner }).await {
+                warn!(error = ?e, "could not delete exclusive queues");
+            }
+        }
+    }
+}
+
+async fn run_events(broker: std::sync::Weak<Broker>, mut rx: mpsc::UnboundedReceiver<BrokerEvent>) {
+    while let Some(event) = rx.recv().await {
+        let Some(broker) = broker.upgrade() else { return };
+        match event {
+            BrokerEvent::AutoDelete { vhost, name } => {
+                let still_unused = match broker.queues.lock().expect("queue map").get(&(vhost.clone(), name.clone())) {
+                    Some(h) => Some(h.clone()),
+                    None => None,
+                };
+                if let Some(h) = still_unused {
+                    if h.status().await.is_some_and(|s| s.consumers == 0) {
+                        let _ = broker.propose(MetaCommand::DeleteQueue { vhost, name }).await;
+                    }
+                }
+            }
+            BrokerEvent::RemoveGroup { group } => {
+                if let Err(e) = broker.raft.remove_group(group).await {
+                    warn!(group, error = ?e, "could not remove queue group");
+                }
+            }
+        }
+    }
+}

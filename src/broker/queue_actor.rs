@@ -1,0 +1,543 @@
+//! One queue's actor: owns the leader-side consumer registry and turns client requests
+//! into queue-machine commands, batched into one proposal at a time.
+//!
+//! Durable queues propose batches to their Raft group and act on the replies in log
+//! order; transient queues apply the same machine in memory. A message is marked
+//! delivered (and, for durable queues, that mark committed) before a consumer sees it,
+//! so after a crash it comes back with `redelivered = true`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, warn};
+
+use super::consumers::{ChannelCredit, Consumer, Registry};
+use super::events::{ConfirmTo, ConnEvent, Delivery, GetReply, QueueMsg, QueueStatus};
+use super::{BrokerEvent, ConsumerKey, QueueHandle};
+use crate::amqp::ReplyCode;
+use crate::queue::{ApplyMeta, MsgId, QueueCommand, QueueMachine, QueueReply};
+use crate::raft::{GroupHandle, Request, RequestBody, WriteError};
+
+/// Most messages taken from the inbox before a batch is proposed.
+const INBOX_BATCH: usize = 512;
+
+/// Where the machine's commands go.
+pub(crate) enum Backend {
+    /// Transient queue: applied here, in memory.
+    Local { next_index: u64 },
+    /// Durable queue: proposed to its Raft group.
+    Raft(GroupHandle),
+}
+
+/// What to do with a command's reply.
+enum Cont {
+    None,
+    Publish(Option<ConfirmTo>),
+    Deliver(Vec<Assignment>),
+    Get {
+        reply: oneshot::Sender<Option<GetReply>>,
+        msg_id: MsgId,
+        redelivered: bool,
+    },
+    Purge(oneshot::Sender<u64>),
+}
+
+/// A message picked for a consumer; `redelivered` is what the machine knew before this
+/// delivery marked it.
+#[derive(Clone, Copy)]
+struct Assignment {
+    consumer: ConsumerKey,
+    msg_id: MsgId,
+    redelivered: bool,
+}
+
+/// A delivery not yet settled.
+struct InFlight {
+    /// `None` for `basic.get`.
+    consumer: Option<ConsumerKey>,
+    credit: Option<Arc<ChannelCredit>>,
+}
+
+type BatchResult = Result<Vec<QueueReply>, WriteError>;
+
+pub(crate) struct QueueActor {
+    handle: QueueHandle,
+    machine: Arc<Mutex<QueueMachine>>,
+    backend: Backend,
+    inbox: mpsc::UnboundedReceiver<QueueMsg>,
+    broker: mpsc::UnboundedSender<BrokerEvent>,
+    auto_delete: bool,
+    had_consumer: bool,
+    consumers: Registry,
+    available: BTreeSet<MsgId>,
+    in_flight: HashMap<MsgId, InFlight>,
+    cmds: Vec<QueueCommand>,
+    conts: Vec<Cont>,
+    /// Continuations of the batch being proposed (at most one batch at a time, so
+    /// replies are handled in log order and a retried batch cannot overtake a later one).
+    proposing: Option<(Vec<QueueCommand>, Vec<Cont>)>,
+    done_tx: mpsc::UnboundedSender<BatchResult>,
+    done_rx: mpsc::UnboundedReceiver<BatchResult>,
+}
+
+impl QueueActor {
+    pub(crate) fn new(
+        handle: QueueHandle,
+        machine: Arc<Mutex<QueueMachine>>,
+        backend: Backend,
+        inbox: mpsc::UnboundedReceiver<QueueMsg>,
+        broker: mpsc::UnboundedSender<BrokerEvent>,
+        auto_delete: bool,
+    ) -> Self {
+        let available = machine.lock().expect("queue machine lock").iter().map(|(id, _)| id).collect();
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        QueueActor {
+            handle,
+            machine,
+            backend,
+            inbox,
+            broker,
+            auto_delete,
+            had_consumer: false,
+            consumers: Registry::default(),
+            available,
+            in_flight: HashMap::new(),
+            cmds: Vec::new(),
+            conts: Vec::new(),
+            proposing: None,
+            done_tx,
+            done_rx,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let span = tracing::debug_span!("queue", vhost = self.handle.vhost(), name = self.handle.name());
+        let _enter = span.enter();
+        loop {
+            tokio::select! {
+                msg = self.inbox.recv() => {
+                    let Some(msg) = msg else { break };
+                    if self.handle_msg(msg) { return; }
+                    for _ in 0..INBOX_BATCH {
+                        match self.inbox.try_recv() {
+                            Ok(msg) => if self.handle_msg(msg) { return; },
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Some(result) = self.done_rx.recv() => self.batch_done(result),
+            }
+            self.dispatch();
+            self.flush();
+        }
+    }
+
+    /// Returns true when the actor must stop.
+    fn handle_msg(&mut self, msg: QueueMsg) -> bool {
+        match msg {
+            QueueMsg::Publish {
+                enqueuer,
+                seq,
+                message,
+                confirm,
+            } => self.push(
+                QueueCommand::Enqueue {
+                    enqueuer,
+                    seq,
+                    message,
+                },
+                Cont::Publish(confirm),
+            ),
+            QueueMsg::Consume {
+                key,
+                tag,
+                channel,
+                conn,
+                no_ack,
+                prefetch,
+                channel_credit,
+                priority,
+                exclusive,
+                reply,
+            } => {
+                if self.consumers.has_exclusive() || (exclusive && !self.consumers.is_empty()) {
+                    let _ = reply.send(Err((
+                        ReplyCode::AccessRefused,
+                        format!(
+                            "ACCESS_REFUSED - queue '{}' in vhost '{}' in exclusive use",
+                            self.handle.name(),
+                            self.handle.vhost()
+                        ),
+                    )));
+                    return false;
+                }
+                self.consumers.add(
+                    Consumer {
+                        key,
+                        tag,
+                        channel,
+                        conn,
+                        no_ack,
+                        prefetch,
+                        channel_credit,
+                        priority,
+                        outstanding: 0,
+                    },
+                    exclusive,
+                );
+                self.had_consumer = true;
+                let _ = reply.send(Ok(()));
+            }
+            QueueMsg::Cancel { key } => {
+                self.consumers.remove(key);
+                if self.auto_delete && self.had_consumer && self.consumers.is_empty() {
+                    let _ = self.broker.send(BrokerEvent::AutoDelete {
+                        vhost: self.handle.vhost().to_owned(),
+                        name: self.handle.name().to_owned(),
+                    });
+                }
+            }
+            QueueMsg::Settle { msg_ids } => {
+                let ids = self.take_in_flight(msg_ids);
+                if !ids.is_empty() {
+                    self.push(QueueCommand::Settle { msg_ids: ids }, Cont::None);
+                }
+            }
+            QueueMsg::Requeue { msg_ids } => {
+                for id in self.take_in_flight(msg_ids) {
+                    self.available.insert(id);
+                }
+            }
+            QueueMsg::Discard { msg_ids } => {
+                let ids = self.take_in_flight(msg_ids);
+                if !ids.is_empty() {
+                    self.push(QueueCommand::Discard { msg_ids: ids }, Cont::None);
+                }
+            }
+            QueueMsg::Get { no_ack, reply } => self.get(no_ack, reply),
+            QueueMsg::Purge { reply } => {
+                let ids: Vec<MsgId> = std::mem::take(&mut self.available).into_iter().collect();
+                self.push(QueueCommand::Discard { msg_ids: ids }, Cont::Purge(reply));
+            }
+            QueueMsg::Status { reply } => {
+                let _ = reply.send(QueueStatus {
+                    ready: self.available.len() as u64,
+                    unacked: self.in_flight.len() as u64,
+                    consumers: self.consumers.len() as u32,
+                });
+            }
+            QueueMsg::Wake => {}
+            QueueMsg::Shutdown { reply } => {
+                for c in self.consumers.drain() {
+                    let _ = c.conn.send(ConnEvent::ConsumerCancelled {
+                        channel: c.channel,
+                        consumer_tag: c.tag,
+                    });
+                }
+                let _ = reply.send(self.available.len() as u64);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn push(&mut self, cmd: QueueCommand, cont: Cont) {
+        self.cmds.push(cmd);
+        self.conts.push(cont);
+    }
+
+    /// Remove deliveries from the in-flight set, giving their credit back.
+    fn take_in_flight(&mut self, msg_ids: Vec<MsgId>) -> Vec<MsgId> {
+        let mut taken = Vec::with_capacity(msg_ids.len());
+        for id in msg_ids {
+            if let Some(f) = self.in_flight.remove(&id) {
+                if let Some(key) = f.consumer {
+                    self.consumers.refund(key);
+                }
+                if let Some(credit) = f.credit {
+                    credit.release();
+                }
+                taken.push(id);
+            }
+        }
+        taken
+    }
+
+    fn get(&mut self, no_ack: bool, reply: oneshot::Sender<Option<GetReply>>) {
+        let Some(msg_id) = self.available.pop_first() else {
+            let _ = reply.send(None);
+            return;
+        };
+        let redelivered = self.was_delivered(msg_id);
+        if no_ack {
+            let got = self.get_reply(msg_id, redelivered);
+            self.push(QueueCommand::Settle { msg_ids: vec![msg_id] }, Cont::None);
+            let _ = reply.send(got);
+            return;
+        }
+        self.in_flight.insert(
+            msg_id,
+            InFlight {
+                consumer: None,
+                credit: None,
+            },
+        );
+        self.push(QueueCommand::MarkDelivered { msg_ids: vec![msg_id] }, Cont::Get { reply, msg_id, redelivered });
+    }
+
+    fn was_delivered(&self, msg_id: MsgId) -> bool {
+        let machine = self.machine.lock().expect("queue machine lock");
+        machine.get(msg_id).is_some_and(|m| m.delivered)
+    }
+
+    fn get_reply(&self, msg_id: MsgId, redelivered: bool) -> Option<GetReply> {
+        let machine = self.machine.lock().expect("queue machine lock");
+        let stored = machine.get(msg_id)?;
+        Some(GetReply {
+            msg_id,
+            message: stored.message.clone(),
+            redelivered,
+            remaining: self.available.len() as u32,
+        })
+    }
+
+    /// Hand ready messages to consumers with credit.
+    fn dispatch(&mut self) {
+        if self.consumers.is_empty() || self.available.is_empty() {
+            return;
+        }
+        let mut to_mark = Vec::new();
+        let mut now = Vec::new();
+        let mut settle = Vec::new();
+        let machine = self.machine.clone();
+        let machine = machine.lock().expect("queue machine lock");
+        while let Some(&msg_id) = self.available.first() {
+            let Some(key) = self.consumers.next_with_credit() else { break };
+            self.available.pop_first();
+            let credit = self.consumers.charge(key);
+            let no_ack = credit.is_none() && self.consumers.get_mut(key).is_some_and(|c| c.no_ack);
+            let assignment = Assignment {
+                consumer: key,
+                msg_id,
+                redelivered: machine.get(msg_id).is_some_and(|m| m.delivered),
+            };
+            if no_ack {
+                settle.push(msg_id);
+                now.push(assignment);
+                continue;
+            }
+            self.in_flight.insert(
+                msg_id,
+                InFlight {
+                    consumer: Some(key),
+                    credit,
+                },
+            );
+            to_mark.push(assignment);
+        }
+        drop(machine);
+        self.send_deliveries(&now);
+        if !settle.is_empty() {
+            self.push(QueueCommand::Settle { msg_ids: settle }, Cont::None);
+        }
+        if !to_mark.is_empty() {
+            let ids = to_mark.iter().map(|a| a.msg_id).collect();
+            self.push(QueueCommand::MarkDelivered { msg_ids: ids }, Cont::Deliver(to_mark));
+        }
+    }
+
+    fn send_deliveries(&mut self, assignments: &[Assignment]) {
+        if assignments.is_empty() {
+            return;
+        }
+        let mut back = Vec::new();
+        {
+            let machine = self.machine.lock().expect("queue machine lock");
+            for &Assignment {
+                consumer: key,
+                msg_id,
+                redelivered,
+            } in assignments
+            {
+                let consumer = self.consumers.get_mut(key);
+                let (Some(consumer), Some(stored)) = (consumer, machine.get(msg_id)) else {
+                    back.push(msg_id);
+                    continue;
+                };
+                let delivery = Delivery {
+                    channel: consumer.channel,
+                    consumer_tag: consumer.tag.clone(),
+                    queue: self.handle.clone(),
+                    msg_id,
+                    message: stored.message.clone(),
+                    redelivered,
+                    needs_ack: !consumer.no_ack,
+                };
+                if consumer.conn.send(ConnEvent::Deliver(delivery)).is_err() {
+                    back.push(msg_id);
+                }
+            }
+        }
+        // Consumer gone before its delivery went out: the message is ready again.
+        for id in self.take_in_flight(back) {
+            self.available.insert(id);
+        }
+    }
+
+    /// Propose (or apply) the commands gathered so far, unless a batch is under way.
+    fn flush(&mut self) {
+        if self.cmds.is_empty() || self.proposing.is_some() {
+            return;
+        }
+        let cmds = std::mem::take(&mut self.cmds);
+        let conts = std::mem::take(&mut self.conts);
+        let time_ms = now_ms();
+        match &mut self.backend {
+            Backend::Local { next_index } => {
+                let replies = {
+                    let mut machine = self.machine.lock().expect("queue machine lock");
+                    cmds.iter()
+                        .map(|cmd| {
+                            *next_index += 1;
+                            let meta = ApplyMeta {
+                                index: *next_index,
+                                time_ms,
+                            };
+                            machine.apply(meta, cmd.clone()).0
+                        })
+                        .collect()
+                };
+                self.proposing = Some((cmds, conts));
+                self.batch_done(Ok(replies));
+            }
+            Backend::Raft(group) => {
+                let body = postcard::to_allocvec(&cmds).expect("encode queue commands");
+                let group = group.clone();
+                let done = self.done_tx.clone();
+                self.proposing = Some((cmds, conts));
+                tokio::spawn(async move {
+                    let request = Request {
+                        time_ms,
+                        body: RequestBody::Queue(body),
+                    };
+                    let mut backoff = Duration::from_millis(5);
+                    let result = loop {
+                        match group.write(request.clone()).await {
+                            Ok(resp) => {
+                                break postcard::from_bytes::<Vec<QueueReply>>(&resp.0)
+                                    .map_err(|e| WriteError::Fatal(format!("decode queue replies: {e}")))
+                            }
+                            // Outcome unknown or no leader yet: retry; enqueues are deduplicated.
+                            Err(WriteError::NotLeader { .. }) | Err(WriteError::Unknown(_)) => {
+                                if done.is_closed() {
+                                    return;
+                                }
+                                tokio::time::sleep(backoff).await;
+                                backoff = (backoff * 2).min(Duration::from_millis(500));
+                            }
+                            Err(e) => break Err(e),
+                        }
+                    };
+                    let _ = done.send(result);
+                });
+            }
+        }
+    }
+
+    fn batch_done(&mut self, result: BatchResult) {
+        let Some((cmds, conts)) = self.proposing.take() else { return };
+        match result {
+            Ok(replies) => {
+                for (cont, reply) in conts.into_iter().zip(replies) {
+                    self.complete(cont, reply);
+                }
+            }
+            Err(e) => {
+                warn!(error = ?e, commands = cmds.len(), "queue batch failed");
+                for cont in conts {
+                    self.fail(cont);
+                }
+            }
+        }
+    }
+
+    fn complete(&mut self, cont: Cont, reply: QueueReply) {
+        match cont {
+            Cont::None => {}
+            Cont::Publish(confirm) => {
+                if let QueueReply::Enqueued { msg_id } = reply {
+                    self.available.insert(msg_id);
+                }
+                if let Some(c) = confirm {
+                    let _ = c.conn.send(ConnEvent::Enqueued {
+                        channel: c.channel,
+                        publish_seq: c.publish_seq,
+                        ok: true,
+                    });
+                }
+            }
+            Cont::Deliver(assignments) => self.send_deliveries(&assignments),
+            Cont::Get {
+                reply,
+                msg_id,
+                redelivered,
+            } => {
+                let got = self.get_reply(msg_id, redelivered);
+                if got.is_none() {
+                    self.in_flight.remove(&msg_id);
+                }
+                if let Err(Some(got)) = reply.send(got) {
+                    // The asker went away: the message is ready again.
+                    self.take_in_flight(vec![got.msg_id]);
+                    self.available.insert(got.msg_id);
+                }
+            }
+            Cont::Purge(tx) => {
+                let count = match reply {
+                    QueueReply::Removed { count } => count,
+                    _ => 0,
+                };
+                let _ = tx.send(count);
+            }
+        }
+    }
+
+    fn fail(&mut self, cont: Cont) {
+        match cont {
+            Cont::None => {}
+            Cont::Publish(confirm) => {
+                if let Some(c) = confirm {
+                    let _ = c.conn.send(ConnEvent::Enqueued {
+                        channel: c.channel,
+                        publish_seq: c.publish_seq,
+                        ok: false,
+                    });
+                }
+            }
+            Cont::Deliver(assignments) => {
+                let ids = assignments.into_iter().map(|a| a.msg_id).collect();
+                for id in self.take_in_flight(ids) {
+                    self.available.insert(id);
+                }
+            }
+            Cont::Get { reply, msg_id, .. } => {
+                self.take_in_flight(vec![msg_id]);
+                self.available.insert(msg_id);
+                let _ = reply.send(None);
+            }
+            Cont::Purge(reply) => {
+                let _ = reply.send(0);
+            }
+        }
+        debug!("continuation failed");
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

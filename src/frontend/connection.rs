@@ -1,0 +1,392 @@
+//! One client connection: the only code that touches its socket. Reads frames, runs
+//! channel methods, writes replies, deliveries and confirms, and keeps heartbeats.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use amq_protocol::protocol::{basic, channel, connection};
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info};
+
+use super::channel::Channel;
+use super::error::{AmqpError, AmqpResult, Scope};
+use super::handshake::{handshake, short, HandshakeEnd, Session};
+use crate::amqp::{decode_frame, encode_content, encode_heartbeat, encode_method, AMQPClass, Frame, ReplyCode};
+use crate::broker::{Broker, ConnEvent, QueueMsg};
+
+/// Most events handled before the output is written.
+const EVENT_BATCH: usize = 1024;
+
+/// A client connection after the handshake.
+pub struct Connection {
+    pub(super) id: u64,
+    pub(super) broker: Arc<Broker>,
+    pub(super) session: Session,
+    pub(super) out: Vec<u8>,
+    pub(super) channels: HashMap<u16, Channel>,
+    pub(super) events: mpsc::UnboundedSender<ConnEvent>,
+    /// Set once we sent `connection.close`: only `close-ok` matters from then on.
+    closing: bool,
+    /// Set when the socket must be closed after the output is written.
+    done: bool,
+}
+
+/// Serve one accepted socket until it closes or the node shuts down.
+pub async fn serve(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let _ = stream.set_nodelay(true);
+    let id = broker.new_connection_id();
+    let span = tracing::info_span!("connection", id, %peer);
+    let _enter = span.enter();
+    let mut inbuf = BytesMut::with_capacity(64 * 1024);
+    let session = match handshake(&mut stream, peer, &mut inbuf, &broker).await {
+        Ok(session) => session,
+        Err(HandshakeEnd::Quiet) => return,
+        Err(HandshakeEnd::Close(e)) => {
+            let mut out = Vec::new();
+            encode_close(&mut out, &e);
+            let _ = stream.write_all(&out).await;
+            // Give the client a moment to read the close before the socket goes.
+            let mut scratch = [0u8; 512];
+            let _ = tokio::time::timeout(Duration::from_millis(500), stream.read(&mut scratch)).await;
+            return;
+        }
+    };
+    info!(user = session.user, vhost = session.vhost, "connection open");
+    let (events, mut events_rx) = mpsc::unbounded_channel();
+    let mut conn = Connection {
+        id,
+        broker: broker.clone(),
+        session,
+        out: Vec::with_capacity(64 * 1024),
+        channels: HashMap::new(),
+        events,
+        closing: false,
+        done: false,
+    };
+    let (mut reader, mut writer) = stream.into_split();
+    let heartbeat = Duration::from_secs(conn.session.heartbeat as u64);
+    let mut ticker = tokio::time::interval(if heartbeat.is_zero() { Duration::from_secs(3600) } else { heartbeat / 2 });
+    let mut last_read = Instant::now();
+    let mut last_write = Instant::now();
+    let mut closing_since: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            n = read_more(&mut reader, &mut inbuf) => {
+                match n {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        last_read = Instant::now();
+                        conn.process_input(&mut inbuf).await;
+                    }
+                }
+            }
+            Some(event) = events_rx.recv() => {
+                conn.handle_event(event);
+                for _ in 0..EVENT_BATCH {
+                    match events_rx.try_recv() {
+                        Ok(event) => conn.handle_event(event),
+                        Err(_) => break,
+                    }
+                }
+            }
+            _ = ticker.tick() => {
+                if !heartbeat.is_zero() {
+                    if last_read.elapsed() > heartbeat * 2 {
+                        info!("missed heartbeats from client, timeout: {}s", heartbeat.as_secs());
+                        break;
+                    }
+                    if last_write.elapsed() >= heartbeat / 2 {
+                        encode_heartbeat(&mut conn.out);
+                    }
+                }
+                if closing_since.is_some_and(|t| t.elapsed() > Duration::from_secs(10)) {
+                    break;
+                }
+            }
+            _ = shutdown.changed() => {
+                if !conn.closing {
+                    conn.close_connection(&AmqpError::new(ReplyCode::ConnectionForced, "broker forced connection closure with reason 'shutdown'"));
+                }
+            }
+        }
+        conn.write_confirms();
+        if !conn.out.is_empty() {
+            if writer.write_all(&conn.out).await.is_err() {
+                break;
+            }
+            last_write = Instant::now();
+            conn.out.clear();
+            if conn.out.capacity() > 4 * 1024 * 1024 {
+                conn.out.shrink_to(64 * 1024);
+            }
+        }
+        if conn.closing && closing_since.is_none() {
+            closing_since = Some(Instant::now());
+        }
+        if conn.done {
+            break;
+        }
+    }
+    conn.teardown(&mut events_rx).await;
+    debug!("connection closed");
+}
+
+async fn read_more(reader: &mut OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<usize> {
+    if buf.capacity() - buf.len() < 16 * 1024 {
+        buf.reserve(64 * 1024);
+    }
+    reader.read_buf(buf).await
+}
+
+/// Append `connection.close` for an error.
+fn encode_close(out: &mut Vec<u8>, e: &AmqpError) {
+    let close = connection::Close {
+        reply_code: e.code.code(),
+        reply_text: short(&e.text),
+        class_id: e.method.0,
+        method_id: e.method.1,
+    };
+    encode_method(out, 0, &AMQPClass::Connection(connection::AMQPMethod::Close(close)));
+}
+
+fn method_id(m: &AMQPClass) -> (u16, u16) {
+    (m.get_amqp_class_id(), m.get_amqp_method_id())
+}
+
+impl Connection {
+    async fn process_input(&mut self, inbuf: &mut BytesMut) {
+        while !self.done {
+            let frame = match decode_frame(inbuf, self.session.frame_max) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return,
+                Err(e) => {
+                    self.close_connection(&AmqpError::prefixed(e.code, e.text).on(e.method));
+                    self.done = true;
+                    return;
+                }
+            };
+            if let Err(e) = self.handle_frame(frame).await {
+                self.fail(e);
+            }
+        }
+    }
+
+    /// Report an error the way its reply code demands.
+    pub(super) fn fail(&mut self, e: AmqpError) {
+        debug!(code = e.code.code(), text = e.text, "connection error");
+        self.close_connection(&e);
+    }
+
+    pub(super) fn close_connection(&mut self, e: &AmqpError) {
+        if self.closing {
+            return;
+        }
+        self.closing = true;
+        encode_close(&mut self.out, e);
+    }
+
+    async fn handle_frame(&mut self, frame: Frame) -> AmqpResult<()> {
+        let ch = frame.channel();
+        if self.closing {
+            // After connection.close only close-ok (or close) is looked at.
+            if let Frame::Method { method, .. } = &frame {
+                match **method {
+                    AMQPClass::Connection(connection::AMQPMethod::CloseOk(_)) => self.done = true,
+                    AMQPClass::Connection(connection::AMQPMethod::Close(_)) => {
+                        encode_method(&mut self.out, 0, &AMQPClass::Connection(connection::AMQPMethod::CloseOk(connection::CloseOk {})));
+                        self.done = true;
+                    }
+                    _ => {}
+                }
+            }
+            return Ok(());
+        }
+        if ch == 0 {
+            return self.handle_channel_zero(frame);
+        }
+        if ch > self.session.channel_max {
+            return Err(AmqpError::new(ReplyCode::ChannelError, format!("channel {ch} is above the negotiated channel_max {}", self.session.channel_max)));
+        }
+        match frame {
+            Frame::Method { method, .. } => {
+                let id = method_id(&method);
+                let result = self.handle_channel_method(ch, *method).await;
+                match result {
+                    Err(e) if e.scope() == Scope::Channel => {
+                        self.close_channel(ch, e.on(id));
+                        Ok(())
+                    }
+                    Err(e) => Err(e.on(id)),
+                    Ok(()) => Ok(()),
+                }
+            }
+            Frame::Header { class_id, body_size, properties, .. } => {
+                let mut result = self.content_header(ch, class_id, body_size, properties);
+                if result.is_ok() {
+                    result = self.flush_empty_publish(ch).await;
+                }
+                match result {
+                    Err(e) if e.scope() == Scope::Channel => {
+                        self.close_channel(ch, e.on((60, 40)));
+                        Ok(())
+                    }
+                    other => other,
+                }
+            }
+            Frame::Body { payload, .. } => match self.content_body(ch, payload).await {
+                Err(e) if e.scope() == Scope::Channel => {
+                    self.close_channel(ch, e.on((60, 40)));
+                    Ok(())
+                }
+                other => other,
+            },
+            Frame::Heartbeat { .. } => Err(AmqpError::new(ReplyCode::FrameError, format!("heartbeat frame on channel {ch}"))),
+        }
+    }
+
+    fn handle_channel_zero(&mut self, frame: Frame) -> AmqpResult<()> {
+        match frame {
+            Frame::Heartbeat { .. } => Ok(()),
+            Frame::Method { method, .. } => match *method {
+                AMQPClass::Connection(connection::AMQPMethod::Close(_)) => {
+                    encode_method(&mut self.out, 0, &AMQPClass::Connection(connection::AMQPMethod::CloseOk(connection::CloseOk {})));
+                    self.done = true;
+                    Ok(())
+                }
+                AMQPClass::Connection(connection::AMQPMethod::CloseOk(_)) => {
+                    self.done = true;
+                    Ok(())
+                }
+                AMQPClass::Connection(connection::AMQPMethod::UpdateSecret(_)) => {
+                    encode_method(&mut self.out, 0, &AMQPClass::Connection(connection::AMQPMethod::UpdateSecretOk(connection::UpdateSecretOk {})));
+                    Ok(())
+                }
+                AMQPClass::Connection(connection::AMQPMethod::Blocked(_)) | AMQPClass::Connection(connection::AMQPMethod::Unblocked(_)) => Ok(()),
+                other => Err(AmqpError::new(ReplyCode::CommandInvalid, "unexpected method on channel 0").on(method_id(&other))),
+            },
+            _ => Err(AmqpError::new(ReplyCode::UnexpectedFrame, "content frame on channel 0")),
+        }
+    }
+
+    /// Close one channel with a soft error: clean it up and send `channel.close`.
+    pub(super) fn close_channel(&mut self, ch: u16, e: AmqpError) {
+        if let Some(mut channel) = self.channels.remove(&ch) {
+            self.release_channel(&mut channel);
+            channel.closing = true;
+            self.channels.insert(ch, channel);
+        }
+        let close = channel::Close {
+            reply_code: e.code.code(),
+            reply_text: short(&e.text),
+            class_id: e.method.0,
+            method_id: e.method.1,
+        };
+        encode_method(&mut self.out, ch, &AMQPClass::Channel(channel::AMQPMethod::Close(close)));
+    }
+
+    /// Cancel a channel's consumers and return its unacknowledged deliveries.
+    pub(super) fn release_channel(&mut self, channel: &mut Channel) {
+        for (_, c) in channel.consumers.drain() {
+            c.queue.send(QueueMsg::Cancel { key: c.key });
+        }
+        let unacked = std::mem::take(&mut channel.unacked).into_values().collect();
+        for (queue, msg_ids) in Channel::by_queue(unacked) {
+            queue.send(QueueMsg::Requeue { msg_ids });
+        }
+        channel.assembly = None;
+        channel.tx = None;
+    }
+
+    fn handle_event(&mut self, event: ConnEvent) {
+        match event {
+            ConnEvent::Deliver(d) => {
+                let frame_max = self.session.frame_max;
+                let Some(channel) = self.channels.get_mut(&d.channel).filter(|c| !c.closing && c.consumers.contains_key(&d.consumer_tag)) else {
+                    if d.needs_ack {
+                        d.queue.send(QueueMsg::Requeue { msg_ids: vec![d.msg_id] });
+                    }
+                    return;
+                };
+                channel.next_tag += 1;
+                let tag = channel.next_tag;
+                if d.needs_ack {
+                    channel.unacked.insert(tag, super::channel::Unacked { queue: d.queue.clone(), msg_id: d.msg_id });
+                }
+                let deliver = basic::Deliver {
+                    consumer_tag: short(&d.consumer_tag),
+                    delivery_tag: tag,
+                    redelivered: d.redelivered,
+                    exchange: short(&d.message.exchange),
+                    routing_key: short(&d.message.routing_key),
+                };
+                encode_method(&mut self.out, d.channel, &AMQPClass::Basic(basic::AMQPMethod::Deliver(deliver)));
+                encode_content(&mut self.out, d.channel, &d.message.properties, &d.message.body, frame_max);
+            }
+            ConnEvent::Enqueued { channel, publish_seq, ok } => {
+                if let Some(ch) = self.channels.get_mut(&channel) {
+                    ch.enqueued(publish_seq, ok);
+                }
+            }
+            ConnEvent::ConsumerCancelled { channel, consumer_tag } => {
+                if let Some(ch) = self.channels.get_mut(&channel) {
+                    if ch.consumers.remove(&consumer_tag).is_some() && !ch.closing {
+                        let cancel = basic::Cancel { consumer_tag: short(&consumer_tag), nowait: true };
+                        encode_method(&mut self.out, channel, &AMQPClass::Basic(basic::AMQPMethod::Cancel(cancel)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Write publisher confirms and finished `tx.commit`s.
+    fn write_confirms(&mut self) {
+        for (id, ch) in self.channels.iter_mut() {
+            if ch.decided.is_empty() {
+                continue;
+            }
+            if let Some(upto) = ch.commit_waiting {
+                if ch.unconfirmed.range(..=upto).next().is_none() {
+                    ch.commit_waiting = None;
+                    ch.decided.clear();
+                    encode_method(&mut self.out, *id, &AMQPClass::Tx(amq_protocol::protocol::tx::AMQPMethod::CommitOk(amq_protocol::protocol::tx::CommitOk {})));
+                }
+                continue;
+            }
+            if !ch.confirm {
+                ch.decided.clear();
+                continue;
+            }
+            for (tag, multiple, ack) in ch.take_confirms() {
+                let method = if ack {
+                    basic::AMQPMethod::Ack(basic::Ack { delivery_tag: tag, multiple })
+                } else {
+                    basic::AMQPMethod::Nack(basic::Nack { delivery_tag: tag, multiple, requeue: false })
+                };
+                encode_method(&mut self.out, *id, &AMQPClass::Basic(method));
+            }
+        }
+    }
+
+    /// Give everything this connection held back to its queues.
+    async fn teardown(&mut self, events_rx: &mut mpsc::UnboundedReceiver<ConnEvent>) {
+        let mut channels: Vec<Channel> = self.channels.drain().map(|(_, c)| c).collect();
+        for ch in channels.iter_mut() {
+            self.release_channel(ch);
+        }
+        events_rx.close();
+        while let Ok(event) = events_rx.try_recv() {
+            if let ConnEvent::Deliver(d) = event {
+                if d.needs_ack {
+                    d.queue.send(QueueMsg::Requeue { msg_ids: vec![d.msg_id] });
+                }
+            }
+        }
+        self.broker.connection_closed(self.id).await;
+    }
+}

@@ -1,0 +1,104 @@
+//! Test support: spawn a real `warrenmq-server` process on free ports with its own data
+//! dir, wait until it accepts AMQP, and kill it when the handle drops (also on panic).
+
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (bound, read, released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A spawned broker process.
+pub struct Server {
+    pub child: Option<Child>,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Start a node on a fresh temp data dir.
+    pub fn start() -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let mut s = Server::start_on(&dir, free_port());
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Start a node on a given data dir and port (restarts reuse both).
+    pub fn start_on(data_dir: &Path, port: u16) -> Server {
+        let log = std::fs::File::create(data_dir.join(format!("server-{port}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_warrenmq-server"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--amqp-port", &port.to_string()])
+            .args(["--http-port", &free_port().to_string()])
+            .args(["--cluster-port", &free_port().to_string()])
+            .env("WARRENMQ_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn warrenmq-server");
+        let server = Server { child: Some(child), port, data_dir: data_dir.to_path_buf(), _tmp: None };
+        server.wait_ready(Duration::from_secs(20));
+        server
+    }
+
+    fn wait_ready(&self, limit: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("warrenmq-server did not accept AMQP on port {} within {limit:?}; log:\n{}", self.port, self.log());
+    }
+
+    pub fn uri(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2F", self.port)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join(format!("server-{}.log", self.port))).unwrap_or_default()
+    }
+
+    /// SIGKILL the process and wait for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Keep the data dir alive beyond this handle (for restarts on the same dir).
+    pub fn _tmp_take(&mut self) -> Option<tempfile::TempDir> {
+        self._tmp.take()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Run an async test body with a bounded wait and a clear timeout message.
+pub fn run<F: std::future::Future<Output = ()>>(limit: Duration, what: &str, f: F) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        if tokio::time::timeout(limit, f).await.is_err() {
+            panic!("timed out after {limit:?}: {what}");
+        }
+    });
+}
