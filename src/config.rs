@@ -31,6 +31,9 @@ pub struct Config {
     pub default_pass: String,
     /// Entries applied between two snapshots of a Raft group.
     pub snapshot_every: u64,
+    /// Resident memory above which publishers are blocked (`connection.blocked`), in
+    /// bytes; 0 = 40% of the machine's memory, as RabbitMQ's default watermark.
+    pub memory_high_watermark: u64,
 }
 
 impl Default for Config {
@@ -49,6 +52,7 @@ impl Default for Config {
             default_user: "guest".into(),
             default_pass: "guest".into(),
             snapshot_every: 20_000,
+            memory_high_watermark: 0,
         }
     }
 }
@@ -86,6 +90,8 @@ pub struct Args {
     pub default_pass: Option<String>,
     #[arg(long, env = "WARRENMQ_SNAPSHOT_EVERY")]
     pub snapshot_every: Option<u64>,
+    #[arg(long, env = "WARRENMQ_MEMORY_HIGH_WATERMARK")]
+    pub memory_high_watermark: Option<u64>,
 }
 
 /// A configuration that cannot be used.
@@ -142,7 +148,8 @@ impl Config {
             channel_max,
             default_user,
             default_pass,
-            snapshot_every
+            snapshot_every,
+            memory_high_watermark
         );
         config.validate()?;
         Ok(config)

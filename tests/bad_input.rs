@@ -21,13 +21,17 @@ struct Raw {
 
 impl Raw {
     async fn open(port: u16) -> Raw {
+        Raw::open_with(port, Default::default()).await
+    }
+
+    async fn open_with(port: u16, client_properties: amq_protocol::types::FieldTable) -> Raw {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         stream.write_all(b"AMQP\x00\x00\x09\x01").await.unwrap();
         let mut raw = Raw { stream, buf: BytesMut::new() };
         let start = raw.method().await;
         assert!(matches!(start, AMQPClass::Connection(connection::AMQPMethod::Start(_))), "{start:?}");
         raw.send(0, AMQPClass::Connection(connection::AMQPMethod::StartOk(connection::StartOk {
-            client_properties: Default::default(),
+            client_properties,
             mechanism: "PLAIN".into(),
             response: "\0guest\0guest".to_owned().into(),
             locale: "en_US".into(),
@@ -171,5 +175,22 @@ fn random_and_mutated_bytes_never_take_the_node_down() {
         let mut raw = Raw::open(server.port).await;
         raw.send(1, AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {}))).await;
         assert!(matches!(raw.method().await, AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))));
+    });
+}
+
+#[test]
+fn memory_alarm_sends_connection_blocked_to_capable_clients() {
+    let server = Server::start_with(&["--memory-high-watermark", "1"]);
+    run(Duration::from_secs(30), "connection.blocked", async {
+        use amq_protocol::types::{AMQPValue, FieldTable};
+        let mut caps = FieldTable::default();
+        caps.insert("connection.blocked".into(), AMQPValue::Boolean(true));
+        let mut props = FieldTable::default();
+        props.insert("capabilities".into(), AMQPValue::FieldTable(caps));
+        let mut raw = Raw::open_with(server.port, props).await;
+        match raw.method().await {
+            AMQPClass::Connection(connection::AMQPMethod::Blocked(b)) => assert_eq!(b.reason.as_str(), "low on memory"),
+            other => panic!("expected connection.blocked, got {other:?}"),
+        }
     });
 }

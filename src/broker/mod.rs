@@ -3,6 +3,7 @@
 //! frontend calls (declare, bind, route, ...), each checked against the read model and
 //! proposed to the metadata Raft group.
 
+pub mod alarm;
 mod consumers;
 mod events;
 mod meta_applier;
@@ -77,6 +78,7 @@ pub struct Broker {
     starting: tokio::sync::Mutex<()>,
     events: mpsc::UnboundedSender<BrokerEvent>,
     next_id: AtomicU64,
+    memory_alarm: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Broker {
@@ -90,6 +92,11 @@ impl Broker {
 
     pub fn new_connection_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// True while resident memory is above the high watermark.
+    pub fn memory_alarm(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.memory_alarm.clone()
     }
 
     pub fn new_consumer_key(&self) -> ConsumerKey {

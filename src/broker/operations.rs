@@ -54,7 +54,10 @@ impl Broker {
             .start_group(META_GROUP, meta.clone())
             .await
             .map_err(|e| BrokerError::new(ReplyCode::InternalError, format!("metadata group: {e:?}")))?;
+        let limit = super::alarm::watermark(config.memory_high_watermark);
+        let memory_alarm = super::alarm::spawn_monitor(limit, Duration::from_secs(1));
         let broker = Arc::new(Broker {
+            memory_alarm,
             config,
             node_id,
             raft,

@@ -35,6 +35,8 @@ pub struct Connection {
     closing: bool,
     /// Set when the socket must be closed after the output is written.
     done: bool,
+    /// This connection has published since it was opened (alarms block publishers only).
+    pub(super) published: bool,
 }
 
 /// Serve one accepted socket until it closes or the node shuts down.
@@ -68,7 +70,10 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>,
         events,
         closing: false,
         done: false,
+        published: false,
     };
+    let mut alarm = broker.memory_alarm();
+    let mut notified_blocked = false;
     let (mut reader, mut writer) = stream.into_split();
     let heartbeat = Duration::from_secs(conn.session.heartbeat as u64);
     let mut ticker = tokio::time::interval(if heartbeat.is_zero() { Duration::from_secs(3600) } else { heartbeat / 2 });
@@ -76,8 +81,21 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>,
     let mut last_write = Instant::now();
     let mut closing_since: Option<Instant> = None;
     loop {
+        let alarm_on = *alarm.borrow_and_update();
+        if alarm_on != notified_blocked && conn.session.blocked_capable {
+            let m = if alarm_on {
+                connection::AMQPMethod::Blocked(connection::Blocked { reason: "low on memory".into() })
+            } else {
+                connection::AMQPMethod::Unblocked(connection::Unblocked {})
+            };
+            encode_method(&mut conn.out, 0, &AMQPClass::Connection(m));
+        }
+        notified_blocked = alarm_on;
+        // A publishing connection is not read from while the memory alarm is on.
+        let blocked = alarm_on && conn.published && !conn.closing;
         tokio::select! {
-            n = read_more(&mut reader, &mut inbuf) => {
+            _ = alarm.changed() => {}
+            n = read_more(&mut reader, &mut inbuf), if !blocked => {
                 match n {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {

@@ -21,6 +21,8 @@ pub struct Session {
     pub frame_max: u32,
     pub channel_max: u16,
     pub heartbeat: u16,
+    /// The client understands `connection.blocked`.
+    pub blocked_capable: bool,
 }
 
 /// Why a handshake ended without a session.
@@ -83,6 +85,13 @@ fn server_properties(node_name: &str) -> FieldTable {
     props
 }
 
+fn capability(client_properties: &FieldTable, name: &str) -> bool {
+    match client_properties.inner().get("capabilities") {
+        Some(AMQPValue::FieldTable(caps)) => matches!(caps.inner().get(name), Some(AMQPValue::Boolean(true))),
+        _ => false,
+    }
+}
+
 /// Parse PLAIN (`\0user\0pass`) or AMQPLAIN (a field table without its length) responses.
 pub fn parse_credentials(mechanism: &str, response: &[u8]) -> Option<(String, String)> {
     match mechanism {
@@ -139,7 +148,8 @@ pub async fn handshake(
     encode_method(&mut out, 0, &AMQPClass::Connection(connection::AMQPMethod::Start(start)));
     stream.write_all(&out).await.map_err(|_| HandshakeEnd::Quiet)?;
 
-    let start_ok = match next_method(stream, buf, crate::amqp::FRAME_MIN_SIZE).await? {
+    // Before tune-ok the client may not send frames larger than our own frame_max.
+    let start_ok = match next_method(stream, buf, config.frame_max).await? {
         AMQPClass::Connection(connection::AMQPMethod::StartOk(ok)) => ok,
         _ => return Err(AmqpError::new(ReplyCode::CommandInvalid, "expected 'connection.start_ok'").into()),
     };
@@ -179,7 +189,7 @@ pub async fn handshake(
     encode_method(&mut out, 0, &AMQPClass::Connection(connection::AMQPMethod::Tune(tune)));
     stream.write_all(&out).await.map_err(|_| HandshakeEnd::Quiet)?;
 
-    let tune_ok = match next_method(stream, buf, crate::amqp::FRAME_MIN_SIZE).await? {
+    let tune_ok = match next_method(stream, buf, config.frame_max).await? {
         AMQPClass::Connection(connection::AMQPMethod::TuneOk(ok)) => ok,
         _ => return Err(AmqpError::new(ReplyCode::CommandInvalid, "expected 'connection.tune_ok'").into()),
     };
@@ -223,6 +233,7 @@ pub async fn handshake(
         frame_max,
         channel_max,
         heartbeat: tune_ok.heartbeat,
+        blocked_capable: capability(&start_ok.client_properties, "connection.blocked"),
     })
 }
 

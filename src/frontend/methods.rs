@@ -217,6 +217,7 @@ impl Connection {
         let broker = self.broker.clone();
         match m {
             basic::AMQPMethod::Publish(p) => {
+                self.published = true;
                 let channel = self.channel(ch)?;
                 channel.assembly = Some(Assembly {
                     exchange: p.exchange.as_str().to_owned(),

@@ -24,15 +24,24 @@ pub struct Server {
 impl Server {
     /// Start a node on a fresh temp data dir.
     pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Start a node on a fresh temp data dir with extra flags.
+    pub fn start_with(extra: &[&str]) -> Server {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
-        let mut s = Server::start_on(&dir, free_port());
+        let mut s = Server::spawn(&dir, free_port(), extra);
         s._tmp = Some(tmp);
         s
     }
 
     /// Start a node on a given data dir and port (restarts reuse both).
     pub fn start_on(data_dir: &Path, port: u16) -> Server {
+        Server::spawn(data_dir, port, &[])
+    }
+
+    fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Server {
         let log = std::fs::File::create(data_dir.join(format!("server-{port}.log"))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_warrenmq-server"))
             .arg("--data-dir")
@@ -40,6 +49,7 @@ impl Server {
             .args(["--amqp-port", &port.to_string()])
             .args(["--http-port", &free_port().to_string()])
             .args(["--cluster-port", &free_port().to_string()])
+            .args(extra)
             .env("WARRENMQ_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
