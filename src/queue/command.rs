@@ -27,6 +27,9 @@ pub enum QueueCommand {
     Settle { msg_ids: Vec<MsgId> },
     /// Rejected without requeue, or purged: remove the messages (dead-lettering later).
     Discard { msg_ids: Vec<MsgId> },
+    /// The enqueuer is gone (its channel closed): drop its dedup record so the table of
+    /// enqueuers cannot grow forever. A later enqueue under the same id starts afresh.
+    ForgetEnqueuer { enqueuer: EnqueuerId },
 }
 
 /// The machine's answer to one command.

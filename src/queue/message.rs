@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// A published message. `properties` holds the content header's property flags and
 /// property list exactly as the publisher sent them, so they are delivered byte for byte.
+/// Its serde form is part of the queue snapshot format (v1): change it only with a new version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub exchange: String,

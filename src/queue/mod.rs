@@ -9,10 +9,17 @@
 mod command;
 mod machine;
 mod message;
+mod snapshot;
+
+#[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
+mod tests;
 
 pub use command::{ApplyMeta, QueueCommand, QueueEffect, QueueReply};
 pub use machine::{QueueMachine, StoredMessage};
 pub use message::Message;
+pub use snapshot::{SnapshotError, SNAPSHOT_VERSION};
 
 /// Position of a message in its queue: assigned by the machine at enqueue, strictly
 /// increasing, never reused. Not the per-channel delivery tag.
