@@ -1,0 +1,472 @@
+//! `MetaState::apply`: every metadata command with RabbitMQ's checks and reply texts.
+
+use amq_protocol::types::{AMQPValue, FieldTable};
+
+use super::state::{ExchangeRecord, MetaState, Permissions, QueueRecord, QueueType, User, VHost};
+use super::{ApplyMeta, Destination, ExchangeKind, MetaCommand, MetaEffect, MetaError, MetaReply};
+use crate::amqp::ReplyCode;
+use crate::routing::{Binding, ExchangeRoute};
+
+type Applied = (MetaReply, Vec<MetaEffect>);
+
+fn err(code: ReplyCode, text: impl std::fmt::Display) -> Applied {
+    (MetaReply::Error(MetaError::new(code, text)), Vec::new())
+}
+
+fn ok() -> Applied {
+    (MetaReply::Ok, Vec::new())
+}
+
+/// The exchanges RabbitMQ predeclares in every vhost.
+const PREDECLARED: &[(&str, ExchangeKind, bool)] = &[
+    ("", ExchangeKind::Direct, false),
+    ("amq.direct", ExchangeKind::Direct, false),
+    ("amq.fanout", ExchangeKind::Fanout, false),
+    ("amq.topic", ExchangeKind::Topic, false),
+    ("amq.headers", ExchangeKind::Headers, false),
+    ("amq.match", ExchangeKind::Headers, false),
+    ("amq.rabbitmq.trace", ExchangeKind::Topic, true),
+];
+
+/// How RabbitMQ prints an argument value in equivalence errors.
+fn describe(v: Option<&AMQPValue>) -> String {
+    match v {
+        None => "none".to_owned(),
+        Some(v) => {
+            let (value, kind) = match v {
+                AMQPValue::LongString(s) => (String::from_utf8_lossy(s.as_bytes()).into_owned(), "longstr"),
+                AMQPValue::ShortString(s) => (s.as_str().to_owned(), "shortstr"),
+                AMQPValue::Boolean(b) => (b.to_string(), "bool"),
+                AMQPValue::LongLongInt(i) => (i.to_string(), "long"),
+                AMQPValue::LongInt(i) => (i.to_string(), "signedint"),
+                AMQPValue::LongUInt(i) => (i.to_string(), "unsignedint"),
+                AMQPValue::ShortInt(i) => (i.to_string(), "short"),
+                AMQPValue::ShortUInt(i) => (i.to_string(), "unsignedshort"),
+                AMQPValue::ShortShortInt(i) => (i.to_string(), "byte"),
+                AMQPValue::ShortShortUInt(i) => (i.to_string(), "unsignedbyte"),
+                other => (format!("{other:?}"), "table"),
+            };
+            format!("the value '{value}' of type '{kind}'")
+        }
+    }
+}
+
+fn int_value(v: &AMQPValue) -> Option<i64> {
+    match v {
+        AMQPValue::ShortShortInt(v) => Some(*v as i64),
+        AMQPValue::ShortShortUInt(v) => Some(*v as i64),
+        AMQPValue::ShortInt(v) => Some(*v as i64),
+        AMQPValue::ShortUInt(v) => Some(*v as i64),
+        AMQPValue::LongInt(v) => Some(*v as i64),
+        AMQPValue::LongUInt(v) => Some(*v as i64),
+        AMQPValue::LongLongInt(v) => Some(*v),
+        _ => None,
+    }
+}
+
+fn str_value(v: &AMQPValue) -> Option<String> {
+    match v {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+/// Queue arguments whose values are compared on redeclare, as RabbitMQ does.
+const COMPARED_ARGS: &[&str] = &[
+    "x-queue-type",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-message-ttl",
+    "x-expires",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-max-priority",
+    "x-overflow",
+    "x-queue-mode",
+    "x-single-active-consumer",
+    "x-quorum-initial-group-size",
+];
+
+fn validate_queue_args(args: &FieldTable, name: &str, vhost: &str) -> Result<QueueType, MetaError> {
+    let invalid = |arg: &str, why: String| {
+        MetaError::new(ReplyCode::PreconditionFailed, format!("invalid arg '{arg}' for queue '{name}' in vhost '{vhost}': {why}"))
+    };
+    for arg in ["x-max-length", "x-max-length-bytes", "x-message-ttl", "x-max-priority", "x-quorum-initial-group-size"] {
+        if let Some(v) = args.inner().get(arg) {
+            match int_value(v) {
+                None => return Err(invalid(arg, format!("{{unacceptable_type,{}}}", describe(Some(v))))),
+                Some(n) if n < 0 => return Err(invalid(arg, format!("{{value_negative,{n}}}"))),
+                _ => {}
+            }
+        }
+    }
+    if let Some(v) = args.inner().get("x-expires") {
+        match int_value(v) {
+            Some(n) if n > 0 => {}
+            Some(n) => return Err(invalid("x-expires", format!("{{value_zero_or_less,{n}}}"))),
+            None => return Err(invalid("x-expires", format!("{{unacceptable_type,{}}}", describe(Some(v))))),
+        }
+    }
+    match args.inner().get("x-queue-type") {
+        None => Ok(QueueType::Classic),
+        Some(v) => match str_value(v).as_deref() {
+            Some("classic") => Ok(QueueType::Classic),
+            Some("quorum") => Ok(QueueType::Quorum),
+            Some("stream") => Err(MetaError::new(
+                ReplyCode::PreconditionFailed,
+                format!("invalid arg 'x-queue-type' for queue '{name}' in vhost '{vhost}': stream queues are not supported by WarrenMQ"),
+            )),
+            Some(other) => Err(invalid("x-queue-type", format!("{{unsupported_queue_type,<<\"{other}\">>}}"))),
+            None => Err(invalid("x-queue-type", format!("{{unacceptable_type,{}}}", describe(Some(v))))),
+        },
+    }
+}
+
+impl MetaState {
+    /// Apply one committed command. Deterministic: same state + command = same result.
+    pub fn apply(&mut self, _meta: ApplyMeta, cmd: MetaCommand) -> (MetaReply, Vec<MetaEffect>) {
+        match cmd {
+            MetaCommand::Bootstrap { default_user, password_hash } => {
+                self.add_vhost("/");
+                self.users.insert(default_user.clone(), User { password_hash, tags: vec!["administrator".into()] });
+                self.permissions.insert(
+                    (default_user, "/".into()),
+                    Permissions { configure: ".*".into(), write: ".*".into(), read: ".*".into() },
+                );
+                ok()
+            }
+            MetaCommand::AddVhost { name } => {
+                if self.vhosts.contains_key(&name) {
+                    return err(ReplyCode::PreconditionFailed, format!("vhost '{name}' already exists"));
+                }
+                self.add_vhost(&name);
+                ok()
+            }
+            MetaCommand::DeleteVhost { name } => {
+                let Some(vhost) = self.vhosts.remove(&name) else {
+                    return err(ReplyCode::NotFound, format!("vhost '{name}' not found"));
+                };
+                self.permissions.retain(|(_, v), _| *v != name);
+                let effects = vhost
+                    .queues
+                    .into_values()
+                    .map(|q| MetaEffect::QueueDeleted { vhost: name.clone(), name: q.name, group_id: q.group_id })
+                    .collect();
+                (MetaReply::Ok, effects)
+            }
+            MetaCommand::AddUser { name, password_hash, tags } => {
+                if self.users.contains_key(&name) {
+                    return err(ReplyCode::PreconditionFailed, format!("user '{name}' already exists"));
+                }
+                self.users.insert(name, User { password_hash, tags });
+                ok()
+            }
+            MetaCommand::DeleteUser { name } => {
+                if self.users.remove(&name).is_none() {
+                    return err(ReplyCode::NotFound, format!("user '{name}' not found"));
+                }
+                self.permissions.retain(|(u, _), _| *u != name);
+                ok()
+            }
+            MetaCommand::ChangePassword { name, password_hash } => match self.users.get_mut(&name) {
+                Some(u) => {
+                    u.password_hash = password_hash;
+                    ok()
+                }
+                None => err(ReplyCode::NotFound, format!("user '{name}' not found")),
+            },
+            MetaCommand::SetUserTags { name, tags } => match self.users.get_mut(&name) {
+                Some(u) => {
+                    u.tags = tags;
+                    ok()
+                }
+                None => err(ReplyCode::NotFound, format!("user '{name}' not found")),
+            },
+            MetaCommand::SetPermissions { user, vhost, configure, write, read } => {
+                if !self.users.contains_key(&user) {
+                    return err(ReplyCode::NotFound, format!("user '{user}' not found"));
+                }
+                if !self.vhosts.contains_key(&vhost) {
+                    return err(ReplyCode::NotFound, format!("vhost '{vhost}' not found"));
+                }
+                self.permissions.insert((user, vhost), Permissions { configure, write, read });
+                ok()
+            }
+            MetaCommand::ClearPermissions { user, vhost } => {
+                self.permissions.remove(&(user, vhost));
+                ok()
+            }
+            MetaCommand::DeclareExchange { vhost, name, kind, durable, auto_delete, internal, arguments } => {
+                self.declare_exchange(&vhost, name, kind, durable, auto_delete, internal, arguments)
+            }
+            MetaCommand::DeleteExchange { vhost, name, if_unused } => self.delete_exchange(&vhost, &name, if_unused),
+            MetaCommand::DeclareQueue { vhost, name, durable, exclusive_owner, auto_delete, arguments, node } => {
+                self.declare_queue(&vhost, name, durable, exclusive_owner, auto_delete, arguments, node)
+            }
+            MetaCommand::DeleteQueue { vhost, name } => {
+                let effects = self.delete_queue(&vhost, &name).into_iter().collect();
+                (MetaReply::Ok, effects)
+            }
+            MetaCommand::Bind { vhost, source, destination, routing_key, arguments } => {
+                self.bind(&vhost, Binding { source, destination, routing_key, arguments }, true)
+            }
+            MetaCommand::Unbind { vhost, source, destination, routing_key, arguments } => {
+                self.bind(&vhost, Binding { source, destination, routing_key, arguments }, false)
+            }
+            MetaCommand::DeleteQueuesOfOwner { owner } => {
+                let doomed = self.queues_where(|q| q.exclusive_owner == Some(owner));
+                let effects = doomed.into_iter().filter_map(|(v, q)| self.delete_queue(&v, &q)).collect();
+                (MetaReply::Ok, effects)
+            }
+            MetaCommand::DeleteTransientQueuesOfNode { node } => {
+                let doomed = self.queues_where(|q| (!q.durable || q.exclusive_owner.is_some()) && q.leader_node == node);
+                let effects = doomed.into_iter().filter_map(|(v, q)| self.delete_queue(&v, &q)).collect();
+                (MetaReply::Ok, effects)
+            }
+        }
+    }
+
+    fn add_vhost(&mut self, name: &str) {
+        let mut vhost = VHost::default();
+        for (x, kind, internal) in PREDECLARED {
+            vhost.exchanges.insert(
+                (*x).to_owned(),
+                ExchangeRecord {
+                    name: (*x).to_owned(),
+                    kind: *kind,
+                    durable: true,
+                    auto_delete: false,
+                    internal: *internal,
+                    arguments: FieldTable::default(),
+                },
+            );
+            vhost.routing.add_exchange(x, ExchangeRoute { kind: *kind, alternate: None });
+        }
+        self.vhosts.insert(name.to_owned(), vhost);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn declare_exchange(
+        &mut self,
+        vhost_name: &str,
+        name: String,
+        kind: ExchangeKind,
+        durable: bool,
+        auto_delete: bool,
+        internal: bool,
+        arguments: FieldTable,
+    ) -> Applied {
+        let Some(vhost) = self.vhosts.get_mut(vhost_name) else {
+            return err(ReplyCode::NotFound, format!("no vhost '{vhost_name}'"));
+        };
+        if let Some(x) = vhost.exchanges.get(&name) {
+            let mismatch = |arg: &str, got: String, cur: String| {
+                err(
+                    ReplyCode::PreconditionFailed,
+                    format!("inequivalent arg '{arg}' for exchange '{name}' in vhost '{vhost_name}': received '{got}' but current is '{cur}'"),
+                )
+            };
+            if x.kind != kind {
+                return mismatch("type", kind.as_str().into(), x.kind.as_str().into());
+            }
+            if x.durable != durable {
+                return mismatch("durable", durable.to_string(), x.durable.to_string());
+            }
+            if x.auto_delete != auto_delete {
+                return mismatch("auto_delete", auto_delete.to_string(), x.auto_delete.to_string());
+            }
+            if x.internal != internal {
+                return mismatch("internal", internal.to_string(), x.internal.to_string());
+            }
+            return (MetaReply::ExchangeDeclared { created: false }, Vec::new());
+        }
+        if name.starts_with("amq.") {
+            return err(ReplyCode::AccessRefused, format!("exchange name '{name}' contains reserved prefix 'amq.*'"));
+        }
+        let alternate = arguments.inner().get("alternate-exchange").and_then(str_value);
+        vhost.routing.add_exchange(&name, ExchangeRoute { kind, alternate });
+        vhost.exchanges.insert(name.clone(), ExchangeRecord { name, kind, durable, auto_delete, internal, arguments });
+        (MetaReply::ExchangeDeclared { created: true }, Vec::new())
+    }
+
+    fn delete_exchange(&mut self, vhost_name: &str, name: &str, if_unused: bool) -> Applied {
+        let Some(vhost) = self.vhosts.get_mut(vhost_name) else {
+            return err(ReplyCode::NotFound, format!("no vhost '{vhost_name}'"));
+        };
+        if name.is_empty() {
+            return err(ReplyCode::AccessRefused, "operation not permitted on the default exchange");
+        }
+        if name.starts_with("amq.") {
+            return err(ReplyCode::AccessRefused, format!("exchange name '{name}' contains reserved prefix 'amq.*'"));
+        }
+        if !vhost.exchanges.contains_key(name) {
+            // RabbitMQ 3.x answers delete-ok for an exchange that does not exist.
+            return ok();
+        }
+        if if_unused && !vhost.routing.bindings_from(name).is_empty() {
+            return err(ReplyCode::PreconditionFailed, format!("exchange '{name}' in vhost '{vhost_name}' in use"));
+        }
+        vhost.exchanges.remove(name);
+        let sources: Vec<String> = vhost
+            .routing
+            .all_bindings()
+            .filter(|b| b.destination == Destination::Exchange(name.to_owned()))
+            .map(|b| b.source.clone())
+            .collect();
+        vhost.routing.remove_exchange(name);
+        for s in sources {
+            Self::auto_delete_exchange(vhost, &s);
+        }
+        ok()
+    }
+
+    /// An auto-delete exchange goes when its last binding (as source) is gone.
+    fn auto_delete_exchange(vhost: &mut VHost, name: &str) {
+        let gone = vhost.exchanges.get(name).is_some_and(|x| x.auto_delete) && vhost.routing.bindings_from(name).is_empty();
+        if gone {
+            vhost.exchanges.remove(name);
+            vhost.routing.remove_exchange(name);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn declare_queue(
+        &mut self,
+        vhost_name: &str,
+        name: String,
+        durable: bool,
+        exclusive_owner: Option<(u64, u64)>,
+        auto_delete: bool,
+        arguments: FieldTable,
+        node: u64,
+    ) -> Applied {
+        if !self.vhosts.contains_key(vhost_name) {
+            return err(ReplyCode::NotFound, format!("no vhost '{vhost_name}'"));
+        }
+        let queue_type = match validate_queue_args(&arguments, &name, vhost_name) {
+            Ok(t) => t,
+            Err(e) => return (MetaReply::Error(e), Vec::new()),
+        };
+        let vhost = self.vhosts.get_mut(vhost_name).expect("vhost checked");
+        if let Some(q) = vhost.queues.get(&name) {
+            if q.exclusive_owner.is_some() && q.exclusive_owner != exclusive_owner {
+                return err(
+                    ReplyCode::ResourceLocked,
+                    format!("cannot obtain exclusive access to locked queue '{name}' in vhost '{vhost_name}'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration."),
+                );
+            }
+            let mismatch = |arg: &str, got: bool, cur: bool| {
+                err(
+                    ReplyCode::PreconditionFailed,
+                    format!("inequivalent arg '{arg}' for queue '{name}' in vhost '{vhost_name}': received '{got}' but current is '{cur}'"),
+                )
+            };
+            if q.durable != durable {
+                return mismatch("durable", durable, q.durable);
+            }
+            if q.auto_delete != auto_delete {
+                return mismatch("auto_delete", auto_delete, q.auto_delete);
+            }
+            if q.exclusive_owner.is_some() != exclusive_owner.is_some() {
+                return mismatch("exclusive", exclusive_owner.is_some(), q.exclusive_owner.is_some());
+            }
+            for arg in COMPARED_ARGS {
+                let (got, cur) = (arguments.inner().get(*arg), q.arguments.inner().get(*arg));
+                // A missing x-queue-type means the current type.
+                if *arg == "x-queue-type" && got.is_none() {
+                    continue;
+                }
+                if got != cur {
+                    return err(
+                        ReplyCode::PreconditionFailed,
+                        format!(
+                            "inequivalent arg '{arg}' for queue '{name}' in vhost '{vhost_name}': received {} but current is {}",
+                            describe(got),
+                            describe(cur)
+                        ),
+                    );
+                }
+            }
+            return (MetaReply::QueueDeclared { record: q.clone(), created: false }, Vec::new());
+        }
+        if name.starts_with("amq.") && !name.starts_with("amq.gen-") {
+            return err(ReplyCode::AccessRefused, format!("queue name '{name}' contains reserved prefix 'amq.*'"));
+        }
+        if queue_type == QueueType::Quorum {
+            let bad = if exclusive_owner.is_some() {
+                Some("exclusive")
+            } else if !durable {
+                Some("non-durable")
+            } else if auto_delete {
+                Some("auto-delete")
+            } else {
+                None
+            };
+            if let Some(prop) = bad {
+                return err(ReplyCode::PreconditionFailed, format!("invalid property '{prop}' for queue '{name}' in vhost '{vhost_name}'"));
+            }
+        }
+        let group_id = if durable && exclusive_owner.is_none() {
+            self.last_group_id += 1;
+            self.last_group_id
+        } else {
+            0
+        };
+        let record = QueueRecord {
+            name: name.clone(),
+            durable,
+            exclusive_owner,
+            auto_delete,
+            arguments,
+            queue_type,
+            group_id,
+            members: vec![node],
+            leader_node: node,
+        };
+        let vhost = self.vhosts.get_mut(vhost_name).expect("vhost checked");
+        vhost.routing.add_queue(&name);
+        vhost.queues.insert(name.clone(), record.clone());
+        let effect = MetaEffect::QueueCreated { vhost: vhost_name.to_owned(), name, group_id };
+        (MetaReply::QueueDeclared { record, created: true }, vec![effect])
+    }
+
+    fn delete_queue(&mut self, vhost_name: &str, name: &str) -> Option<MetaEffect> {
+        let vhost = self.vhosts.get_mut(vhost_name)?;
+        let q = vhost.queues.remove(name)?;
+        for source in vhost.routing.remove_queue(name) {
+            Self::auto_delete_exchange(vhost, &source);
+        }
+        Some(MetaEffect::QueueDeleted { vhost: vhost_name.to_owned(), name: q.name, group_id: q.group_id })
+    }
+
+    fn bind(&mut self, vhost_name: &str, binding: Binding, add: bool) -> Applied {
+        let Some(vhost) = self.vhosts.get_mut(vhost_name) else {
+            return err(ReplyCode::NotFound, format!("no vhost '{vhost_name}'"));
+        };
+        if binding.source.is_empty() || binding.destination == Destination::Exchange(String::new()) {
+            return err(ReplyCode::AccessRefused, "operation not permitted on the default exchange");
+        }
+        if !vhost.exchanges.contains_key(&binding.source) {
+            return err(ReplyCode::NotFound, format!("no exchange '{}' in vhost '{vhost_name}'", binding.source));
+        }
+        match &binding.destination {
+            Destination::Queue(q) if !vhost.queues.contains_key(q) => {
+                return err(ReplyCode::NotFound, format!("no queue '{q}' in vhost '{vhost_name}'"));
+            }
+            Destination::Exchange(x) if !vhost.exchanges.contains_key(x) => {
+                return err(ReplyCode::NotFound, format!("no exchange '{x}' in vhost '{vhost_name}'"));
+            }
+            _ => {}
+        }
+        if add {
+            vhost.routing.bind(binding);
+        } else {
+            let source = binding.source.clone();
+            if vhost.routing.unbind(&binding) {
+                Self::auto_delete_exchange(vhost, &source);
+            }
+        }
+        ok()
+    }
+}

@@ -1,0 +1,79 @@
+//! Metadata commands, replies and effects. Commands are an on-disk format: variants are
+//! only ever appended, never reordered or changed.
+
+use amq_protocol::types::FieldTable;
+use serde::{Deserialize, Serialize};
+
+use super::{Destination, ExchangeKind, OwnerId, QueueRecord};
+use crate::amqp::ReplyCode;
+
+/// A change to the metadata.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum MetaCommand {
+    /// First command of a fresh cluster: vhost "/", the default user with full rights.
+    Bootstrap { default_user: String, password_hash: String },
+    AddVhost { name: String },
+    DeleteVhost { name: String },
+    AddUser { name: String, password_hash: String, tags: Vec<String> },
+    DeleteUser { name: String },
+    ChangePassword { name: String, password_hash: String },
+    SetUserTags { name: String, tags: Vec<String> },
+    SetPermissions { user: String, vhost: String, configure: String, write: String, read: String },
+    ClearPermissions { user: String, vhost: String },
+    DeclareExchange {
+        vhost: String,
+        name: String,
+        kind: ExchangeKind,
+        durable: bool,
+        auto_delete: bool,
+        internal: bool,
+        arguments: FieldTable,
+    },
+    DeleteExchange { vhost: String, name: String, if_unused: bool },
+    DeclareQueue {
+        vhost: String,
+        name: String,
+        durable: bool,
+        exclusive_owner: Option<OwnerId>,
+        auto_delete: bool,
+        arguments: FieldTable,
+        node: u64,
+    },
+    DeleteQueue { vhost: String, name: String },
+    Bind { vhost: String, source: String, destination: Destination, routing_key: String, arguments: FieldTable },
+    Unbind { vhost: String, source: String, destination: Destination, routing_key: String, arguments: FieldTable },
+    /// The exclusive queues of a closed connection.
+    DeleteQueuesOfOwner { owner: OwnerId },
+    /// Non-durable (and exclusive) queues die with their node.
+    DeleteTransientQueuesOfNode { node: u64 },
+}
+
+/// A refusal, with RabbitMQ's code and full text (`NOT_FOUND - ...`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaError {
+    pub code: ReplyCode,
+    pub text: String,
+}
+
+impl MetaError {
+    pub fn new(code: ReplyCode, text: impl std::fmt::Display) -> Self {
+        MetaError { code, text: format!("{} - {}", code.name(), text) }
+    }
+}
+
+/// The machine's answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum MetaReply {
+    Ok,
+    ExchangeDeclared { created: bool },
+    QueueDeclared { record: QueueRecord, created: bool },
+    Error(MetaError),
+}
+
+/// What a node must do after a command was applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MetaEffect {
+    QueueCreated { vhost: String, name: String, group_id: u64 },
+    /// Stop the queue's actor and, when `group_id != 0`, remove its Raft group.
+    QueueDeleted { vhost: String, name: String, group_id: u64 },
+}

@@ -1,0 +1,176 @@
+//! The metadata state and its read functions (the node's local read model).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use amq_protocol::types::FieldTable;
+use serde::{Deserialize, Serialize};
+
+use super::{check_password_hash, ExchangeKind, RouteResult};
+use crate::routing::RoutingTable;
+
+/// The connection that owns an exclusive queue: (node id, connection id).
+pub type OwnerId = (u64, u64);
+
+/// `x-queue-type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QueueType {
+    Classic,
+    Quorum,
+    Stream,
+}
+
+impl QueueType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueType::Classic => "classic",
+            QueueType::Quorum => "quorum",
+            QueueType::Stream => "stream",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub password_hash: String,
+    pub tags: Vec<String>,
+}
+
+/// configure / write / read regular expressions, as RabbitMQ's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Permissions {
+    pub configure: String,
+    pub write: String,
+    pub read: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExchangeRecord {
+    pub name: String,
+    pub kind: ExchangeKind,
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub internal: bool,
+    pub arguments: FieldTable,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueueRecord {
+    pub name: String,
+    pub durable: bool,
+    pub exclusive_owner: Option<OwnerId>,
+    pub auto_delete: bool,
+    pub arguments: FieldTable,
+    pub queue_type: QueueType,
+    /// Raft group of a durable queue; 0 for transient queues (no group).
+    pub group_id: u64,
+    pub members: Vec<u64>,
+    pub leader_node: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VHost {
+    pub exchanges: BTreeMap<String, ExchangeRecord>,
+    pub queues: BTreeMap<String, QueueRecord>,
+    pub routing: RoutingTable,
+}
+
+/// The whole replicated metadata.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetaState {
+    pub(super) vhosts: BTreeMap<String, VHost>,
+    pub(super) users: BTreeMap<String, User>,
+    /// (user, vhost) -> permissions.
+    pub(super) permissions: BTreeMap<(String, String), Permissions>,
+    /// Last queue group id handed out (the metadata group is 0).
+    pub(super) last_group_id: u64,
+}
+
+/// A snapshot that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("empty metadata snapshot")]
+    Empty,
+    #[error("metadata snapshot format version {0} is unknown (this build reads 1)")]
+    UnsupportedVersion(u8),
+    #[error("undecodable metadata snapshot: {0}")]
+    Decode(#[from] postcard::Error),
+}
+
+const SNAPSHOT_VERSION: u8 = 1;
+
+impl MetaState {
+    pub fn to_snapshot(&self) -> Vec<u8> {
+        let mut out = vec![SNAPSHOT_VERSION];
+        out.extend(postcard::to_allocvec(self).expect("encode metadata"));
+        out
+    }
+
+    pub fn from_snapshot(bytes: &[u8]) -> Result<Self, SnapshotError> {
+        match bytes.split_first() {
+            None => Err(SnapshotError::Empty),
+            Some((&SNAPSHOT_VERSION, rest)) => Ok(postcard::from_bytes(rest)?),
+            Some((&v, _)) => Err(SnapshotError::UnsupportedVersion(v)),
+        }
+    }
+
+    pub fn vhost_exists(&self, vhost: &str) -> bool {
+        self.vhosts.contains_key(vhost)
+    }
+
+    pub fn vhosts(&self) -> impl Iterator<Item = &str> {
+        self.vhosts.keys().map(String::as_str)
+    }
+
+    pub fn user(&self, name: &str) -> Option<&User> {
+        self.users.get(name)
+    }
+
+    pub fn check_password(&self, user: &str, password: &str) -> bool {
+        self.users.get(user).is_some_and(|u| check_password_hash(&u.password_hash, password))
+    }
+
+    pub fn permissions(&self, user: &str, vhost: &str) -> Option<&Permissions> {
+        self.permissions.get(&(user.to_owned(), vhost.to_owned()))
+    }
+
+    pub fn exchange(&self, vhost: &str, name: &str) -> Option<&ExchangeRecord> {
+        self.vhosts.get(vhost)?.exchanges.get(name)
+    }
+
+    pub fn queue(&self, vhost: &str, name: &str) -> Option<&QueueRecord> {
+        self.vhosts.get(vhost)?.queues.get(name)
+    }
+
+    pub fn queues(&self, vhost: &str) -> impl Iterator<Item = &QueueRecord> {
+        self.vhosts.get(vhost).into_iter().flat_map(|v| v.queues.values())
+    }
+
+    /// Every queue with its vhost.
+    pub fn all_queues(&self) -> impl Iterator<Item = (&str, &QueueRecord)> {
+        self.vhosts.iter().flat_map(|(name, v)| v.queues.values().map(move |q| (name.as_str(), q)))
+    }
+
+    pub fn has_transient_queues_of(&self, node: u64) -> bool {
+        self.all_queues().any(|(_, q)| (!q.durable || q.exclusive_owner.is_some()) && q.leader_node == node)
+    }
+
+    pub fn has_queues_of_owner(&self, owner: OwnerId) -> bool {
+        self.all_queues().any(|(_, q)| q.exclusive_owner == Some(owner))
+    }
+
+    pub fn bindings(&self, vhost: &str) -> impl Iterator<Item = &crate::routing::Binding> {
+        self.vhosts.get(vhost).into_iter().flat_map(|v| v.routing.all_bindings())
+    }
+
+    pub fn route(&self, vhost: &str, exchange: &str, routing_key: &str, headers: Option<&FieldTable>) -> RouteResult {
+        match self.vhosts.get(vhost) {
+            Some(v) => v.routing.route(exchange, routing_key, headers),
+            None => RouteResult::default(),
+        }
+    }
+
+    /// Names of queues matching a predicate (used by bulk deletes).
+    pub(super) fn queues_where(&self, keep: impl Fn(&QueueRecord) -> bool) -> BTreeSet<(String, String)> {
+        self.all_queues().filter(|(_, q)| keep(q)).map(|(v, q)| (v.to_owned(), q.name.clone())).collect()
+    }
+}
