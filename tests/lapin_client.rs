@@ -76,13 +76,14 @@ fn exchanges_route_by_type_and_mandatory_returns_unroutable() {
             ch.queue_declare(s(q), QueueDeclareOptions::default(), FieldTable::default()).await.unwrap();
             ch.queue_bind(s(q), s("logs"), s(key), QueueBindOptions::default(), FieldTable::default()).await.unwrap();
         }
-        for key in ["kern.error", "app.error", "kern.info", "app.info.x"] {
-            ch.basic_publish(s("logs"), s(key), BasicPublishOptions::default(), key.as_bytes(), BasicProperties::default()).await.unwrap();
-        }
         ch.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+        for key in ["kern.error", "app.error", "kern.info", "app.info.x"] {
+            let confirm = ch.basic_publish(s("logs"), s(key), BasicPublishOptions::default(), key.as_bytes(), BasicProperties::default()).await.unwrap();
+            assert!(confirm.await.unwrap().is_ack());
+        }
         // Unroutable + mandatory comes back as basic.return before its confirm.
         let confirm = ch
-            .basic_publish(s("logs"), s("nobody"), BasicPublishOptions { mandatory: false, ..Default::default() }, b"x", BasicProperties::default())
+            .basic_publish(s(""), s("nobody"), BasicPublishOptions { mandatory: false, ..Default::default() }, b"x", BasicProperties::default())
             .await
             .unwrap();
         assert!(confirm.await.unwrap().is_ack());

@@ -1,7 +1,8 @@
 //! The only user of openraft: the metadata group and one group per durable queue.
-//! (Interface placeholder; replaced by the raft branch.)
+//! (Temporary in-memory placeholder used to exercise the node until the raft branch lands.)
 #![allow(dead_code, unused_variables)]
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use crate::storage::Store;
 pub type GroupId = u64;
@@ -21,14 +22,24 @@ pub trait GroupApplier: Send + Sync + 'static {
 pub enum RaftError { X }
 #[derive(Debug)]
 pub enum WriteError { NotLeader { leader: Option<NodeId> }, Unknown(String), Fatal(String) }
-#[derive(Clone)]
-pub struct RaftRegistry;
+#[derive(Clone, Default)]
+pub struct RaftRegistry { groups: Arc<Mutex<HashMap<GroupId, GroupHandle>>> }
 impl RaftRegistry {
-    pub fn new(store: Store, node_id: NodeId) -> Self { todo!() }
-    pub async fn start_group(&self, group: GroupId, applier: Arc<dyn GroupApplier>) -> Result<GroupHandle, RaftError> { todo!() }
-    pub async fn remove_group(&self, group: GroupId) -> Result<(), RaftError> { todo!() }
-    pub async fn shutdown(&self) { todo!() }
+    pub fn new(store: Store, node_id: NodeId) -> Self { RaftRegistry::default() }
+    pub async fn start_group(&self, group: GroupId, applier: Arc<dyn GroupApplier>) -> Result<GroupHandle, RaftError> {
+        let h = GroupHandle { applier, index: Arc::new(Mutex::new(0)) };
+        self.groups.lock().unwrap().insert(group, h.clone());
+        Ok(h)
+    }
+    pub async fn remove_group(&self, group: GroupId) -> Result<(), RaftError> { self.groups.lock().unwrap().remove(&group); Ok(()) }
+    pub async fn shutdown(&self) {}
 }
 #[derive(Clone)]
-pub struct GroupHandle;
-impl GroupHandle { pub async fn write(&self, request: Request) -> Result<Response, WriteError> { todo!() } }
+pub struct GroupHandle { applier: Arc<dyn GroupApplier>, index: Arc<Mutex<u64>> }
+impl GroupHandle {
+    pub async fn write(&self, request: Request) -> Result<Response, WriteError> {
+        let mut i = self.index.lock().unwrap();
+        *i += 1;
+        Ok(self.applier.apply(*i, &request))
+    }
+}

@@ -1,4 +1,4 @@
-//! The only user of sled. (Interface placeholder; replaced by the raft branch.)
+//! The only user of sled. (Temporary placeholder until the raft branch lands.)
 #![allow(dead_code, unused_variables)]
 pub struct Store;
-impl Store { pub fn open(p: &std::path::Path) -> Result<Store, String> { todo!() } }
+impl Store { pub fn open(p: &std::path::Path) -> Result<Store, String> { Ok(Store) } }
