@@ -8,7 +8,8 @@ use warrenmq::node::Node;
 async fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WARRENMQ_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("WARRENMQ_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .init();
     let config = match Config::from_args(Args::parse()) {
@@ -25,7 +26,8 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

@@ -39,22 +39,38 @@ pub struct Node {
 impl Node {
     /// Open storage, recover or bootstrap the metadata, then accept AMQP clients.
     pub async fn start(config: Config) -> Result<Node, StartError> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| StartError::Storage(config.data_dir.display().to_string(), e.to_string()))?;
-        let store = Store::open(&config.data_dir.join("db"))
-            .map_err(|e| StartError::Storage(config.data_dir.display().to_string(), format!("{e:?}")))?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            StartError::Storage(config.data_dir.display().to_string(), e.to_string())
+        })?;
+        let store = Store::open(&config.data_dir.join("db")).map_err(|e| {
+            StartError::Storage(config.data_dir.display().to_string(), format!("{e:?}"))
+        })?;
         let raft = RaftRegistry::new(store, NODE_ID);
         let addr = SocketAddr::new(config.bind, config.amqp_port);
         // Listen first so clients can connect while queues recover.
-        let listener = TcpListener::bind(addr).await.map_err(|e| StartError::Listen(addr, e))?;
-        let amqp_addr = listener.local_addr().map_err(|e| StartError::Listen(addr, e))?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| StartError::Listen(addr, e))?;
+        let amqp_addr = listener
+            .local_addr()
+            .map_err(|e| StartError::Listen(addr, e))?;
         let broker = Broker::start(config, raft.clone(), NODE_ID)
             .await
             .map_err(|e| StartError::Broker(e.text))?;
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let server = tokio::spawn(crate::frontend::serve(listener, broker.clone(), shutdown_rx));
+        let server = tokio::spawn(crate::frontend::serve(
+            listener,
+            broker.clone(),
+            shutdown_rx,
+        ));
         info!(%amqp_addr, "accepting AMQP connections");
-        Ok(Node { amqp_addr, broker, raft, shutdown, server })
+        Ok(Node {
+            amqp_addr,
+            broker,
+            raft,
+            shutdown,
+            server,
+        })
     }
 
     /// Stop accepting, close client connections, and stop the Raft groups.

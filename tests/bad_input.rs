@@ -27,23 +27,54 @@ impl Raw {
     async fn open_with(port: u16, client_properties: amq_protocol::types::FieldTable) -> Raw {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         stream.write_all(b"AMQP\x00\x00\x09\x01").await.unwrap();
-        let mut raw = Raw { stream, buf: BytesMut::new() };
+        let mut raw = Raw {
+            stream,
+            buf: BytesMut::new(),
+        };
         let start = raw.method().await;
-        assert!(matches!(start, AMQPClass::Connection(connection::AMQPMethod::Start(_))), "{start:?}");
-        raw.send(0, AMQPClass::Connection(connection::AMQPMethod::StartOk(connection::StartOk {
-            client_properties,
-            mechanism: "PLAIN".into(),
-            response: "\0guest\0guest".to_owned().into(),
-            locale: "en_US".into(),
-        })))
+        assert!(
+            matches!(
+                start,
+                AMQPClass::Connection(connection::AMQPMethod::Start(_))
+            ),
+            "{start:?}"
+        );
+        raw.send(
+            0,
+            AMQPClass::Connection(connection::AMQPMethod::StartOk(connection::StartOk {
+                client_properties,
+                mechanism: "PLAIN".into(),
+                response: "\0guest\0guest".to_owned().into(),
+                locale: "en_US".into(),
+            })),
+        )
         .await;
         let tune = raw.method().await;
-        assert!(matches!(tune, AMQPClass::Connection(connection::AMQPMethod::Tune(_))), "{tune:?}");
-        raw.send(0, AMQPClass::Connection(connection::AMQPMethod::TuneOk(connection::TuneOk { channel_max: 16, frame_max: 4096, heartbeat: 0 })))
-            .await;
-        raw.send(0, AMQPClass::Connection(connection::AMQPMethod::Open(connection::Open { virtual_host: "/".into() }))).await;
+        assert!(
+            matches!(tune, AMQPClass::Connection(connection::AMQPMethod::Tune(_))),
+            "{tune:?}"
+        );
+        raw.send(
+            0,
+            AMQPClass::Connection(connection::AMQPMethod::TuneOk(connection::TuneOk {
+                channel_max: 16,
+                frame_max: 4096,
+                heartbeat: 0,
+            })),
+        )
+        .await;
+        raw.send(
+            0,
+            AMQPClass::Connection(connection::AMQPMethod::Open(connection::Open {
+                virtual_host: "/".into(),
+            })),
+        )
+        .await;
         let ok = raw.method().await;
-        assert!(matches!(ok, AMQPClass::Connection(connection::AMQPMethod::OpenOk(_))), "{ok:?}");
+        assert!(
+            matches!(ok, AMQPClass::Connection(connection::AMQPMethod::OpenOk(_))),
+            "{ok:?}"
+        );
         raw
     }
 
@@ -58,7 +89,11 @@ impl Raw {
             if let Some(f) = decode_frame(&mut self.buf, 0).expect("server frames decode") {
                 return Some(f);
             }
-            let n = tokio::time::timeout(Duration::from_secs(10), self.stream.read_buf(&mut self.buf)).await.expect("server answers in time").ok()?;
+            let n =
+                tokio::time::timeout(Duration::from_secs(10), self.stream.read_buf(&mut self.buf))
+                    .await
+                    .expect("server answers in time")
+                    .ok()?;
             if n == 0 {
                 return None;
             }
@@ -77,7 +112,9 @@ impl Raw {
     /// The reply code of the `connection.close` the server sends next.
     async fn connection_close(&mut self) -> (u16, String) {
         match self.method().await {
-            AMQPClass::Connection(connection::AMQPMethod::Close(c)) => (c.reply_code, c.reply_text.as_str().to_owned()),
+            AMQPClass::Connection(connection::AMQPMethod::Close(c)) => {
+                (c.reply_code, c.reply_text.as_str().to_owned())
+            }
             other => panic!("expected connection.close, got {other:?}"),
         }
     }
@@ -87,7 +124,9 @@ impl Raw {
 fn wrong_protocol_header_gets_the_0_9_1_header_back() {
     let server = Server::start();
     run(Duration::from_secs(30), "wrong header", async {
-        let mut s = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+        let mut s = TcpStream::connect(("127.0.0.1", server.port))
+            .await
+            .unwrap();
         s.write_all(b"AMQP\x01\x01\x00\x0a").await.unwrap();
         let mut got = Vec::new();
         s.read_to_end(&mut got).await.unwrap();
@@ -101,33 +140,63 @@ fn protocol_violations_get_rabbitmq_reply_codes() {
     run(Duration::from_secs(60), "protocol violations", async {
         // Frame larger than the negotiated frame_max (4096): 501.
         let mut raw = Raw::open(server.port).await;
-        raw.stream.write_all(&[3, 0, 1, 0, 0, 0x20, 0]).await.unwrap();
+        raw.stream
+            .write_all(&[3, 0, 1, 0, 0, 0x20, 0])
+            .await
+            .unwrap();
         assert_eq!(raw.connection_close().await.0, 501);
 
         // A method on a channel that was never opened: 504.
         let mut raw = Raw::open(server.port).await;
-        raw.send(5, AMQPClass::Basic(basic::AMQPMethod::Qos(basic::Qos { prefetch_count: 1, global: false }))).await;
+        raw.send(
+            5,
+            AMQPClass::Basic(basic::AMQPMethod::Qos(basic::Qos {
+                prefetch_count: 1,
+                global: false,
+            })),
+        )
+        .await;
         assert_eq!(raw.connection_close().await.0, 504);
 
         // A content header without its method: 505.
         let mut raw = Raw::open(server.port).await;
-        raw.send(1, AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {}))).await;
-        assert!(matches!(raw.method().await, AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))));
-        let mut header = vec![2u8, 0, 1, 0, 0, 0, 14, 0, 60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0xCE];
+        raw.send(
+            1,
+            AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})),
+        )
+        .await;
+        assert!(matches!(
+            raw.method().await,
+            AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))
+        ));
+        let mut header = vec![
+            2u8, 0, 1, 0, 0, 0, 14, 0, 60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0xCE,
+        ];
         header[6] = 14;
         raw.stream.write_all(&header).await.unwrap();
         assert_eq!(raw.connection_close().await.0, 505);
 
         // An unknown method: 540.
         let mut raw = Raw::open(server.port).await;
-        raw.stream.write_all(&[1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 99, 0xCE]).await.unwrap();
+        raw.stream
+            .write_all(&[1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 99, 0xCE])
+            .await
+            .unwrap();
         assert_eq!(raw.connection_close().await.0, 540);
 
         // A second channel.open on an open channel: 504.
         let mut raw = Raw::open(server.port).await;
-        raw.send(1, AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {}))).await;
+        raw.send(
+            1,
+            AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})),
+        )
+        .await;
         raw.method().await;
-        raw.send(1, AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {}))).await;
+        raw.send(
+            1,
+            AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})),
+        )
+        .await;
         assert_eq!(raw.connection_close().await.0, 504);
     });
 }
@@ -140,17 +209,28 @@ fn random_and_mutated_bytes_never_take_the_node_down() {
         use rand::Rng;
         // A valid publish sequence to mutate.
         let mut valid = Vec::new();
-        encode_method(&mut valid, 1, &AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})));
         encode_method(
             &mut valid,
             1,
-            &AMQPClass::Basic(basic::AMQPMethod::Publish(basic::Publish { exchange: "".into(), routing_key: "q".into(), mandatory: true, immediate: false })),
+            &AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})),
+        );
+        encode_method(
+            &mut valid,
+            1,
+            &AMQPClass::Basic(basic::AMQPMethod::Publish(basic::Publish {
+                exchange: "".into(),
+                routing_key: "q".into(),
+                mandatory: true,
+                immediate: false,
+            })),
         );
         warrenmq::amqp::encode_content(&mut valid, 1, &[0x10, 0x00, 2], b"hello", 4096);
         for round in 0..150 {
             let mut raw = Raw::open(server.port).await;
             let bytes: Vec<u8> = if round % 2 == 0 {
-                (0..rng.random_range(1..300)).map(|_| rng.random()).collect()
+                (0..rng.random_range(1..300))
+                    .map(|_| rng.random())
+                    .collect()
             } else {
                 let mut m = valid.clone();
                 for _ in 0..rng.random_range(1..4) {
@@ -173,8 +253,15 @@ fn random_and_mutated_bytes_never_take_the_node_down() {
         }
         // The node still serves a well-behaved client.
         let mut raw = Raw::open(server.port).await;
-        raw.send(1, AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {}))).await;
-        assert!(matches!(raw.method().await, AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))));
+        raw.send(
+            1,
+            AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})),
+        )
+        .await;
+        assert!(matches!(
+            raw.method().await,
+            AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))
+        ));
     });
 }
 
@@ -189,7 +276,9 @@ fn memory_alarm_sends_connection_blocked_to_capable_clients() {
         props.insert("capabilities".into(), AMQPValue::FieldTable(caps));
         let mut raw = Raw::open_with(server.port, props).await;
         match raw.method().await {
-            AMQPClass::Connection(connection::AMQPMethod::Blocked(b)) => assert_eq!(b.reason.as_str(), "low on memory"),
+            AMQPClass::Connection(connection::AMQPMethod::Blocked(b)) => {
+                assert_eq!(b.reason.as_str(), "low on memory")
+            }
             other => panic!("expected connection.blocked, got {other:?}"),
         }
     });

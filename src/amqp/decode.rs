@@ -146,7 +146,7 @@ fn decode_method(channel: u16, payload: &[u8]) -> Result<Frame, DecodeError> {
     let class_id = u16::from_be_bytes([payload[0], payload[1]]);
     let method_id = u16::from_be_bytes([payload[2], payload[3]]);
     match parse_class(payload) {
-        Ok((rest, method)) if rest.is_empty() => Ok(Frame::Method {
+        Ok((&[], method)) => Ok(Frame::Method {
             channel,
             method: Box::new(method),
         }),

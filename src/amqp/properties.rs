@@ -5,7 +5,7 @@ pub use amq_protocol::protocol::basic::AMQPProperties as BasicProperties;
 /// Decode raw property flags + list as carried in a content header frame.
 pub fn parse_properties(raw: &[u8]) -> Option<BasicProperties> {
     match amq_protocol::protocol::basic::parse_properties(raw) {
-        Ok((rest, props)) if rest.is_empty() => Some(props),
+        Ok((&[], props)) => Some(props),
         _ => None,
     }
 }

@@ -10,7 +10,11 @@ use tokio::sync::watch;
 pub fn resident_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
         .map(|pages| pages * 4096)
         .unwrap_or(0)
 }
@@ -21,7 +25,11 @@ fn total_memory_bytes() -> u64 {
         .and_then(|s| {
             s.lines()
                 .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+                .and_then(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|kb| kb.parse::<u64>().ok())
+                })
         })
         .map(|kb| kb * 1024)
         .unwrap_or(u64::MAX)
@@ -45,7 +53,12 @@ pub fn spawn_monitor(limit: u64, period: Duration) -> watch::Receiver<bool> {
             tick.tick().await;
             let on = resident_bytes() > limit;
             if *tx.borrow() != on {
-                tracing::warn!(resident = resident_bytes(), limit, alarm = on, "memory alarm");
+                tracing::warn!(
+                    resident = resident_bytes(),
+                    limit,
+                    alarm = on,
+                    "memory alarm"
+                );
                 if tx.send(on).is_err() {
                     return;
                 }

@@ -75,7 +75,10 @@ impl Registry {
         if exclusive {
             self.exclusive = Some(consumer.key);
         }
-        self.rings.entry(consumer.priority).or_default().push_back(consumer.key);
+        self.rings
+            .entry(consumer.priority)
+            .or_default()
+            .push_back(consumer.key);
         self.consumers.insert(consumer.key, consumer);
     }
 

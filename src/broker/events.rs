@@ -24,7 +24,10 @@ pub enum ConnEvent {
         ok: bool,
     },
     /// The queue went away under a consumer: send `basic.cancel`.
-    ConsumerCancelled { channel: u16, consumer_tag: Arc<str> },
+    ConsumerCancelled {
+        channel: u16,
+        consumer_tag: Arc<str>,
+    },
 }
 
 /// One message handed to a consumer.
@@ -91,19 +94,31 @@ pub enum QueueMsg {
         key: ConsumerKey,
     },
     /// `basic.ack`: remove these deliveries.
-    Settle { msg_ids: Vec<MsgId> },
+    Settle {
+        msg_ids: Vec<MsgId>,
+    },
     /// `basic.nack`/`reject` with requeue, `basic.recover`, or a closed channel.
-    Requeue { msg_ids: Vec<MsgId> },
+    Requeue {
+        msg_ids: Vec<MsgId>,
+    },
     /// `basic.nack`/`reject` without requeue.
-    Discard { msg_ids: Vec<MsgId> },
+    Discard {
+        msg_ids: Vec<MsgId>,
+    },
     Get {
         no_ack: bool,
         reply: oneshot::Sender<Option<GetReply>>,
     },
-    Purge { reply: oneshot::Sender<u64> },
-    Status { reply: oneshot::Sender<QueueStatus> },
+    Purge {
+        reply: oneshot::Sender<u64>,
+    },
+    Status {
+        reply: oneshot::Sender<QueueStatus>,
+    },
     /// A channel's shared credit was freed: try to dispatch again.
     Wake,
     /// The queue was deleted: cancel consumers and stop.
-    Shutdown { reply: oneshot::Sender<u64> },
+    Shutdown {
+        reply: oneshot::Sender<u64>,
+    },
 }

@@ -18,15 +18,26 @@ pub(crate) struct MetaApplier {
 
 impl MetaApplier {
     fn effect(&self, effect: MetaEffect) {
-        if let MetaEffect::QueueDeleted { vhost, name, group_id } = effect {
+        if let MetaEffect::QueueDeleted {
+            vhost,
+            name,
+            group_id,
+        } = effect
+        {
             // Synchronous so that a reply to the deleting client finds the queue gone.
-            let handle = self.queues.lock().expect("queue map").remove(&(vhost, name));
+            let handle = self
+                .queues
+                .lock()
+                .expect("queue map")
+                .remove(&(vhost, name));
             if let Some(handle) = handle {
                 let (reply, _rx) = oneshot::channel();
                 handle.send(QueueMsg::Shutdown { reply });
             }
             if group_id != 0 {
-                let _ = self.events.send(BrokerEvent::RemoveGroup { group: group_id });
+                let _ = self
+                    .events
+                    .send(BrokerEvent::RemoveGroup { group: group_id });
             }
         }
     }

@@ -13,10 +13,14 @@ use tracing::{info, warn};
 use super::meta_applier::MetaApplier;
 use super::queue_actor::{Backend, QueueActor};
 use super::queue_applier::QueueApplier;
-use super::{Broker, BrokerError, BrokerEvent, BrokerResult, QueueHandle, QueueMap, QueueMsg, QueueStatus};
+use super::{
+    Broker, BrokerError, BrokerEvent, BrokerResult, QueueHandle, QueueMap, QueueMsg, QueueStatus,
+};
 use crate::amqp::{parse_properties, ReplyCode};
 use crate::config::Config;
-use crate::metadata::{hash_password, Destination, ExchangeKind, MetaCommand, MetaReply, MetaState, QueueRecord};
+use crate::metadata::{
+    hash_password, Destination, ExchangeKind, MetaCommand, MetaReply, MetaState, QueueRecord,
+};
 use crate::queue::QueueMachine;
 use crate::raft::{RaftRegistry, Request, RequestBody, WriteError};
 
@@ -42,7 +46,11 @@ fn locked_queue(name: &str, vhost: &str) -> BrokerError {
 impl Broker {
     /// Start the runtime: recover the metadata group, bootstrap a fresh node, drop the
     /// transient queues of a previous life, and start every durable queue in the background.
-    pub async fn start(config: Config, raft: RaftRegistry, node_id: u64) -> Result<Arc<Broker>, BrokerError> {
+    pub async fn start(
+        config: Config,
+        raft: RaftRegistry,
+        node_id: u64,
+    ) -> Result<Arc<Broker>, BrokerError> {
         let (events, events_rx) = mpsc::unbounded_channel();
         let queues: Arc<QueueMap> = Arc::new(Mutex::new(Default::default()));
         let meta = Arc::new(MetaApplier {
@@ -53,7 +61,9 @@ impl Broker {
         let meta_group = raft
             .start_group(META_GROUP, meta.clone())
             .await
-            .map_err(|e| BrokerError::new(ReplyCode::InternalError, format!("metadata group: {e:?}")))?;
+            .map_err(|e| {
+                BrokerError::new(ReplyCode::InternalError, format!("metadata group: {e:?}"))
+            })?;
         let limit = super::alarm::watermark(config.memory_high_watermark);
         let memory_alarm = super::alarm::spawn_monitor(limit, Duration::from_secs(1));
         let broker = Arc::new(Broker {
@@ -68,7 +78,13 @@ impl Broker {
             events,
             next_id: AtomicU64::new(1),
         });
-        if !broker.meta.state.read().expect("metadata lock").vhost_exists("/") {
+        if !broker
+            .meta
+            .state
+            .read()
+            .expect("metadata lock")
+            .vhost_exists("/")
+        {
             let salt: [u8; 4] = rand::random();
             let cmd = MetaCommand::Bootstrap {
                 default_user: broker.config.default_user.clone(),
@@ -77,14 +93,25 @@ impl Broker {
             broker.propose(cmd).await?;
             info!("bootstrapped a fresh node");
         }
-        let has_transient = broker.meta.state.read().expect("metadata lock").has_transient_queues_of(node_id);
+        let has_transient = broker
+            .meta
+            .state
+            .read()
+            .expect("metadata lock")
+            .has_transient_queues_of(node_id);
         if has_transient {
-            broker.propose(MetaCommand::DeleteTransientQueuesOfNode { node: node_id }).await?;
+            broker
+                .propose(MetaCommand::DeleteTransientQueuesOfNode { node: node_id })
+                .await?;
         }
         tokio::spawn(run_events(Arc::downgrade(&broker), events_rx));
         let durable: Vec<(String, String)> = {
             let state = broker.meta.state.read().expect("metadata lock");
-            state.all_queues().filter(|(_, q)| q.durable).map(|(v, q)| (v.to_owned(), q.name.clone())).collect()
+            state
+                .all_queues()
+                .filter(|(_, q)| q.durable)
+                .map(|(v, q)| (v.to_owned(), q.name.clone()))
+                .collect()
         };
         let b = broker.clone();
         tokio::spawn(async move {
@@ -100,15 +127,25 @@ impl Broker {
     /// Propose a metadata command and wait until it is applied here.
     pub(crate) async fn propose(&self, cmd: MetaCommand) -> BrokerResult<MetaReply> {
         let body = postcard::to_allocvec(&cmd).expect("encode metadata command");
-        let request = Request { time_ms: now_ms(), body: RequestBody::Meta(body) };
+        let request = Request {
+            time_ms: now_ms(),
+            body: RequestBody::Meta(body),
+        };
         let mut backoff = Duration::from_millis(5);
         for _ in 0..40 {
             match self.meta_group.write(request.clone()).await {
                 Ok(resp) => {
-                    let reply: MetaReply = postcard::from_bytes(&resp.0)
-                        .map_err(|e| BrokerError::new(ReplyCode::InternalError, format!("decode metadata reply: {e}")))?;
+                    let reply: MetaReply = postcard::from_bytes(&resp.0).map_err(|e| {
+                        BrokerError::new(
+                            ReplyCode::InternalError,
+                            format!("decode metadata reply: {e}"),
+                        )
+                    })?;
                     if let MetaReply::Error(e) = reply {
-                        return Err(BrokerError { code: e.code, text: e.text });
+                        return Err(BrokerError {
+                            code: e.code,
+                            text: e.text,
+                        });
                     }
                     return Ok(reply);
                 }
@@ -116,23 +153,38 @@ impl Broker {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_millis(500));
                 }
-                Err(WriteError::Fatal(e)) => return Err(BrokerError::new(ReplyCode::InternalError, e)),
+                Err(WriteError::Fatal(e)) => {
+                    return Err(BrokerError::new(ReplyCode::InternalError, e))
+                }
             }
         }
-        Err(BrokerError::new(ReplyCode::InternalError, "metadata group unavailable"))
+        Err(BrokerError::new(
+            ReplyCode::InternalError,
+            "metadata group unavailable",
+        ))
     }
 
     pub fn authenticate(&self, user: &str, password: &str) -> bool {
-        self.meta.state.read().expect("metadata lock").check_password(user, password)
+        self.meta
+            .state
+            .read()
+            .expect("metadata lock")
+            .check_password(user, password)
     }
 
     pub fn check_vhost_access(&self, user: &str, vhost: &str) -> BrokerResult<()> {
         let state = self.meta.state.read().expect("metadata lock");
         if !state.vhost_exists(vhost) {
-            return Err(BrokerError::new(ReplyCode::NotAllowed, format!("vhost {vhost} not found")));
+            return Err(BrokerError::new(
+                ReplyCode::NotAllowed,
+                format!("vhost {vhost} not found"),
+            ));
         }
         if state.permissions(user, vhost).is_none() {
-            return Err(BrokerError::new(ReplyCode::NotAllowed, format!("access to vhost '{vhost}' refused for user '{user}'")));
+            return Err(BrokerError::new(
+                ReplyCode::NotAllowed,
+                format!("access to vhost '{vhost}' refused for user '{user}'"),
+            ));
         }
         Ok(())
     }
@@ -153,11 +205,18 @@ impl Broker {
             let state = self.meta.state.read().expect("metadata lock");
             return match state.exchange(vhost, name) {
                 Some(_) => Ok(()),
-                None => Err(BrokerError::new(ReplyCode::NotFound, format!("no exchange '{name}' in vhost '{vhost}'"))),
+                None => Err(BrokerError::new(
+                    ReplyCode::NotFound,
+                    format!("no exchange '{name}' in vhost '{vhost}'"),
+                )),
             };
         }
-        let kind = ExchangeKind::parse(kind)
-            .ok_or_else(|| BrokerError::new(ReplyCode::CommandInvalid, format!("unknown exchange type '{kind}'")))?;
+        let kind = ExchangeKind::parse(kind).ok_or_else(|| {
+            BrokerError::new(
+                ReplyCode::CommandInvalid,
+                format!("unknown exchange type '{kind}'"),
+            )
+        })?;
         let cmd = MetaCommand::DeclareExchange {
             vhost: vhost.to_owned(),
             name: name.to_owned(),
@@ -170,13 +229,27 @@ impl Broker {
         self.propose(cmd).await.map(|_| ())
     }
 
-    pub async fn delete_exchange(&self, vhost: &str, name: &str, if_unused: bool) -> BrokerResult<()> {
-        let cmd = MetaCommand::DeleteExchange { vhost: vhost.to_owned(), name: name.to_owned(), if_unused };
+    pub async fn delete_exchange(
+        &self,
+        vhost: &str,
+        name: &str,
+        if_unused: bool,
+    ) -> BrokerResult<()> {
+        let cmd = MetaCommand::DeleteExchange {
+            vhost: vhost.to_owned(),
+            name: name.to_owned(),
+            if_unused,
+        };
         self.propose(cmd).await.map(|_| ())
     }
 
     fn queue_record(&self, vhost: &str, name: &str) -> Option<QueueRecord> {
-        self.meta.state.read().expect("metadata lock").queue(vhost, name).cloned()
+        self.meta
+            .state
+            .read()
+            .expect("metadata lock")
+            .queue(vhost, name)
+            .cloned()
     }
 
     fn check_owner(&self, record: &QueueRecord, vhost: &str, conn: u64) -> BrokerResult<()> {
@@ -200,9 +273,12 @@ impl Broker {
         arguments: FieldTable,
     ) -> BrokerResult<QueueStatus> {
         if passive {
-            let record = self
-                .queue_record(vhost, name)
-                .ok_or_else(|| BrokerError::new(ReplyCode::NotFound, format!("no queue '{name}' in vhost '{vhost}'")))?;
+            let record = self.queue_record(vhost, name).ok_or_else(|| {
+                BrokerError::new(
+                    ReplyCode::NotFound,
+                    format!("no queue '{name}' in vhost '{vhost}'"),
+                )
+            })?;
             self.check_owner(&record, vhost, conn)?;
         } else {
             if let Some(record) = self.queue_record(vhost, name) {
@@ -233,40 +309,71 @@ impl Broker {
         if let Some(h) = self.queues.lock().expect("queue map").get(&key) {
             return Ok(h.clone());
         }
-        let record = self
-            .queue_record(vhost, name)
-            .ok_or_else(|| BrokerError::new(ReplyCode::NotFound, format!("no queue '{name}' in vhost '{vhost}'")))?;
+        let record = self.queue_record(vhost, name).ok_or_else(|| {
+            BrokerError::new(
+                ReplyCode::NotFound,
+                format!("no queue '{name}' in vhost '{vhost}'"),
+            )
+        })?;
         let machine = Arc::new(Mutex::new(QueueMachine::default()));
         let backend = if record.durable {
-            let applier = Arc::new(QueueApplier { machine: machine.clone() });
+            let applier = Arc::new(QueueApplier {
+                machine: machine.clone(),
+            });
             let group = self
                 .raft
                 .start_group(record.group_id, applier)
                 .await
-                .map_err(|e| BrokerError::new(ReplyCode::InternalError, format!("queue group {}: {e:?}", record.group_id)))?;
+                .map_err(|e| {
+                    BrokerError::new(
+                        ReplyCode::InternalError,
+                        format!("queue group {}: {e:?}", record.group_id),
+                    )
+                })?;
             Backend::Raft(group)
         } else {
             Backend::Local { next_index: 0 }
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = QueueHandle::new(vhost.to_owned(), name.to_owned(), tx);
-        let actor = QueueActor::new(handle.clone(), machine, backend, rx, self.events.clone(), record.auto_delete);
+        let actor = QueueActor::new(
+            handle.clone(),
+            machine,
+            backend,
+            rx,
+            self.events.clone(),
+            record.auto_delete,
+        );
         tokio::spawn(actor.run());
         // The queue may have been deleted while its group started.
         if self.queue_record(vhost, name).is_none() {
             let (reply, _rx) = tokio::sync::oneshot::channel();
             handle.send(QueueMsg::Shutdown { reply });
-            return Err(BrokerError::new(ReplyCode::NotFound, format!("no queue '{name}' in vhost '{vhost}'")));
+            return Err(BrokerError::new(
+                ReplyCode::NotFound,
+                format!("no queue '{name}' in vhost '{vhost}'"),
+            ));
         }
-        self.queues.lock().expect("queue map").insert(key, handle.clone());
+        self.queues
+            .lock()
+            .expect("queue map")
+            .insert(key, handle.clone());
         Ok(handle)
     }
 
     /// A queue a client wants to use (consume, get, purge): exists and is not locked.
-    pub async fn lookup_queue(&self, vhost: &str, name: &str, conn: u64) -> BrokerResult<QueueHandle> {
-        let record = self
-            .queue_record(vhost, name)
-            .ok_or_else(|| BrokerError::new(ReplyCode::NotFound, format!("no queue '{name}' in vhost '{vhost}'")))?;
+    pub async fn lookup_queue(
+        &self,
+        vhost: &str,
+        name: &str,
+        conn: u64,
+    ) -> BrokerResult<QueueHandle> {
+        let record = self.queue_record(vhost, name).ok_or_else(|| {
+            BrokerError::new(
+                ReplyCode::NotFound,
+                format!("no queue '{name}' in vhost '{vhost}'"),
+            )
+        })?;
         self.check_owner(&record, vhost, conn)?;
         self.ensure_queue(vhost, name).await
     }
@@ -280,7 +387,14 @@ impl Broker {
         Ok(rx.await.unwrap_or(0))
     }
 
-    pub async fn delete_queue(&self, vhost: &str, name: &str, if_unused: bool, if_empty: bool, conn: u64) -> BrokerResult<u64> {
+    pub async fn delete_queue(
+        &self,
+        vhost: &str,
+        name: &str,
+        if_unused: bool,
+        if_empty: bool,
+        conn: u64,
+    ) -> BrokerResult<u64> {
         let Some(record) = self.queue_record(vhost, name) else {
             // RabbitMQ answers delete-ok for a queue that does not exist.
             return Ok(0);
@@ -289,12 +403,22 @@ impl Broker {
         let handle = self.ensure_queue(vhost, name).await?;
         let status = handle.status().await.unwrap_or_default();
         if if_unused && status.consumers > 0 {
-            return Err(BrokerError::new(ReplyCode::PreconditionFailed, format!("queue '{name}' in vhost '{vhost}' in use")));
+            return Err(BrokerError::new(
+                ReplyCode::PreconditionFailed,
+                format!("queue '{name}' in vhost '{vhost}' in use"),
+            ));
         }
         if if_empty && status.ready + status.unacked > 0 {
-            return Err(BrokerError::new(ReplyCode::PreconditionFailed, format!("queue '{name}' in vhost '{vhost}' is not empty")));
+            return Err(BrokerError::new(
+                ReplyCode::PreconditionFailed,
+                format!("queue '{name}' in vhost '{vhost}' is not empty"),
+            ));
         }
-        self.propose(MetaCommand::DeleteQueue { vhost: vhost.to_owned(), name: name.to_owned() }).await?;
+        self.propose(MetaCommand::DeleteQueue {
+            vhost: vhost.to_owned(),
+            name: name.to_owned(),
+        })
+        .await?;
         Ok(status.ready)
     }
 
@@ -321,11 +445,24 @@ impl Broker {
         } else {
             Destination::Queue(destination.to_owned())
         };
-        let (vhost, source, routing_key) = (vhost.to_owned(), source.to_owned(), routing_key.to_owned());
+        let (vhost, source, routing_key) =
+            (vhost.to_owned(), source.to_owned(), routing_key.to_owned());
         let cmd = if bind {
-            MetaCommand::Bind { vhost, source, destination, routing_key, arguments }
+            MetaCommand::Bind {
+                vhost,
+                source,
+                destination,
+                routing_key,
+                arguments,
+            }
         } else {
-            MetaCommand::Unbind { vhost, source, destination, routing_key, arguments }
+            MetaCommand::Unbind {
+                vhost,
+                source,
+                destination,
+                routing_key,
+                arguments,
+            }
         };
         self.propose(cmd).await.map(|_| ())
     }
@@ -334,7 +471,10 @@ impl Broker {
     pub fn check_publish(&self, vhost: &str, exchange: &str) -> BrokerResult<()> {
         let state = self.meta.state.read().expect("metadata lock");
         match state.exchange(vhost, exchange) {
-            None => Err(BrokerError::new(ReplyCode::NotFound, format!("no exchange '{exchange}' in vhost '{vhost}'"))),
+            None => Err(BrokerError::new(
+                ReplyCode::NotFound,
+                format!("no exchange '{exchange}' in vhost '{vhost}'"),
+            )),
             Some(x) if x.internal => Err(BrokerError::new(
                 ReplyCode::AccessRefused,
                 format!("cannot publish to internal exchange '{exchange}' in vhost '{vhost}'"),
@@ -344,7 +484,13 @@ impl Broker {
     }
 
     /// The queues a publish goes to.
-    pub async fn route(&self, vhost: &str, exchange: &str, routing_key: &str, properties: &[u8]) -> BrokerResult<Vec<QueueHandle>> {
+    pub async fn route(
+        &self,
+        vhost: &str,
+        exchange: &str,
+        routing_key: &str,
+        properties: &[u8],
+    ) -> BrokerResult<Vec<QueueHandle>> {
         // Only decode the properties when they carry headers (bit 13 of the flags).
         let headers = if properties.first().is_some_and(|b| b & 0x20 != 0) {
             parse_properties(properties).and_then(|p| p.headers().clone())
@@ -354,11 +500,20 @@ impl Broker {
         let names: Vec<String> = {
             self.check_publish(vhost, exchange)?;
             let state = self.meta.state.read().expect("metadata lock");
-            state.route(vhost, exchange, routing_key, headers.as_ref()).queues.into_iter().collect()
+            state
+                .route(vhost, exchange, routing_key, headers.as_ref())
+                .queues
+                .into_iter()
+                .collect()
         };
         let mut handles = Vec::with_capacity(names.len());
         for name in names {
-            let cached = self.queues.lock().expect("queue map").get(&(vhost.to_owned(), name.clone())).cloned();
+            let cached = self
+                .queues
+                .lock()
+                .expect("queue map")
+                .get(&(vhost.to_owned(), name.clone()))
+                .cloned();
             match cached {
                 Some(h) => handles.push(h),
                 None => {
@@ -374,9 +529,17 @@ impl Broker {
     /// A client connection ended: its exclusive queues go.
     pub async fn connection_closed(&self, conn: u64) {
         let owner = (self.node_id, conn);
-        let owns = self.meta.state.read().expect("metadata lock").has_queues_of_owner(owner);
+        let owns = self
+            .meta
+            .state
+            .read()
+            .expect("metadata lock")
+            .has_queues_of_owner(owner);
         if owns {
-            if let Err(e) = self.propose(MetaCommand::DeleteQueuesOfOwner { owner }).await {
+            if let Err(e) = self
+                .propose(MetaCommand::DeleteQueuesOfOwner { owner })
+                .await
+            {
                 warn!(error = ?e, "could not delete exclusive queues");
             }
         }
@@ -385,16 +548,22 @@ impl Broker {
 
 async fn run_events(broker: std::sync::Weak<Broker>, mut rx: mpsc::UnboundedReceiver<BrokerEvent>) {
     while let Some(event) = rx.recv().await {
-        let Some(broker) = broker.upgrade() else { return };
+        let Some(broker) = broker.upgrade() else {
+            return;
+        };
         match event {
             BrokerEvent::AutoDelete { vhost, name } => {
-                let still_unused = match broker.queues.lock().expect("queue map").get(&(vhost.clone(), name.clone())) {
-                    Some(h) => Some(h.clone()),
-                    None => None,
-                };
+                let still_unused = broker
+                    .queues
+                    .lock()
+                    .expect("queue map")
+                    .get(&(vhost.clone(), name.clone()))
+                    .cloned();
                 if let Some(h) = still_unused {
                     if h.status().await.is_some_and(|s| s.consumers == 0) {
-                        let _ = broker.propose(MetaCommand::DeleteQueue { vhost, name }).await;
+                        let _ = broker
+                            .propose(MetaCommand::DeleteQueue { vhost, name })
+                            .await;
                     }
                 }
             }

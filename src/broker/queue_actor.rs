@@ -91,7 +91,12 @@ impl QueueActor {
         broker: mpsc::UnboundedSender<BrokerEvent>,
         auto_delete: bool,
     ) -> Self {
-        let available = machine.lock().expect("queue machine lock").iter().map(|(id, _)| id).collect();
+        let available = machine
+            .lock()
+            .expect("queue machine lock")
+            .iter()
+            .map(|(id, _)| id)
+            .collect();
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         QueueActor {
             handle,
@@ -113,7 +118,11 @@ impl QueueActor {
     }
 
     pub(crate) async fn run(mut self) {
-        let span = tracing::debug_span!("queue", vhost = self.handle.vhost(), name = self.handle.name());
+        let span = tracing::debug_span!(
+            "queue",
+            vhost = self.handle.vhost(),
+            name = self.handle.name()
+        );
         let _enter = span.enter();
         loop {
             tokio::select! {
@@ -273,7 +282,12 @@ impl QueueActor {
         let redelivered = self.was_delivered(msg_id);
         if no_ack {
             let got = self.get_reply(msg_id, redelivered);
-            self.push(QueueCommand::Settle { msg_ids: vec![msg_id] }, Cont::None);
+            self.push(
+                QueueCommand::Settle {
+                    msg_ids: vec![msg_id],
+                },
+                Cont::None,
+            );
             let _ = reply.send(got);
             return;
         }
@@ -284,7 +298,16 @@ impl QueueActor {
                 credit: None,
             },
         );
-        self.push(QueueCommand::MarkDelivered { msg_ids: vec![msg_id] }, Cont::Get { reply, msg_id, redelivered });
+        self.push(
+            QueueCommand::MarkDelivered {
+                msg_ids: vec![msg_id],
+            },
+            Cont::Get {
+                reply,
+                msg_id,
+                redelivered,
+            },
+        );
     }
 
     fn was_delivered(&self, msg_id: MsgId) -> bool {
@@ -314,7 +337,9 @@ impl QueueActor {
         let machine = self.machine.clone();
         let machine = machine.lock().expect("queue machine lock");
         while let Some(&msg_id) = self.available.first() {
-            let Some(key) = self.consumers.next_with_credit() else { break };
+            let Some(key) = self.consumers.next_with_credit() else {
+                break;
+            };
             self.available.pop_first();
             let credit = self.consumers.charge(key);
             let no_ack = credit.is_none() && self.consumers.get_mut(key).is_some_and(|c| c.no_ack);
@@ -344,7 +369,10 @@ impl QueueActor {
         }
         if !to_mark.is_empty() {
             let ids = to_mark.iter().map(|a| a.msg_id).collect();
-            self.push(QueueCommand::MarkDelivered { msg_ids: ids }, Cont::Deliver(to_mark));
+            self.push(
+                QueueCommand::MarkDelivered { msg_ids: ids },
+                Cont::Deliver(to_mark),
+            );
         }
     }
 
@@ -426,8 +454,9 @@ impl QueueActor {
                     let result = loop {
                         match group.write(request.clone()).await {
                             Ok(resp) => {
-                                break postcard::from_bytes::<Vec<QueueReply>>(&resp.0)
-                                    .map_err(|e| WriteError::Fatal(format!("decode queue replies: {e}")))
+                                break postcard::from_bytes::<Vec<QueueReply>>(&resp.0).map_err(
+                                    |e| WriteError::Fatal(format!("decode queue replies: {e}")),
+                                )
                             }
                             // Outcome unknown or no leader yet: retry; enqueues are deduplicated.
                             Err(WriteError::NotLeader { .. }) | Err(WriteError::Unknown(_)) => {
@@ -447,7 +476,9 @@ impl QueueActor {
     }
 
     fn batch_done(&mut self, result: BatchResult) {
-        let Some((cmds, conts)) = self.proposing.take() else { return };
+        let Some((cmds, conts)) = self.proposing.take() else {
+            return;
+        };
         match result {
             Ok(replies) => {
                 for (cont, reply) in conts.into_iter().zip(replies) {

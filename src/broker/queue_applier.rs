@@ -29,12 +29,18 @@ impl GroupApplier for QueueApplier {
             time_ms: request.time_ms,
         };
         let mut machine = self.machine.lock().expect("queue machine lock");
-        let replies: Vec<QueueReply> = cmds.into_iter().map(|cmd| machine.apply(meta, cmd).0).collect();
+        let replies: Vec<QueueReply> = cmds
+            .into_iter()
+            .map(|cmd| machine.apply(meta, cmd).0)
+            .collect();
         Response(postcard::to_allocvec(&replies).expect("encode queue replies"))
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        self.machine.lock().expect("queue machine lock").to_snapshot()
+        self.machine
+            .lock()
+            .expect("queue machine lock")
+            .to_snapshot()
     }
 
     fn restore(&self, snapshot: &[u8]) -> std::io::Result<()> {

@@ -32,8 +32,15 @@ pub struct TxPublish {
 /// An acknowledgement held until `tx.commit`.
 #[derive(Debug, Clone, Copy)]
 pub enum TxAck {
-    Ack { tag: u64, multiple: bool },
-    Reject { tag: u64, multiple: bool, requeue: bool },
+    Ack {
+        tag: u64,
+        multiple: bool,
+    },
+    Reject {
+        tag: u64,
+        multiple: bool,
+        requeue: bool,
+    },
 }
 
 /// A consumer as its channel sees it.
@@ -146,7 +153,10 @@ impl Channel {
             // A multiple ack covers every earlier tag; all of them are decided here or before.
             return vec![(last, true, true)];
         }
-        decided.into_iter().map(|(seq, ok)| (seq, false, ok)).collect()
+        decided
+            .into_iter()
+            .map(|(seq, ok)| (seq, false, ok))
+            .collect()
     }
 
     /// Group deliveries by queue, preserving order, for one message per queue actor.

@@ -17,7 +17,9 @@ use tracing::{debug, info};
 use super::channel::Channel;
 use super::error::{AmqpError, AmqpResult, Scope};
 use super::handshake::{handshake, short, HandshakeEnd, Session};
-use crate::amqp::{decode_frame, encode_content, encode_heartbeat, encode_method, AMQPClass, Frame, ReplyCode};
+use crate::amqp::{
+    decode_frame, encode_content, encode_heartbeat, encode_method, AMQPClass, Frame, ReplyCode,
+};
 use crate::broker::{Broker, ConnEvent, QueueMsg};
 
 /// Most events handled before the output is written.
@@ -40,7 +42,12 @@ pub struct Connection {
 }
 
 /// Serve one accepted socket until it closes or the node shuts down.
-pub async fn serve(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    broker: Arc<Broker>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
     let id = broker.new_connection_id();
     let span = tracing::info_span!("connection", id, %peer);
@@ -55,11 +62,16 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>,
             let _ = stream.write_all(&out).await;
             // Give the client a moment to read the close before the socket goes.
             let mut scratch = [0u8; 512];
-            let _ = tokio::time::timeout(Duration::from_millis(500), stream.read(&mut scratch)).await;
+            let _ =
+                tokio::time::timeout(Duration::from_millis(500), stream.read(&mut scratch)).await;
             return;
         }
     };
-    info!(user = session.user, vhost = session.vhost, "connection open");
+    info!(
+        user = session.user,
+        vhost = session.vhost,
+        "connection open"
+    );
     let (events, mut events_rx) = mpsc::unbounded_channel();
     let mut conn = Connection {
         id,
@@ -76,7 +88,11 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>,
     let mut notified_blocked = false;
     let (mut reader, mut writer) = stream.into_split();
     let heartbeat = Duration::from_secs(conn.session.heartbeat as u64);
-    let mut ticker = tokio::time::interval(if heartbeat.is_zero() { Duration::from_secs(3600) } else { heartbeat / 2 });
+    let mut ticker = tokio::time::interval(if heartbeat.is_zero() {
+        Duration::from_secs(3600)
+    } else {
+        heartbeat / 2
+    });
     let mut last_read = Instant::now();
     let mut last_write = Instant::now();
     let mut closing_since: Option<Instant> = None;
@@ -84,7 +100,9 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>,
         let alarm_on = *alarm.borrow_and_update();
         if alarm_on != notified_blocked && conn.session.blocked_capable {
             let m = if alarm_on {
-                connection::AMQPMethod::Blocked(connection::Blocked { reason: "low on memory".into() })
+                connection::AMQPMethod::Blocked(connection::Blocked {
+                    reason: "low on memory".into(),
+                })
             } else {
                 connection::AMQPMethod::Unblocked(connection::Unblocked {})
             };
@@ -170,7 +188,11 @@ fn encode_close(out: &mut Vec<u8>, e: &AmqpError) {
         class_id: e.method.0,
         method_id: e.method.1,
     };
-    encode_method(out, 0, &AMQPClass::Connection(connection::AMQPMethod::Close(close)));
+    encode_method(
+        out,
+        0,
+        &AMQPClass::Connection(connection::AMQPMethod::Close(close)),
+    );
 }
 
 fn method_id(m: &AMQPClass) -> (u16, u16) {
@@ -217,7 +239,13 @@ impl Connection {
                 match **method {
                     AMQPClass::Connection(connection::AMQPMethod::CloseOk(_)) => self.done = true,
                     AMQPClass::Connection(connection::AMQPMethod::Close(_)) => {
-                        encode_method(&mut self.out, 0, &AMQPClass::Connection(connection::AMQPMethod::CloseOk(connection::CloseOk {})));
+                        encode_method(
+                            &mut self.out,
+                            0,
+                            &AMQPClass::Connection(connection::AMQPMethod::CloseOk(
+                                connection::CloseOk {},
+                            )),
+                        );
                         self.done = true;
                     }
                     _ => {}
@@ -229,7 +257,13 @@ impl Connection {
             return self.handle_channel_zero(frame);
         }
         if ch > self.session.channel_max {
-            return Err(AmqpError::new(ReplyCode::ChannelError, format!("channel {ch} is above the negotiated channel_max {}", self.session.channel_max)));
+            return Err(AmqpError::new(
+                ReplyCode::ChannelError,
+                format!(
+                    "channel {ch} is above the negotiated channel_max {}",
+                    self.session.channel_max
+                ),
+            ));
         }
         match frame {
             Frame::Method { method, .. } => {
@@ -244,7 +278,12 @@ impl Connection {
                     Ok(()) => Ok(()),
                 }
             }
-            Frame::Header { class_id, body_size, properties, .. } => {
+            Frame::Header {
+                class_id,
+                body_size,
+                properties,
+                ..
+            } => {
                 let mut result = self.content_header(ch, class_id, body_size, properties);
                 if result.is_ok() {
                     result = self.flush_empty_publish(ch).await;
@@ -264,7 +303,10 @@ impl Connection {
                 }
                 other => other,
             },
-            Frame::Heartbeat { .. } => Err(AmqpError::new(ReplyCode::FrameError, format!("heartbeat frame on channel {ch}"))),
+            Frame::Heartbeat { .. } => Err(AmqpError::new(
+                ReplyCode::FrameError,
+                format!("heartbeat frame on channel {ch}"),
+            )),
         }
     }
 
@@ -273,7 +315,13 @@ impl Connection {
             Frame::Heartbeat { .. } => Ok(()),
             Frame::Method { method, .. } => match *method {
                 AMQPClass::Connection(connection::AMQPMethod::Close(_)) => {
-                    encode_method(&mut self.out, 0, &AMQPClass::Connection(connection::AMQPMethod::CloseOk(connection::CloseOk {})));
+                    encode_method(
+                        &mut self.out,
+                        0,
+                        &AMQPClass::Connection(connection::AMQPMethod::CloseOk(
+                            connection::CloseOk {},
+                        )),
+                    );
                     self.done = true;
                     Ok(())
                 }
@@ -282,13 +330,27 @@ impl Connection {
                     Ok(())
                 }
                 AMQPClass::Connection(connection::AMQPMethod::UpdateSecret(_)) => {
-                    encode_method(&mut self.out, 0, &AMQPClass::Connection(connection::AMQPMethod::UpdateSecretOk(connection::UpdateSecretOk {})));
+                    encode_method(
+                        &mut self.out,
+                        0,
+                        &AMQPClass::Connection(connection::AMQPMethod::UpdateSecretOk(
+                            connection::UpdateSecretOk {},
+                        )),
+                    );
                     Ok(())
                 }
-                AMQPClass::Connection(connection::AMQPMethod::Blocked(_)) | AMQPClass::Connection(connection::AMQPMethod::Unblocked(_)) => Ok(()),
-                other => Err(AmqpError::new(ReplyCode::CommandInvalid, "unexpected method on channel 0").on(method_id(&other))),
+                AMQPClass::Connection(connection::AMQPMethod::Blocked(_))
+                | AMQPClass::Connection(connection::AMQPMethod::Unblocked(_)) => Ok(()),
+                other => Err(AmqpError::new(
+                    ReplyCode::CommandInvalid,
+                    "unexpected method on channel 0",
+                )
+                .on(method_id(&other))),
             },
-            _ => Err(AmqpError::new(ReplyCode::UnexpectedFrame, "content frame on channel 0")),
+            _ => Err(AmqpError::new(
+                ReplyCode::UnexpectedFrame,
+                "content frame on channel 0",
+            )),
         }
     }
 
@@ -305,7 +367,11 @@ impl Connection {
             class_id: e.method.0,
             method_id: e.method.1,
         };
-        encode_method(&mut self.out, ch, &AMQPClass::Channel(channel::AMQPMethod::Close(close)));
+        encode_method(
+            &mut self.out,
+            ch,
+            &AMQPClass::Channel(channel::AMQPMethod::Close(close)),
+        );
     }
 
     /// Cancel a channel's consumers and return its unacknowledged deliveries.
@@ -325,16 +391,28 @@ impl Connection {
         match event {
             ConnEvent::Deliver(d) => {
                 let frame_max = self.session.frame_max;
-                let Some(channel) = self.channels.get_mut(&d.channel).filter(|c| !c.closing && c.consumers.contains_key(&d.consumer_tag)) else {
+                let Some(channel) = self
+                    .channels
+                    .get_mut(&d.channel)
+                    .filter(|c| !c.closing && c.consumers.contains_key(&d.consumer_tag))
+                else {
                     if d.needs_ack {
-                        d.queue.send(QueueMsg::Requeue { msg_ids: vec![d.msg_id] });
+                        d.queue.send(QueueMsg::Requeue {
+                            msg_ids: vec![d.msg_id],
+                        });
                     }
                     return;
                 };
                 channel.next_tag += 1;
                 let tag = channel.next_tag;
                 if d.needs_ack {
-                    channel.unacked.insert(tag, super::channel::Unacked { queue: d.queue.clone(), msg_id: d.msg_id });
+                    channel.unacked.insert(
+                        tag,
+                        super::channel::Unacked {
+                            queue: d.queue.clone(),
+                            msg_id: d.msg_id,
+                        },
+                    );
                 }
                 let deliver = basic::Deliver {
                     consumer_tag: short(&d.consumer_tag),
@@ -343,19 +421,43 @@ impl Connection {
                     exchange: short(&d.message.exchange),
                     routing_key: short(&d.message.routing_key),
                 };
-                encode_method(&mut self.out, d.channel, &AMQPClass::Basic(basic::AMQPMethod::Deliver(deliver)));
-                encode_content(&mut self.out, d.channel, &d.message.properties, &d.message.body, frame_max);
+                encode_method(
+                    &mut self.out,
+                    d.channel,
+                    &AMQPClass::Basic(basic::AMQPMethod::Deliver(deliver)),
+                );
+                encode_content(
+                    &mut self.out,
+                    d.channel,
+                    &d.message.properties,
+                    &d.message.body,
+                    frame_max,
+                );
             }
-            ConnEvent::Enqueued { channel, publish_seq, ok } => {
+            ConnEvent::Enqueued {
+                channel,
+                publish_seq,
+                ok,
+            } => {
                 if let Some(ch) = self.channels.get_mut(&channel) {
                     ch.enqueued(publish_seq, ok);
                 }
             }
-            ConnEvent::ConsumerCancelled { channel, consumer_tag } => {
+            ConnEvent::ConsumerCancelled {
+                channel,
+                consumer_tag,
+            } => {
                 if let Some(ch) = self.channels.get_mut(&channel) {
                     if ch.consumers.remove(&consumer_tag).is_some() && !ch.closing {
-                        let cancel = basic::Cancel { consumer_tag: short(&consumer_tag), nowait: true };
-                        encode_method(&mut self.out, channel, &AMQPClass::Basic(basic::AMQPMethod::Cancel(cancel)));
+                        let cancel = basic::Cancel {
+                            consumer_tag: short(&consumer_tag),
+                            nowait: true,
+                        };
+                        encode_method(
+                            &mut self.out,
+                            channel,
+                            &AMQPClass::Basic(basic::AMQPMethod::Cancel(cancel)),
+                        );
                     }
                 }
             }
@@ -372,7 +474,13 @@ impl Connection {
                 if ch.unconfirmed.range(..=upto).next().is_none() {
                     ch.commit_waiting = None;
                     ch.decided.clear();
-                    encode_method(&mut self.out, *id, &AMQPClass::Tx(amq_protocol::protocol::tx::AMQPMethod::CommitOk(amq_protocol::protocol::tx::CommitOk {})));
+                    encode_method(
+                        &mut self.out,
+                        *id,
+                        &AMQPClass::Tx(amq_protocol::protocol::tx::AMQPMethod::CommitOk(
+                            amq_protocol::protocol::tx::CommitOk {},
+                        )),
+                    );
                 }
                 continue;
             }
@@ -382,9 +490,16 @@ impl Connection {
             }
             for (tag, multiple, ack) in ch.take_confirms() {
                 let method = if ack {
-                    basic::AMQPMethod::Ack(basic::Ack { delivery_tag: tag, multiple })
+                    basic::AMQPMethod::Ack(basic::Ack {
+                        delivery_tag: tag,
+                        multiple,
+                    })
                 } else {
-                    basic::AMQPMethod::Nack(basic::Nack { delivery_tag: tag, multiple, requeue: false })
+                    basic::AMQPMethod::Nack(basic::Nack {
+                        delivery_tag: tag,
+                        multiple,
+                        requeue: false,
+                    })
                 };
                 encode_method(&mut self.out, *id, &AMQPClass::Basic(method));
             }
@@ -401,7 +516,9 @@ impl Connection {
         while let Ok(event) = events_rx.try_recv() {
             if let ConnEvent::Deliver(d) = event {
                 if d.needs_ack {
-                    d.queue.send(QueueMsg::Requeue { msg_ids: vec![d.msg_id] });
+                    d.queue.send(QueueMsg::Requeue {
+                        msg_ids: vec![d.msg_id],
+                    });
                 }
             }
         }

@@ -73,8 +73,17 @@ mod tests {
         let e = AmqpError::new(ReplyCode::NotFound, "no queue 'q' in vhost '/'");
         assert_eq!(e.text, "NOT_FOUND - no queue 'q' in vhost '/'");
         assert_eq!(e.scope(), Scope::Channel);
-        assert_eq!(AmqpError::new(ReplyCode::FrameError, "x").scope(), Scope::Connection);
-        assert_eq!(AmqpError::new(ReplyCode::ChannelError, "x").scope(), Scope::Connection);
-        assert_eq!(AmqpError::new(ReplyCode::PreconditionFailed, "x").scope(), Scope::Channel);
+        assert_eq!(
+            AmqpError::new(ReplyCode::FrameError, "x").scope(),
+            Scope::Connection
+        );
+        assert_eq!(
+            AmqpError::new(ReplyCode::ChannelError, "x").scope(),
+            Scope::Connection
+        );
+        assert_eq!(
+            AmqpError::new(ReplyCode::PreconditionFailed, "x").scope(),
+            Scope::Channel
+        );
     }
 }

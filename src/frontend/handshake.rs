@@ -40,18 +40,29 @@ impl From<AmqpError> for HandshakeEnd {
 }
 
 /// Read the next method frame during the handshake (heartbeats are skipped).
-async fn next_method(stream: &mut TcpStream, buf: &mut BytesMut, frame_max: u32) -> Result<AMQPClass, HandshakeEnd> {
+async fn next_method(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    frame_max: u32,
+) -> Result<AMQPClass, HandshakeEnd> {
     loop {
         match decode_frame(buf, frame_max) {
             Ok(Some(Frame::Method { channel: 0, method })) => return Ok(*method),
             Ok(Some(Frame::Heartbeat { .. })) => continue,
             Ok(Some(_)) => {
-                return Err(AmqpError::new(ReplyCode::UnexpectedFrame, "expected a connection method on channel 0").into())
+                return Err(AmqpError::new(
+                    ReplyCode::UnexpectedFrame,
+                    "expected a connection method on channel 0",
+                )
+                .into())
             }
             Ok(None) => {}
             Err(e) => return Err(AmqpError::prefixed(e.code, e.text).on(e.method).into()),
         }
-        let n = stream.read_buf(buf).await.map_err(|_| HandshakeEnd::Quiet)?;
+        let n = stream
+            .read_buf(buf)
+            .await
+            .map_err(|_| HandshakeEnd::Quiet)?;
         if n == 0 {
             return Err(HandshakeEnd::Quiet);
         }
@@ -81,13 +92,18 @@ fn server_properties(node_name: &str) -> FieldTable {
     props.insert("platform".into(), text("Rust"));
     props.insert("cluster_name".into(), text(node_name));
     props.insert("copyright".into(), text("WarrenMQ authors"));
-    props.insert("information".into(), text("Licensed under the Apache License 2.0"));
+    props.insert(
+        "information".into(),
+        text("Licensed under the Apache License 2.0"),
+    );
     props
 }
 
 fn capability(client_properties: &FieldTable, name: &str) -> bool {
     match client_properties.inner().get("capabilities") {
-        Some(AMQPValue::FieldTable(caps)) => matches!(caps.inner().get(name), Some(AMQPValue::Boolean(true))),
+        Some(AMQPValue::FieldTable(caps)) => {
+            matches!(caps.inner().get(name), Some(AMQPValue::Boolean(true)))
+        }
         _ => false,
     }
 }
@@ -107,7 +123,9 @@ pub fn parse_credentials(mechanism: &str, response: &[u8]) -> Option<(String, St
             framed.extend_from_slice(response);
             let (_, table) = amq_protocol::types::parsing::parse_field_table(&framed[..]).ok()?;
             let get = |k: &str| match table.inner().get(k) {
-                Some(AMQPValue::LongString(s)) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+                Some(AMQPValue::LongString(s)) => {
+                    Some(String::from_utf8_lossy(s.as_bytes()).into_owned())
+                }
                 Some(AMQPValue::ShortString(s)) => Some(s.as_str().to_owned()),
                 _ => None,
             };
@@ -126,7 +144,10 @@ pub async fn handshake(
 ) -> Result<Session, HandshakeEnd> {
     // Protocol header.
     while buf.len() < 8 {
-        let n = stream.read_buf(buf).await.map_err(|_| HandshakeEnd::Quiet)?;
+        let n = stream
+            .read_buf(buf)
+            .await
+            .map_err(|_| HandshakeEnd::Quiet)?;
         if n == 0 {
             return Err(HandshakeEnd::Quiet);
         }
@@ -145,13 +166,24 @@ pub async fn handshake(
         mechanisms: LongString::from("PLAIN AMQPLAIN".to_owned()),
         locales: LongString::from("en_US".to_owned()),
     };
-    encode_method(&mut out, 0, &AMQPClass::Connection(connection::AMQPMethod::Start(start)));
-    stream.write_all(&out).await.map_err(|_| HandshakeEnd::Quiet)?;
+    encode_method(
+        &mut out,
+        0,
+        &AMQPClass::Connection(connection::AMQPMethod::Start(start)),
+    );
+    stream
+        .write_all(&out)
+        .await
+        .map_err(|_| HandshakeEnd::Quiet)?;
 
     // Before tune-ok the client may not send frames larger than our own frame_max.
     let start_ok = match next_method(stream, buf, config.frame_max).await? {
         AMQPClass::Connection(connection::AMQPMethod::StartOk(ok)) => ok,
-        _ => return Err(AmqpError::new(ReplyCode::CommandInvalid, "expected 'connection.start_ok'").into()),
+        _ => {
+            return Err(
+                AmqpError::new(ReplyCode::CommandInvalid, "expected 'connection.start_ok'").into(),
+            )
+        }
     };
     let mechanism = start_ok.mechanism.as_str().to_owned();
     let refused = || {
@@ -186,12 +218,23 @@ pub async fn handshake(
         frame_max: config.frame_max,
         heartbeat: config.heartbeat,
     };
-    encode_method(&mut out, 0, &AMQPClass::Connection(connection::AMQPMethod::Tune(tune)));
-    stream.write_all(&out).await.map_err(|_| HandshakeEnd::Quiet)?;
+    encode_method(
+        &mut out,
+        0,
+        &AMQPClass::Connection(connection::AMQPMethod::Tune(tune)),
+    );
+    stream
+        .write_all(&out)
+        .await
+        .map_err(|_| HandshakeEnd::Quiet)?;
 
     let tune_ok = match next_method(stream, buf, config.frame_max).await? {
         AMQPClass::Connection(connection::AMQPMethod::TuneOk(ok)) => ok,
-        _ => return Err(AmqpError::new(ReplyCode::CommandInvalid, "expected 'connection.tune_ok'").into()),
+        _ => {
+            return Err(
+                AmqpError::new(ReplyCode::CommandInvalid, "expected 'connection.tune_ok'").into(),
+            )
+        }
     };
     let frame_max = match tune_ok.frame_max {
         0 => config.frame_max,
@@ -218,15 +261,26 @@ pub async fn handshake(
 
     let open = match next_method(stream, buf, frame_max).await? {
         AMQPClass::Connection(connection::AMQPMethod::Open(open)) => open,
-        _ => return Err(AmqpError::new(ReplyCode::CommandInvalid, "expected 'connection.open'").into()),
+        _ => {
+            return Err(
+                AmqpError::new(ReplyCode::CommandInvalid, "expected 'connection.open'").into(),
+            )
+        }
     };
     let vhost = open.virtual_host.as_str().to_owned();
     if let Err(e) = broker.check_vhost_access(&user, &vhost) {
         return Err(AmqpError::from(e).into());
     }
     out.clear();
-    encode_method(&mut out, 0, &AMQPClass::Connection(connection::AMQPMethod::OpenOk(connection::OpenOk {})));
-    stream.write_all(&out).await.map_err(|_| HandshakeEnd::Quiet)?;
+    encode_method(
+        &mut out,
+        0,
+        &AMQPClass::Connection(connection::AMQPMethod::OpenOk(connection::OpenOk {})),
+    );
+    stream
+        .write_all(&out)
+        .await
+        .map_err(|_| HandshakeEnd::Quiet)?;
     Ok(Session {
         user,
         vhost,
@@ -252,7 +306,10 @@ mod tests {
 
     #[test]
     fn plain_and_amqplain_credentials() {
-        assert_eq!(parse_credentials("PLAIN", b"\0guest\0secret"), Some(("guest".into(), "secret".into())));
+        assert_eq!(
+            parse_credentials("PLAIN", b"\0guest\0secret"),
+            Some(("guest".into(), "secret".into()))
+        );
         assert_eq!(parse_credentials("PLAIN", b"guest"), None);
         // AMQPLAIN: LOGIN S "guest", PASSWORD S "pw"
         let mut t = Vec::new();
@@ -266,7 +323,10 @@ mod tests {
         t.push(b'S');
         t.extend_from_slice(&2u32.to_be_bytes());
         t.extend_from_slice(b"pw");
-        assert_eq!(parse_credentials("AMQPLAIN", &t), Some(("guest".into(), "pw".into())));
+        assert_eq!(
+            parse_credentials("AMQPLAIN", &t),
+            Some(("guest".into(), "pw".into()))
+        );
         assert_eq!(parse_credentials("EXTERNAL", b""), None);
     }
 }

@@ -34,25 +34,42 @@ fn int_arg(args: &FieldTable, key: &str) -> Option<i64> {
 fn random_name(prefix: &str) -> String {
     use base64::Engine;
     let bytes: [u8; 16] = rand::random();
-    format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
 }
 
 impl Connection {
     fn channel(&mut self, ch: u16) -> AmqpResult<&mut Channel> {
         match self.channels.get_mut(&ch) {
             Some(c) => Ok(c),
-            None => Err(AmqpError::new(ReplyCode::ChannelError, "expected 'channel.open'")),
+            None => Err(AmqpError::new(
+                ReplyCode::ChannelError,
+                "expected 'channel.open'",
+            )),
         }
     }
 
-    pub(super) async fn handle_channel_method(&mut self, ch: u16, method: AMQPClass) -> AmqpResult<()> {
+    pub(super) async fn handle_channel_method(
+        &mut self,
+        ch: u16,
+        method: AMQPClass,
+    ) -> AmqpResult<()> {
         if let AMQPClass::Channel(channel::AMQPMethod::Open(_)) = method {
             if self.channels.contains_key(&ch) {
-                return Err(AmqpError::new(ReplyCode::ChannelError, "second 'channel.open' seen"));
+                return Err(AmqpError::new(
+                    ReplyCode::ChannelError,
+                    "second 'channel.open' seen",
+                ));
             }
             let enqueuer = rand::random();
             self.channels.insert(ch, Channel::new(enqueuer));
-            reply(&mut self.out, ch, AMQPClass::Channel(channel::AMQPMethod::OpenOk(channel::OpenOk {})));
+            reply(
+                &mut self.out,
+                ch,
+                AMQPClass::Channel(channel::AMQPMethod::OpenOk(channel::OpenOk {})),
+            );
             return Ok(());
         }
         let channel = self.channel(ch)?;
@@ -64,7 +81,11 @@ impl Connection {
                 }
                 AMQPClass::Channel(channel::AMQPMethod::Close(_)) => {
                     self.channels.remove(&ch);
-                    reply(&mut self.out, ch, AMQPClass::Channel(channel::AMQPMethod::CloseOk(channel::CloseOk {})));
+                    reply(
+                        &mut self.out,
+                        ch,
+                        AMQPClass::Channel(channel::AMQPMethod::CloseOk(channel::CloseOk {})),
+                    );
                 }
                 _ => {}
             }
@@ -73,7 +94,7 @@ impl Connection {
         if channel.assembly.is_some() {
             return Err(AmqpError::new(
                 ReplyCode::UnexpectedFrame,
-                format!("expected content header for class 60, got non content header frame instead"),
+                "expected content header for class 60, got non content header frame instead",
             ));
         }
         let vhost = self.session.vhost.clone();
@@ -85,18 +106,29 @@ impl Connection {
             AMQPClass::Confirm(confirm::AMQPMethod::Select(sel)) => {
                 let channel = self.channel(ch)?;
                 if channel.tx.is_some() {
-                    return Err(AmqpError::new(ReplyCode::PreconditionFailed, "cannot switch from tx to confirm mode"));
+                    return Err(AmqpError::new(
+                        ReplyCode::PreconditionFailed,
+                        "cannot switch from tx to confirm mode",
+                    ));
                 }
                 channel.confirm = true;
                 if !sel.nowait {
-                    reply(&mut self.out, ch, AMQPClass::Confirm(confirm::AMQPMethod::SelectOk(confirm::SelectOk {})));
+                    reply(
+                        &mut self.out,
+                        ch,
+                        AMQPClass::Confirm(confirm::AMQPMethod::SelectOk(confirm::SelectOk {})),
+                    );
                 }
                 Ok(())
             }
             AMQPClass::Tx(m) => self.tx_method(ch, m).await,
             other => Err(AmqpError::new(
                 ReplyCode::CommandInvalid,
-                format!("method {}.{} is not valid here", other.get_amqp_class_id(), other.get_amqp_method_id()),
+                format!(
+                    "method {}.{} is not valid here",
+                    other.get_amqp_class_id(),
+                    other.get_amqp_method_id()
+                ),
             )),
         }
     }
@@ -107,7 +139,11 @@ impl Connection {
                 if let Some(mut c) = self.channels.remove(&ch) {
                     self.release_channel(&mut c);
                 }
-                reply(&mut self.out, ch, AMQPClass::Channel(channel::AMQPMethod::CloseOk(channel::CloseOk {})));
+                reply(
+                    &mut self.out,
+                    ch,
+                    AMQPClass::Channel(channel::AMQPMethod::CloseOk(channel::CloseOk {})),
+                );
                 Ok(())
             }
             channel::AMQPMethod::CloseOk(_) => Ok(()),
@@ -115,48 +151,114 @@ impl Connection {
                 if !flow.active {
                     return Err(AmqpError::new(ReplyCode::NotImplemented, "active=false"));
                 }
-                reply(&mut self.out, ch, AMQPClass::Channel(channel::AMQPMethod::FlowOk(channel::FlowOk { active: true })));
+                reply(
+                    &mut self.out,
+                    ch,
+                    AMQPClass::Channel(channel::AMQPMethod::FlowOk(channel::FlowOk {
+                        active: true,
+                    })),
+                );
                 Ok(())
             }
             channel::AMQPMethod::FlowOk(_) => Ok(()),
-            _ => Err(AmqpError::new(ReplyCode::CommandInvalid, "unexpected channel method")),
+            _ => Err(AmqpError::new(
+                ReplyCode::CommandInvalid,
+                "unexpected channel method",
+            )),
         }
     }
 
-    async fn exchange_method(&mut self, ch: u16, vhost: &str, m: exchange::AMQPMethod) -> AmqpResult<()> {
+    async fn exchange_method(
+        &mut self,
+        ch: u16,
+        vhost: &str,
+        m: exchange::AMQPMethod,
+    ) -> AmqpResult<()> {
         let broker = self.broker.clone();
         match m {
             exchange::AMQPMethod::Declare(d) => {
                 broker
-                    .declare_exchange(vhost, d.exchange.as_str(), d.kind.as_str(), d.passive, d.durable, d.auto_delete, d.internal, d.arguments)
+                    .declare_exchange(
+                        vhost,
+                        d.exchange.as_str(),
+                        d.kind.as_str(),
+                        d.passive,
+                        d.durable,
+                        d.auto_delete,
+                        d.internal,
+                        d.arguments,
+                    )
                     .await?;
                 if !d.nowait {
-                    reply(&mut self.out, ch, AMQPClass::Exchange(exchange::AMQPMethod::DeclareOk(exchange::DeclareOk {})));
+                    reply(
+                        &mut self.out,
+                        ch,
+                        AMQPClass::Exchange(exchange::AMQPMethod::DeclareOk(
+                            exchange::DeclareOk {},
+                        )),
+                    );
                 }
             }
             exchange::AMQPMethod::Delete(d) => {
-                broker.delete_exchange(vhost, d.exchange.as_str(), d.if_unused).await?;
+                broker
+                    .delete_exchange(vhost, d.exchange.as_str(), d.if_unused)
+                    .await?;
                 if !d.nowait {
-                    reply(&mut self.out, ch, AMQPClass::Exchange(exchange::AMQPMethod::DeleteOk(exchange::DeleteOk {})));
+                    reply(
+                        &mut self.out,
+                        ch,
+                        AMQPClass::Exchange(exchange::AMQPMethod::DeleteOk(exchange::DeleteOk {})),
+                    );
                 }
             }
             exchange::AMQPMethod::Bind(b) => {
                 broker
-                    .bind(vhost, b.source.as_str(), b.destination.as_str(), true, b.routing_key.as_str(), b.arguments, self.id, true)
+                    .bind(
+                        vhost,
+                        b.source.as_str(),
+                        b.destination.as_str(),
+                        true,
+                        b.routing_key.as_str(),
+                        b.arguments,
+                        self.id,
+                        true,
+                    )
                     .await?;
                 if !b.nowait {
-                    reply(&mut self.out, ch, AMQPClass::Exchange(exchange::AMQPMethod::BindOk(exchange::BindOk {})));
+                    reply(
+                        &mut self.out,
+                        ch,
+                        AMQPClass::Exchange(exchange::AMQPMethod::BindOk(exchange::BindOk {})),
+                    );
                 }
             }
             exchange::AMQPMethod::Unbind(b) => {
                 broker
-                    .bind(vhost, b.source.as_str(), b.destination.as_str(), true, b.routing_key.as_str(), b.arguments, self.id, false)
+                    .bind(
+                        vhost,
+                        b.source.as_str(),
+                        b.destination.as_str(),
+                        true,
+                        b.routing_key.as_str(),
+                        b.arguments,
+                        self.id,
+                        false,
+                    )
                     .await?;
                 if !b.nowait {
-                    reply(&mut self.out, ch, AMQPClass::Exchange(exchange::AMQPMethod::UnbindOk(exchange::UnbindOk {})));
+                    reply(
+                        &mut self.out,
+                        ch,
+                        AMQPClass::Exchange(exchange::AMQPMethod::UnbindOk(exchange::UnbindOk {})),
+                    );
                 }
             }
-            _ => return Err(AmqpError::new(ReplyCode::CommandInvalid, "unexpected exchange method")),
+            _ => {
+                return Err(AmqpError::new(
+                    ReplyCode::CommandInvalid,
+                    "unexpected exchange method",
+                ))
+            }
         }
         Ok(())
     }
@@ -171,7 +273,16 @@ impl Connection {
                 }
                 let owner = d.exclusive.then_some(self.id);
                 let status = broker
-                    .declare_queue(vhost, &name, d.passive, d.durable, owner, self.id, d.auto_delete, d.arguments)
+                    .declare_queue(
+                        vhost,
+                        &name,
+                        d.passive,
+                        d.durable,
+                        owner,
+                        self.id,
+                        d.auto_delete,
+                        d.arguments,
+                    )
                     .await?;
                 if !d.nowait {
                     let ok = queue::DeclareOk {
@@ -179,36 +290,85 @@ impl Connection {
                         message_count: status.ready as u32,
                         consumer_count: status.consumers,
                     };
-                    reply(&mut self.out, ch, AMQPClass::Queue(queue::AMQPMethod::DeclareOk(ok)));
+                    reply(
+                        &mut self.out,
+                        ch,
+                        AMQPClass::Queue(queue::AMQPMethod::DeclareOk(ok)),
+                    );
                 }
             }
             queue::AMQPMethod::Bind(b) => {
                 broker
-                    .bind(vhost, b.exchange.as_str(), b.queue.as_str(), false, b.routing_key.as_str(), b.arguments, self.id, true)
+                    .bind(
+                        vhost,
+                        b.exchange.as_str(),
+                        b.queue.as_str(),
+                        false,
+                        b.routing_key.as_str(),
+                        b.arguments,
+                        self.id,
+                        true,
+                    )
                     .await?;
                 if !b.nowait {
-                    reply(&mut self.out, ch, AMQPClass::Queue(queue::AMQPMethod::BindOk(queue::BindOk {})));
+                    reply(
+                        &mut self.out,
+                        ch,
+                        AMQPClass::Queue(queue::AMQPMethod::BindOk(queue::BindOk {})),
+                    );
                 }
             }
             queue::AMQPMethod::Unbind(b) => {
                 broker
-                    .bind(vhost, b.exchange.as_str(), b.queue.as_str(), false, b.routing_key.as_str(), b.arguments, self.id, false)
+                    .bind(
+                        vhost,
+                        b.exchange.as_str(),
+                        b.queue.as_str(),
+                        false,
+                        b.routing_key.as_str(),
+                        b.arguments,
+                        self.id,
+                        false,
+                    )
                     .await?;
-                reply(&mut self.out, ch, AMQPClass::Queue(queue::AMQPMethod::UnbindOk(queue::UnbindOk {})));
+                reply(
+                    &mut self.out,
+                    ch,
+                    AMQPClass::Queue(queue::AMQPMethod::UnbindOk(queue::UnbindOk {})),
+                );
             }
             queue::AMQPMethod::Purge(p) => {
                 let count = broker.purge_queue(vhost, p.queue.as_str(), self.id).await?;
                 if !p.nowait {
-                    reply(&mut self.out, ch, AMQPClass::Queue(queue::AMQPMethod::PurgeOk(queue::PurgeOk { message_count: count as u32 })));
+                    reply(
+                        &mut self.out,
+                        ch,
+                        AMQPClass::Queue(queue::AMQPMethod::PurgeOk(queue::PurgeOk {
+                            message_count: count as u32,
+                        })),
+                    );
                 }
             }
             queue::AMQPMethod::Delete(d) => {
-                let count = broker.delete_queue(vhost, d.queue.as_str(), d.if_unused, d.if_empty, self.id).await?;
+                let count = broker
+                    .delete_queue(vhost, d.queue.as_str(), d.if_unused, d.if_empty, self.id)
+                    .await?;
                 if !d.nowait {
-                    reply(&mut self.out, ch, AMQPClass::Queue(queue::AMQPMethod::DeleteOk(queue::DeleteOk { message_count: count as u32 })));
+                    reply(
+                        &mut self.out,
+                        ch,
+                        AMQPClass::Queue(queue::AMQPMethod::DeleteOk(queue::DeleteOk {
+                            message_count: count as u32,
+                        })),
+                    );
                 }
             }
-            _ => return Err(AmqpError::new(ReplyCode::CommandInvalid, "unexpected queue method")),
+            _ => {
+                return Err(AmqpError::new(
+                    ReplyCode::CommandInvalid,
+                    "unexpected queue method",
+                ))
+            }
         }
         Ok(())
     }
@@ -230,14 +390,23 @@ impl Connection {
             basic::AMQPMethod::Qos(q) => {
                 let channel = self.channel(ch)?;
                 if q.global {
-                    channel.credit.limit.store(q.prefetch_count as u32, Ordering::Relaxed);
+                    channel
+                        .credit
+                        .limit
+                        .store(q.prefetch_count as u32, Ordering::Relaxed);
                 } else {
                     channel.prefetch = q.prefetch_count as u32;
                 }
-                reply(&mut self.out, ch, AMQPClass::Basic(basic::AMQPMethod::QosOk(basic::QosOk {})));
+                reply(
+                    &mut self.out,
+                    ch,
+                    AMQPClass::Basic(basic::AMQPMethod::QosOk(basic::QosOk {})),
+                );
             }
             basic::AMQPMethod::Consume(c) => {
-                let queue = broker.lookup_queue(vhost, c.queue.as_str(), self.id).await?;
+                let queue = broker
+                    .lookup_queue(vhost, c.queue.as_str(), self.id)
+                    .await?;
                 let mut tag = c.consumer_tag.as_str().to_owned();
                 if tag.is_empty() {
                     tag = random_name("amq.ctag-");
@@ -245,12 +414,18 @@ impl Connection {
                 let tag: Arc<str> = tag.into();
                 let channel = self.channel(ch)?;
                 if channel.consumers.contains_key(&tag) {
-                    return Err(AmqpError::new(ReplyCode::NotAllowed, format!("attempt to reuse consumer tag '{tag}'")));
+                    return Err(AmqpError::new(
+                        ReplyCode::NotAllowed,
+                        format!("attempt to reuse consumer tag '{tag}'"),
+                    ));
                 }
                 let priority = match c.arguments.inner().get("x-priority") {
                     None => 0,
                     Some(_) => int_arg(&c.arguments, "x-priority").ok_or_else(|| {
-                        AmqpError::new(ReplyCode::PreconditionFailed, "invalid arg 'x-priority' for consumer: expected an integer")
+                        AmqpError::new(
+                            ReplyCode::PreconditionFailed,
+                            "invalid arg 'x-priority' for consumer: expected an integer",
+                        )
                     })?,
                 };
                 let key = broker.new_consumer_key();
@@ -270,17 +445,33 @@ impl Connection {
                     reply: tx,
                 };
                 if !queue.send(msg) {
-                    return Err(AmqpError::new(ReplyCode::NotFound, format!("no queue '{}' in vhost '{vhost}'", c.queue.as_str())));
+                    return Err(AmqpError::new(
+                        ReplyCode::NotFound,
+                        format!("no queue '{}' in vhost '{vhost}'", c.queue.as_str()),
+                    ));
                 }
                 match rx.await {
                     Ok(Ok(())) => {}
                     Ok(Err((code, text))) => return Err(AmqpError::prefixed(code, text)),
-                    Err(_) => return Err(AmqpError::new(ReplyCode::NotFound, format!("no queue '{}' in vhost '{vhost}'", c.queue.as_str()))),
+                    Err(_) => {
+                        return Err(AmqpError::new(
+                            ReplyCode::NotFound,
+                            format!("no queue '{}' in vhost '{vhost}'", c.queue.as_str()),
+                        ))
+                    }
                 }
                 let channel = self.channel(ch)?;
-                channel.consumers.insert(tag.clone(), ChannelConsumer { key, queue });
+                channel
+                    .consumers
+                    .insert(tag.clone(), ChannelConsumer { key, queue });
                 if !c.nowait {
-                    reply(&mut self.out, ch, AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(basic::ConsumeOk { consumer_tag: short(&tag) })));
+                    reply(
+                        &mut self.out,
+                        ch,
+                        AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(basic::ConsumeOk {
+                            consumer_tag: short(&tag),
+                        })),
+                    );
                 }
             }
             basic::AMQPMethod::Cancel(c) => {
@@ -289,22 +480,47 @@ impl Connection {
                     consumer.queue.send(QueueMsg::Cancel { key: consumer.key });
                 }
                 if !c.nowait {
-                    reply(&mut self.out, ch, AMQPClass::Basic(basic::AMQPMethod::CancelOk(basic::CancelOk { consumer_tag: c.consumer_tag })));
+                    reply(
+                        &mut self.out,
+                        ch,
+                        AMQPClass::Basic(basic::AMQPMethod::CancelOk(basic::CancelOk {
+                            consumer_tag: c.consumer_tag,
+                        })),
+                    );
                 }
             }
             basic::AMQPMethod::Get(g) => {
-                let queue = broker.lookup_queue(vhost, g.queue.as_str(), self.id).await?;
+                let queue = broker
+                    .lookup_queue(vhost, g.queue.as_str(), self.id)
+                    .await?;
                 let (tx, rx) = tokio::sync::oneshot::channel();
-                let got = if queue.send(QueueMsg::Get { no_ack: g.no_ack, reply: tx }) { rx.await.ok().flatten() } else { None };
+                let got = if queue.send(QueueMsg::Get {
+                    no_ack: g.no_ack,
+                    reply: tx,
+                }) {
+                    rx.await.ok().flatten()
+                } else {
+                    None
+                };
                 match got {
-                    None => reply(&mut self.out, ch, AMQPClass::Basic(basic::AMQPMethod::GetEmpty(basic::GetEmpty {}))),
+                    None => reply(
+                        &mut self.out,
+                        ch,
+                        AMQPClass::Basic(basic::AMQPMethod::GetEmpty(basic::GetEmpty {})),
+                    ),
                     Some(got) => {
                         let frame_max = self.session.frame_max;
                         let channel = self.channel(ch)?;
                         channel.next_tag += 1;
                         let tag = channel.next_tag;
                         if !g.no_ack {
-                            channel.unacked.insert(tag, super::channel::Unacked { queue, msg_id: got.msg_id });
+                            channel.unacked.insert(
+                                tag,
+                                super::channel::Unacked {
+                                    queue,
+                                    msg_id: got.msg_id,
+                                },
+                            );
                         }
                         let ok = basic::GetOk {
                             delivery_tag: tag,
@@ -313,20 +529,59 @@ impl Connection {
                             routing_key: short(&got.message.routing_key),
                             message_count: got.remaining,
                         };
-                        reply(&mut self.out, ch, AMQPClass::Basic(basic::AMQPMethod::GetOk(ok)));
-                        encode_content(&mut self.out, ch, &got.message.properties, &got.message.body, frame_max);
+                        reply(
+                            &mut self.out,
+                            ch,
+                            AMQPClass::Basic(basic::AMQPMethod::GetOk(ok)),
+                        );
+                        encode_content(
+                            &mut self.out,
+                            ch,
+                            &got.message.properties,
+                            &got.message.body,
+                            frame_max,
+                        );
                     }
                 }
             }
-            basic::AMQPMethod::Ack(a) => self.settle(ch, TxAck::Ack { tag: a.delivery_tag, multiple: a.multiple })?,
-            basic::AMQPMethod::Nack(n) => self.settle(ch, TxAck::Reject { tag: n.delivery_tag, multiple: n.multiple, requeue: n.requeue })?,
-            basic::AMQPMethod::Reject(r) => self.settle(ch, TxAck::Reject { tag: r.delivery_tag, multiple: false, requeue: r.requeue })?,
+            basic::AMQPMethod::Ack(a) => self.settle(
+                ch,
+                TxAck::Ack {
+                    tag: a.delivery_tag,
+                    multiple: a.multiple,
+                },
+            )?,
+            basic::AMQPMethod::Nack(n) => self.settle(
+                ch,
+                TxAck::Reject {
+                    tag: n.delivery_tag,
+                    multiple: n.multiple,
+                    requeue: n.requeue,
+                },
+            )?,
+            basic::AMQPMethod::Reject(r) => self.settle(
+                ch,
+                TxAck::Reject {
+                    tag: r.delivery_tag,
+                    multiple: false,
+                    requeue: r.requeue,
+                },
+            )?,
             basic::AMQPMethod::Recover(r) => {
                 self.recover(ch, r.requeue)?;
-                reply(&mut self.out, ch, AMQPClass::Basic(basic::AMQPMethod::RecoverOk(basic::RecoverOk {})));
+                reply(
+                    &mut self.out,
+                    ch,
+                    AMQPClass::Basic(basic::AMQPMethod::RecoverOk(basic::RecoverOk {})),
+                );
             }
             basic::AMQPMethod::RecoverAsync(r) => self.recover(ch, r.requeue)?,
-            _ => return Err(AmqpError::new(ReplyCode::CommandInvalid, "unexpected basic method")),
+            _ => {
+                return Err(AmqpError::new(
+                    ReplyCode::CommandInvalid,
+                    "unexpected basic method",
+                ))
+            }
         }
         Ok(())
     }
@@ -354,10 +609,21 @@ impl Connection {
             TxAck::Ack { tag, multiple } | TxAck::Reject { tag, multiple, .. } => (tag, multiple),
         };
         let Some(items) = channel.take_tags(tag, multiple) else {
-            return Err(AmqpError::new(ReplyCode::PreconditionFailed, format!("unknown delivery tag {tag}")));
+            return Err(AmqpError::new(
+                ReplyCode::PreconditionFailed,
+                format!("unknown delivery tag {tag}"),
+            ));
         };
         let global = channel.credit.limit.load(Ordering::Relaxed) != 0;
-        let woken: Vec<_> = if global { channel.consumers.values().map(|c| c.queue.clone()).collect() } else { Vec::new() };
+        let woken: Vec<_> = if global {
+            channel
+                .consumers
+                .values()
+                .map(|c| c.queue.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
         for (queue, msg_ids) in Channel::by_queue(items) {
             let msg = match op {
                 TxAck::Ack { .. } => QueueMsg::Settle { msg_ids },
@@ -378,17 +644,27 @@ impl Connection {
             tx::AMQPMethod::Select(_) => {
                 let channel = self.channel(ch)?;
                 if channel.confirm {
-                    return Err(AmqpError::new(ReplyCode::PreconditionFailed, "cannot switch from confirm to tx mode"));
+                    return Err(AmqpError::new(
+                        ReplyCode::PreconditionFailed,
+                        "cannot switch from confirm to tx mode",
+                    ));
                 }
                 if channel.tx.is_none() {
                     channel.tx = Some((Vec::new(), Vec::new()));
                 }
-                reply(&mut self.out, ch, AMQPClass::Tx(tx::AMQPMethod::SelectOk(tx::SelectOk {})));
+                reply(
+                    &mut self.out,
+                    ch,
+                    AMQPClass::Tx(tx::AMQPMethod::SelectOk(tx::SelectOk {})),
+                );
             }
             tx::AMQPMethod::Commit(_) => {
                 let channel = self.channel(ch)?;
                 let Some((publishes, acks)) = channel.tx.replace((Vec::new(), Vec::new())) else {
-                    return Err(AmqpError::new(ReplyCode::PreconditionFailed, "channel is not transactional"));
+                    return Err(AmqpError::new(
+                        ReplyCode::PreconditionFailed,
+                        "channel is not transactional",
+                    ));
                 };
                 for p in publishes {
                     self.route_and_enqueue(ch, p).await?;
@@ -404,7 +680,11 @@ impl Connection {
                 result?;
                 let upto = channel.publish_seq;
                 if channel.unconfirmed.range(..=upto).next().is_none() {
-                    reply(&mut self.out, ch, AMQPClass::Tx(tx::AMQPMethod::CommitOk(tx::CommitOk {})));
+                    reply(
+                        &mut self.out,
+                        ch,
+                        AMQPClass::Tx(tx::AMQPMethod::CommitOk(tx::CommitOk {})),
+                    );
                 } else {
                     channel.commit_waiting = Some(upto);
                 }
@@ -412,12 +692,24 @@ impl Connection {
             tx::AMQPMethod::Rollback(_) => {
                 let channel = self.channel(ch)?;
                 if channel.tx.is_none() {
-                    return Err(AmqpError::new(ReplyCode::PreconditionFailed, "channel is not transactional"));
+                    return Err(AmqpError::new(
+                        ReplyCode::PreconditionFailed,
+                        "channel is not transactional",
+                    ));
                 }
                 channel.tx = Some((Vec::new(), Vec::new()));
-                reply(&mut self.out, ch, AMQPClass::Tx(tx::AMQPMethod::RollbackOk(tx::RollbackOk {})));
+                reply(
+                    &mut self.out,
+                    ch,
+                    AMQPClass::Tx(tx::AMQPMethod::RollbackOk(tx::RollbackOk {})),
+                );
             }
-            _ => return Err(AmqpError::new(ReplyCode::CommandInvalid, "unexpected tx method")),
+            _ => {
+                return Err(AmqpError::new(
+                    ReplyCode::CommandInvalid,
+                    "unexpected tx method",
+                ))
+            }
         }
         Ok(())
     }

@@ -19,7 +19,11 @@ pub use handshake::parse_credentials;
 use crate::broker::Broker;
 
 /// Accept AMQP clients until `shutdown` turns true; each gets its own task.
-pub async fn serve(listener: TcpListener, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {

@@ -13,19 +13,34 @@ use crate::broker::{ConfirmTo, QueueMsg};
 use crate::queue::Message;
 
 impl Connection {
-    pub(super) fn content_header(&mut self, ch: u16, class_id: u16, body_size: u64, properties: Bytes) -> AmqpResult<()> {
+    pub(super) fn content_header(
+        &mut self,
+        ch: u16,
+        class_id: u16,
+        body_size: u64,
+        properties: Bytes,
+    ) -> AmqpResult<()> {
         let max = self.broker.config().max_message_size;
         let Some(channel) = self.channels.get_mut(&ch) else {
-            return Err(AmqpError::new(ReplyCode::ChannelError, "expected 'channel.open'"));
+            return Err(AmqpError::new(
+                ReplyCode::ChannelError,
+                "expected 'channel.open'",
+            ));
         };
         if channel.closing {
             return Ok(());
         }
         let Some(assembly) = channel.assembly.as_mut().filter(|a| a.header.is_none()) else {
-            return Err(AmqpError::new(ReplyCode::UnexpectedFrame, "expected method frame, got non method frame instead"));
+            return Err(AmqpError::new(
+                ReplyCode::UnexpectedFrame,
+                "expected method frame, got non method frame instead",
+            ));
         };
         if class_id != BASIC_CLASS_ID {
-            return Err(AmqpError::new(ReplyCode::FrameError, format!("content header for class {class_id}, expected {BASIC_CLASS_ID}")));
+            return Err(AmqpError::new(
+                ReplyCode::FrameError,
+                format!("content header for class {class_id}, expected {BASIC_CLASS_ID}"),
+            ));
         }
         if body_size > max {
             channel.assembly = None;
@@ -44,26 +59,49 @@ impl Connection {
 
     pub(super) async fn content_body(&mut self, ch: u16, payload: Bytes) -> AmqpResult<()> {
         let Some(channel) = self.channels.get_mut(&ch) else {
-            return Err(AmqpError::new(ReplyCode::ChannelError, "expected 'channel.open'"));
+            return Err(AmqpError::new(
+                ReplyCode::ChannelError,
+                "expected 'channel.open'",
+            ));
         };
         if channel.closing {
             return Ok(());
         }
         let Some(assembly) = channel.assembly.as_mut() else {
-            return Err(AmqpError::new(ReplyCode::UnexpectedFrame, "expected method frame, got non method frame instead"));
+            return Err(AmqpError::new(
+                ReplyCode::UnexpectedFrame,
+                "expected method frame, got non method frame instead",
+            ));
         };
         let Some((size, _)) = assembly.header else {
-            return Err(AmqpError::new(ReplyCode::UnexpectedFrame, "expected content header for class 60, got non content header frame instead"));
+            return Err(AmqpError::new(
+                ReplyCode::UnexpectedFrame,
+                "expected content header for class 60, got non content header frame instead",
+            ));
         };
         if assembly.body.len() as u64 + payload.len() as u64 > size {
-            return Err(AmqpError::new(ReplyCode::FrameError, format!("content body larger than the {size} bytes announced in its header")));
+            return Err(AmqpError::new(
+                ReplyCode::FrameError,
+                format!("content body larger than the {size} bytes announced in its header"),
+            ));
         }
         if assembly.body.is_empty() && payload.len() as u64 == size {
             // Common case: the whole body in one frame, kept without a copy.
             assembly.body = BytesMut::new();
             let a = channel.assembly.take().expect("assembly");
             let (_, properties) = a.header.expect("header");
-            return self.publish(ch, TxPublish { exchange: a.exchange, routing_key: a.routing_key, mandatory: a.mandatory, properties, body: payload }).await;
+            return self
+                .publish(
+                    ch,
+                    TxPublish {
+                        exchange: a.exchange,
+                        routing_key: a.routing_key,
+                        mandatory: a.mandatory,
+                        properties,
+                        body: payload,
+                    },
+                )
+                .await;
         }
         assembly.body.extend_from_slice(&payload);
         if assembly.body.len() as u64 == size {
@@ -77,7 +115,13 @@ impl Connection {
         let channel = self.channels.get_mut(&ch).expect("channel");
         let a = channel.assembly.take().expect("assembly");
         let (_, properties) = a.header.expect("header");
-        channel.pending_empty = Some(TxPublish { exchange: a.exchange, routing_key: a.routing_key, mandatory: a.mandatory, properties, body: Bytes::new() });
+        channel.pending_empty = Some(TxPublish {
+            exchange: a.exchange,
+            routing_key: a.routing_key,
+            mandatory: a.mandatory,
+            properties,
+            body: Bytes::new(),
+        });
         Ok(())
     }
 
@@ -85,7 +129,17 @@ impl Connection {
         let channel = self.channels.get_mut(&ch).expect("channel");
         let a = channel.assembly.take().expect("assembly");
         let (_, properties) = a.header.expect("header");
-        self.publish(ch, TxPublish { exchange: a.exchange, routing_key: a.routing_key, mandatory: a.mandatory, properties, body: a.body.freeze() }).await
+        self.publish(
+            ch,
+            TxPublish {
+                exchange: a.exchange,
+                routing_key: a.routing_key,
+                mandatory: a.mandatory,
+                properties,
+                body: a.body.freeze(),
+            },
+        )
+        .await
     }
 
     /// A complete publish: held in a transaction, or routed now.
@@ -93,7 +147,8 @@ impl Connection {
         let in_tx = self.channels.get(&ch).is_some_and(|c| c.tx.is_some());
         if in_tx {
             // Validate the exchange now, as RabbitMQ does, but route at commit.
-            self.broker.check_publish(&self.session.vhost, &p.exchange)?;
+            self.broker
+                .check_publish(&self.session.vhost, &p.exchange)?;
             let channel = self.channels.get_mut(&ch).expect("channel");
             channel.tx.as_mut().expect("tx").0.push(p);
             return Ok(());
@@ -104,7 +159,10 @@ impl Connection {
     /// Route a publish and hand it to its queues; register it for confirms.
     pub(super) async fn route_and_enqueue(&mut self, ch: u16, p: TxPublish) -> AmqpResult<()> {
         let vhost = self.session.vhost.clone();
-        let queues = self.broker.route(&vhost, &p.exchange, &p.routing_key, &p.properties).await?;
+        let queues = self
+            .broker
+            .route(&vhost, &p.exchange, &p.routing_key, &p.properties)
+            .await?;
         let frame_max = self.session.frame_max;
         let channel = self.channels.get_mut(&ch).expect("channel");
         let tracked = channel.confirm || channel.tx.is_some();
@@ -120,7 +178,11 @@ impl Connection {
                     exchange: short(&p.exchange),
                     routing_key: short(&p.routing_key),
                 };
-                encode_method(&mut self.out, ch, &AMQPClass::Basic(basic::AMQPMethod::Return(ret)));
+                encode_method(
+                    &mut self.out,
+                    ch,
+                    &AMQPClass::Basic(basic::AMQPMethod::Return(ret)),
+                );
                 encode_content(&mut self.out, ch, &p.properties, &p.body, frame_max);
             }
             if tracked {
@@ -129,13 +191,29 @@ impl Connection {
             return Ok(());
         }
         if tracked {
-            channel.unconfirmed.insert(seq, (queues.len() as u32, false));
+            channel
+                .unconfirmed
+                .insert(seq, (queues.len() as u32, false));
         }
-        let message = Message { exchange: p.exchange, routing_key: p.routing_key, properties: p.properties, body: p.body };
+        let message = Message {
+            exchange: p.exchange,
+            routing_key: p.routing_key,
+            properties: p.properties,
+            body: p.body,
+        };
         for queue in queues {
             channel.enqueue_seq += 1;
-            let confirm = tracked.then(|| ConfirmTo { conn: self.events.clone(), channel: ch, publish_seq: seq });
-            let sent = queue.send(QueueMsg::Publish { enqueuer: channel.enqueuer, seq: channel.enqueue_seq, message: message.clone(), confirm });
+            let confirm = tracked.then(|| ConfirmTo {
+                conn: self.events.clone(),
+                channel: ch,
+                publish_seq: seq,
+            });
+            let sent = queue.send(QueueMsg::Publish {
+                enqueuer: channel.enqueuer,
+                seq: channel.enqueue_seq,
+                message: message.clone(),
+                confirm,
+            });
             if !sent && tracked {
                 // The queue was deleted while routing: like RabbitMQ, the message is dropped
                 // for that queue and the publish still confirmed.
@@ -147,7 +225,13 @@ impl Connection {
 
     /// Publishes with an empty body complete on their header frame.
     pub(super) async fn flush_empty_publish(&mut self, ch: u16) -> AmqpResult<()> {
-        let Some(p) = self.channels.get_mut(&ch).and_then(|c| c.pending_empty.take()) else { return Ok(()) };
+        let Some(p) = self
+            .channels
+            .get_mut(&ch)
+            .and_then(|c| c.pending_empty.take())
+        else {
+            return Ok(());
+        };
         self.publish(ch, p).await
     }
 }

@@ -34,7 +34,10 @@ fn describe(v: Option<&AMQPValue>) -> String {
         None => "none".to_owned(),
         Some(v) => {
             let (value, kind) = match v {
-                AMQPValue::LongString(s) => (String::from_utf8_lossy(s.as_bytes()).into_owned(), "longstr"),
+                AMQPValue::LongString(s) => (
+                    String::from_utf8_lossy(s.as_bytes()).into_owned(),
+                    "longstr",
+                ),
                 AMQPValue::ShortString(s) => (s.as_str().to_owned(), "shortstr"),
                 AMQPValue::Boolean(b) => (b.to_string(), "bool"),
                 AMQPValue::LongLongInt(i) => (i.to_string(), "long"),
@@ -90,12 +93,26 @@ const COMPARED_ARGS: &[&str] = &[
 
 fn validate_queue_args(args: &FieldTable, name: &str, vhost: &str) -> Result<QueueType, MetaError> {
     let invalid = |arg: &str, why: String| {
-        MetaError::new(ReplyCode::PreconditionFailed, format!("invalid arg '{arg}' for queue '{name}' in vhost '{vhost}': {why}"))
+        MetaError::new(
+            ReplyCode::PreconditionFailed,
+            format!("invalid arg '{arg}' for queue '{name}' in vhost '{vhost}': {why}"),
+        )
     };
-    for arg in ["x-max-length", "x-max-length-bytes", "x-message-ttl", "x-max-priority", "x-quorum-initial-group-size"] {
+    for arg in [
+        "x-max-length",
+        "x-max-length-bytes",
+        "x-message-ttl",
+        "x-max-priority",
+        "x-quorum-initial-group-size",
+    ] {
         if let Some(v) = args.inner().get(arg) {
             match int_value(v) {
-                None => return Err(invalid(arg, format!("{{unacceptable_type,{}}}", describe(Some(v))))),
+                None => {
+                    return Err(invalid(
+                        arg,
+                        format!("{{unacceptable_type,{}}}", describe(Some(v))),
+                    ))
+                }
                 Some(n) if n < 0 => return Err(invalid(arg, format!("{{value_negative,{n}}}"))),
                 _ => {}
             }
@@ -105,7 +122,12 @@ fn validate_queue_args(args: &FieldTable, name: &str, vhost: &str) -> Result<Que
         match int_value(v) {
             Some(n) if n > 0 => {}
             Some(n) => return Err(invalid("x-expires", format!("{{value_zero_or_less,{n}}}"))),
-            None => return Err(invalid("x-expires", format!("{{unacceptable_type,{}}}", describe(Some(v))))),
+            None => {
+                return Err(invalid(
+                    "x-expires",
+                    format!("{{unacceptable_type,{}}}", describe(Some(v))),
+                ))
+            }
         }
     }
     match args.inner().get("x-queue-type") {
@@ -127,18 +149,34 @@ impl MetaState {
     /// Apply one committed command. Deterministic: same state + command = same result.
     pub fn apply(&mut self, _meta: ApplyMeta, cmd: MetaCommand) -> (MetaReply, Vec<MetaEffect>) {
         match cmd {
-            MetaCommand::Bootstrap { default_user, password_hash } => {
+            MetaCommand::Bootstrap {
+                default_user,
+                password_hash,
+            } => {
                 self.add_vhost("/");
-                self.users.insert(default_user.clone(), User { password_hash, tags: vec!["administrator".into()] });
+                self.users.insert(
+                    default_user.clone(),
+                    User {
+                        password_hash,
+                        tags: vec!["administrator".into()],
+                    },
+                );
                 self.permissions.insert(
                     (default_user, "/".into()),
-                    Permissions { configure: ".*".into(), write: ".*".into(), read: ".*".into() },
+                    Permissions {
+                        configure: ".*".into(),
+                        write: ".*".into(),
+                        read: ".*".into(),
+                    },
                 );
                 ok()
             }
             MetaCommand::AddVhost { name } => {
                 if self.vhosts.contains_key(&name) {
-                    return err(ReplyCode::PreconditionFailed, format!("vhost '{name}' already exists"));
+                    return err(
+                        ReplyCode::PreconditionFailed,
+                        format!("vhost '{name}' already exists"),
+                    );
                 }
                 self.add_vhost(&name);
                 ok()
@@ -151,15 +189,32 @@ impl MetaState {
                 let effects = vhost
                     .queues
                     .into_values()
-                    .map(|q| MetaEffect::QueueDeleted { vhost: name.clone(), name: q.name, group_id: q.group_id })
+                    .map(|q| MetaEffect::QueueDeleted {
+                        vhost: name.clone(),
+                        name: q.name,
+                        group_id: q.group_id,
+                    })
                     .collect();
                 (MetaReply::Ok, effects)
             }
-            MetaCommand::AddUser { name, password_hash, tags } => {
+            MetaCommand::AddUser {
+                name,
+                password_hash,
+                tags,
+            } => {
                 if self.users.contains_key(&name) {
-                    return err(ReplyCode::PreconditionFailed, format!("user '{name}' already exists"));
+                    return err(
+                        ReplyCode::PreconditionFailed,
+                        format!("user '{name}' already exists"),
+                    );
                 }
-                self.users.insert(name, User { password_hash, tags });
+                self.users.insert(
+                    name,
+                    User {
+                        password_hash,
+                        tags,
+                    },
+                );
                 ok()
             }
             MetaCommand::DeleteUser { name } => {
@@ -169,7 +224,10 @@ impl MetaState {
                 self.permissions.retain(|(u, _), _| *u != name);
                 ok()
             }
-            MetaCommand::ChangePassword { name, password_hash } => match self.users.get_mut(&name) {
+            MetaCommand::ChangePassword {
+                name,
+                password_hash,
+            } => match self.users.get_mut(&name) {
                 Some(u) => {
                     u.password_hash = password_hash;
                     ok()
@@ -183,45 +241,124 @@ impl MetaState {
                 }
                 None => err(ReplyCode::NotFound, format!("user '{name}' not found")),
             },
-            MetaCommand::SetPermissions { user, vhost, configure, write, read } => {
+            MetaCommand::SetPermissions {
+                user,
+                vhost,
+                configure,
+                write,
+                read,
+            } => {
                 if !self.users.contains_key(&user) {
                     return err(ReplyCode::NotFound, format!("user '{user}' not found"));
                 }
                 if !self.vhosts.contains_key(&vhost) {
                     return err(ReplyCode::NotFound, format!("vhost '{vhost}' not found"));
                 }
-                self.permissions.insert((user, vhost), Permissions { configure, write, read });
+                self.permissions.insert(
+                    (user, vhost),
+                    Permissions {
+                        configure,
+                        write,
+                        read,
+                    },
+                );
                 ok()
             }
             MetaCommand::ClearPermissions { user, vhost } => {
                 self.permissions.remove(&(user, vhost));
                 ok()
             }
-            MetaCommand::DeclareExchange { vhost, name, kind, durable, auto_delete, internal, arguments } => {
-                self.declare_exchange(&vhost, name, kind, durable, auto_delete, internal, arguments)
-            }
-            MetaCommand::DeleteExchange { vhost, name, if_unused } => self.delete_exchange(&vhost, &name, if_unused),
-            MetaCommand::DeclareQueue { vhost, name, durable, exclusive_owner, auto_delete, arguments, node } => {
-                self.declare_queue(&vhost, name, durable, exclusive_owner, auto_delete, arguments, node)
-            }
+            MetaCommand::DeclareExchange {
+                vhost,
+                name,
+                kind,
+                durable,
+                auto_delete,
+                internal,
+                arguments,
+            } => self.declare_exchange(
+                &vhost,
+                name,
+                kind,
+                durable,
+                auto_delete,
+                internal,
+                arguments,
+            ),
+            MetaCommand::DeleteExchange {
+                vhost,
+                name,
+                if_unused,
+            } => self.delete_exchange(&vhost, &name, if_unused),
+            MetaCommand::DeclareQueue {
+                vhost,
+                name,
+                durable,
+                exclusive_owner,
+                auto_delete,
+                arguments,
+                node,
+            } => self.declare_queue(
+                &vhost,
+                name,
+                durable,
+                exclusive_owner,
+                auto_delete,
+                arguments,
+                node,
+            ),
             MetaCommand::DeleteQueue { vhost, name } => {
                 let effects = self.delete_queue(&vhost, &name).into_iter().collect();
                 (MetaReply::Ok, effects)
             }
-            MetaCommand::Bind { vhost, source, destination, routing_key, arguments } => {
-                self.bind(&vhost, Binding { source, destination, routing_key, arguments }, true)
-            }
-            MetaCommand::Unbind { vhost, source, destination, routing_key, arguments } => {
-                self.bind(&vhost, Binding { source, destination, routing_key, arguments }, false)
-            }
+            MetaCommand::Bind {
+                vhost,
+                source,
+                destination,
+                routing_key,
+                arguments,
+            } => self.bind(
+                &vhost,
+                Binding {
+                    source,
+                    destination,
+                    routing_key,
+                    arguments,
+                },
+                true,
+            ),
+            MetaCommand::Unbind {
+                vhost,
+                source,
+                destination,
+                routing_key,
+                arguments,
+            } => self.bind(
+                &vhost,
+                Binding {
+                    source,
+                    destination,
+                    routing_key,
+                    arguments,
+                },
+                false,
+            ),
             MetaCommand::DeleteQueuesOfOwner { owner } => {
                 let doomed = self.queues_where(|q| q.exclusive_owner == Some(owner));
-                let effects = doomed.into_iter().filter_map(|(v, q)| self.delete_queue(&v, &q)).collect();
+                let effects = doomed
+                    .into_iter()
+                    .filter_map(|(v, q)| self.delete_queue(&v, &q))
+                    .collect();
                 (MetaReply::Ok, effects)
             }
             MetaCommand::DeleteTransientQueuesOfNode { node } => {
-                let doomed = self.queues_where(|q| (!q.durable || q.exclusive_owner.is_some()) && q.leader_node == node);
-                let effects = doomed.into_iter().filter_map(|(v, q)| self.delete_queue(&v, &q)).collect();
+                let doomed = self.queues_where(|q| {
+                    (!q.durable || q.exclusive_owner.is_some()) && q.leader_node == node
+                });
+                let effects = doomed
+                    .into_iter()
+                    .filter_map(|(v, q)| self.delete_queue(&v, &q))
+                    .collect();
                 (MetaReply::Ok, effects)
             }
         }
@@ -241,7 +378,13 @@ impl MetaState {
                     arguments: FieldTable::default(),
                 },
             );
-            vhost.routing.add_exchange(x, ExchangeRoute { kind: *kind, alternate: None });
+            vhost.routing.add_exchange(
+                x,
+                ExchangeRoute {
+                    kind: *kind,
+                    alternate: None,
+                },
+            );
         }
         self.vhosts.insert(name.to_owned(), vhost);
     }
@@ -274,7 +417,11 @@ impl MetaState {
                 return mismatch("durable", durable.to_string(), x.durable.to_string());
             }
             if x.auto_delete != auto_delete {
-                return mismatch("auto_delete", auto_delete.to_string(), x.auto_delete.to_string());
+                return mismatch(
+                    "auto_delete",
+                    auto_delete.to_string(),
+                    x.auto_delete.to_string(),
+                );
             }
             if x.internal != internal {
                 return mismatch("internal", internal.to_string(), x.internal.to_string());
@@ -282,11 +429,29 @@ impl MetaState {
             return (MetaReply::ExchangeDeclared { created: false }, Vec::new());
         }
         if name.starts_with("amq.") {
-            return err(ReplyCode::AccessRefused, format!("exchange name '{name}' contains reserved prefix 'amq.*'"));
+            return err(
+                ReplyCode::AccessRefused,
+                format!("exchange name '{name}' contains reserved prefix 'amq.*'"),
+            );
         }
-        let alternate = arguments.inner().get("alternate-exchange").and_then(str_value);
-        vhost.routing.add_exchange(&name, ExchangeRoute { kind, alternate });
-        vhost.exchanges.insert(name.clone(), ExchangeRecord { name, kind, durable, auto_delete, internal, arguments });
+        let alternate = arguments
+            .inner()
+            .get("alternate-exchange")
+            .and_then(str_value);
+        vhost
+            .routing
+            .add_exchange(&name, ExchangeRoute { kind, alternate });
+        vhost.exchanges.insert(
+            name.clone(),
+            ExchangeRecord {
+                name,
+                kind,
+                durable,
+                auto_delete,
+                internal,
+                arguments,
+            },
+        );
         (MetaReply::ExchangeDeclared { created: true }, Vec::new())
     }
 
@@ -295,17 +460,26 @@ impl MetaState {
             return err(ReplyCode::NotFound, format!("no vhost '{vhost_name}'"));
         };
         if name.is_empty() {
-            return err(ReplyCode::AccessRefused, "operation not permitted on the default exchange");
+            return err(
+                ReplyCode::AccessRefused,
+                "operation not permitted on the default exchange",
+            );
         }
         if name.starts_with("amq.") {
-            return err(ReplyCode::AccessRefused, format!("exchange name '{name}' contains reserved prefix 'amq.*'"));
+            return err(
+                ReplyCode::AccessRefused,
+                format!("exchange name '{name}' contains reserved prefix 'amq.*'"),
+            );
         }
         if !vhost.exchanges.contains_key(name) {
             // RabbitMQ 3.x answers delete-ok for an exchange that does not exist.
             return ok();
         }
         if if_unused && !vhost.routing.bindings_from(name).is_empty() {
-            return err(ReplyCode::PreconditionFailed, format!("exchange '{name}' in vhost '{vhost_name}' in use"));
+            return err(
+                ReplyCode::PreconditionFailed,
+                format!("exchange '{name}' in vhost '{vhost_name}' in use"),
+            );
         }
         vhost.exchanges.remove(name);
         let sources: Vec<String> = vhost
@@ -323,7 +497,8 @@ impl MetaState {
 
     /// An auto-delete exchange goes when its last binding (as source) is gone.
     fn auto_delete_exchange(vhost: &mut VHost, name: &str) {
-        let gone = vhost.exchanges.get(name).is_some_and(|x| x.auto_delete) && vhost.routing.bindings_from(name).is_empty();
+        let gone = vhost.exchanges.get(name).is_some_and(|x| x.auto_delete)
+            && vhost.routing.bindings_from(name).is_empty();
         if gone {
             vhost.exchanges.remove(name);
             vhost.routing.remove_exchange(name);
@@ -369,7 +544,11 @@ impl MetaState {
                 return mismatch("auto_delete", auto_delete, q.auto_delete);
             }
             if q.exclusive_owner.is_some() != exclusive_owner.is_some() {
-                return mismatch("exclusive", exclusive_owner.is_some(), q.exclusive_owner.is_some());
+                return mismatch(
+                    "exclusive",
+                    exclusive_owner.is_some(),
+                    q.exclusive_owner.is_some(),
+                );
             }
             for arg in COMPARED_ARGS {
                 let (got, cur) = (arguments.inner().get(*arg), q.arguments.inner().get(*arg));
@@ -388,10 +567,19 @@ impl MetaState {
                     );
                 }
             }
-            return (MetaReply::QueueDeclared { record: q.clone(), created: false }, Vec::new());
+            return (
+                MetaReply::QueueDeclared {
+                    record: q.clone(),
+                    created: false,
+                },
+                Vec::new(),
+            );
         }
         if name.starts_with("amq.") && !name.starts_with("amq.gen-") {
-            return err(ReplyCode::AccessRefused, format!("queue name '{name}' contains reserved prefix 'amq.*'"));
+            return err(
+                ReplyCode::AccessRefused,
+                format!("queue name '{name}' contains reserved prefix 'amq.*'"),
+            );
         }
         if queue_type == QueueType::Quorum {
             let bad = if exclusive_owner.is_some() {
@@ -404,7 +592,10 @@ impl MetaState {
                 None
             };
             if let Some(prop) = bad {
-                return err(ReplyCode::PreconditionFailed, format!("invalid property '{prop}' for queue '{name}' in vhost '{vhost_name}'"));
+                return err(
+                    ReplyCode::PreconditionFailed,
+                    format!("invalid property '{prop}' for queue '{name}' in vhost '{vhost_name}'"),
+                );
             }
         }
         let group_id = if durable && exclusive_owner.is_none() {
@@ -427,8 +618,18 @@ impl MetaState {
         let vhost = self.vhosts.get_mut(vhost_name).expect("vhost checked");
         vhost.routing.add_queue(&name);
         vhost.queues.insert(name.clone(), record.clone());
-        let effect = MetaEffect::QueueCreated { vhost: vhost_name.to_owned(), name, group_id };
-        (MetaReply::QueueDeclared { record, created: true }, vec![effect])
+        let effect = MetaEffect::QueueCreated {
+            vhost: vhost_name.to_owned(),
+            name,
+            group_id,
+        };
+        (
+            MetaReply::QueueDeclared {
+                record,
+                created: true,
+            },
+            vec![effect],
+        )
     }
 
     fn delete_queue(&mut self, vhost_name: &str, name: &str) -> Option<MetaEffect> {
@@ -437,25 +638,42 @@ impl MetaState {
         for source in vhost.routing.remove_queue(name) {
             Self::auto_delete_exchange(vhost, &source);
         }
-        Some(MetaEffect::QueueDeleted { vhost: vhost_name.to_owned(), name: q.name, group_id: q.group_id })
+        Some(MetaEffect::QueueDeleted {
+            vhost: vhost_name.to_owned(),
+            name: q.name,
+            group_id: q.group_id,
+        })
     }
 
     fn bind(&mut self, vhost_name: &str, binding: Binding, add: bool) -> Applied {
         let Some(vhost) = self.vhosts.get_mut(vhost_name) else {
             return err(ReplyCode::NotFound, format!("no vhost '{vhost_name}'"));
         };
-        if binding.source.is_empty() || binding.destination == Destination::Exchange(String::new()) {
-            return err(ReplyCode::AccessRefused, "operation not permitted on the default exchange");
+        if binding.source.is_empty() || binding.destination == Destination::Exchange(String::new())
+        {
+            return err(
+                ReplyCode::AccessRefused,
+                "operation not permitted on the default exchange",
+            );
         }
         if !vhost.exchanges.contains_key(&binding.source) {
-            return err(ReplyCode::NotFound, format!("no exchange '{}' in vhost '{vhost_name}'", binding.source));
+            return err(
+                ReplyCode::NotFound,
+                format!("no exchange '{}' in vhost '{vhost_name}'", binding.source),
+            );
         }
         match &binding.destination {
             Destination::Queue(q) if !vhost.queues.contains_key(q) => {
-                return err(ReplyCode::NotFound, format!("no queue '{q}' in vhost '{vhost_name}'"));
+                return err(
+                    ReplyCode::NotFound,
+                    format!("no queue '{q}' in vhost '{vhost_name}'"),
+                );
             }
             Destination::Exchange(x) if !vhost.exchanges.contains_key(x) => {
-                return err(ReplyCode::NotFound, format!("no exchange '{x}' in vhost '{vhost_name}'"));
+                return err(
+                    ReplyCode::NotFound,
+                    format!("no exchange '{x}' in vhost '{vhost_name}'"),
+                );
             }
             _ => {}
         }

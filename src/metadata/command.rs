@@ -11,15 +11,43 @@ use crate::amqp::ReplyCode;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum MetaCommand {
     /// First command of a fresh cluster: vhost "/", the default user with full rights.
-    Bootstrap { default_user: String, password_hash: String },
-    AddVhost { name: String },
-    DeleteVhost { name: String },
-    AddUser { name: String, password_hash: String, tags: Vec<String> },
-    DeleteUser { name: String },
-    ChangePassword { name: String, password_hash: String },
-    SetUserTags { name: String, tags: Vec<String> },
-    SetPermissions { user: String, vhost: String, configure: String, write: String, read: String },
-    ClearPermissions { user: String, vhost: String },
+    Bootstrap {
+        default_user: String,
+        password_hash: String,
+    },
+    AddVhost {
+        name: String,
+    },
+    DeleteVhost {
+        name: String,
+    },
+    AddUser {
+        name: String,
+        password_hash: String,
+        tags: Vec<String>,
+    },
+    DeleteUser {
+        name: String,
+    },
+    ChangePassword {
+        name: String,
+        password_hash: String,
+    },
+    SetUserTags {
+        name: String,
+        tags: Vec<String>,
+    },
+    SetPermissions {
+        user: String,
+        vhost: String,
+        configure: String,
+        write: String,
+        read: String,
+    },
+    ClearPermissions {
+        user: String,
+        vhost: String,
+    },
     DeclareExchange {
         vhost: String,
         name: String,
@@ -29,7 +57,11 @@ pub enum MetaCommand {
         internal: bool,
         arguments: FieldTable,
     },
-    DeleteExchange { vhost: String, name: String, if_unused: bool },
+    DeleteExchange {
+        vhost: String,
+        name: String,
+        if_unused: bool,
+    },
     DeclareQueue {
         vhost: String,
         name: String,
@@ -39,13 +71,32 @@ pub enum MetaCommand {
         arguments: FieldTable,
         node: u64,
     },
-    DeleteQueue { vhost: String, name: String },
-    Bind { vhost: String, source: String, destination: Destination, routing_key: String, arguments: FieldTable },
-    Unbind { vhost: String, source: String, destination: Destination, routing_key: String, arguments: FieldTable },
+    DeleteQueue {
+        vhost: String,
+        name: String,
+    },
+    Bind {
+        vhost: String,
+        source: String,
+        destination: Destination,
+        routing_key: String,
+        arguments: FieldTable,
+    },
+    Unbind {
+        vhost: String,
+        source: String,
+        destination: Destination,
+        routing_key: String,
+        arguments: FieldTable,
+    },
     /// The exclusive queues of a closed connection.
-    DeleteQueuesOfOwner { owner: OwnerId },
+    DeleteQueuesOfOwner {
+        owner: OwnerId,
+    },
     /// Non-durable (and exclusive) queues die with their node.
-    DeleteTransientQueuesOfNode { node: u64 },
+    DeleteTransientQueuesOfNode {
+        node: u64,
+    },
 }
 
 /// A refusal, with RabbitMQ's code and full text (`NOT_FOUND - ...`).
@@ -57,7 +108,10 @@ pub struct MetaError {
 
 impl MetaError {
     pub fn new(code: ReplyCode, text: impl std::fmt::Display) -> Self {
-        MetaError { code, text: format!("{} - {}", code.name(), text) }
+        MetaError {
+            code,
+            text: format!("{} - {}", code.name(), text),
+        }
     }
 }
 
@@ -73,7 +127,15 @@ pub enum MetaReply {
 /// What a node must do after a command was applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MetaEffect {
-    QueueCreated { vhost: String, name: String, group_id: u64 },
+    QueueCreated {
+        vhost: String,
+        name: String,
+        group_id: u64,
+    },
     /// Stop the queue's actor and, when `group_id != 0`, remove its Raft group.
-    QueueDeleted { vhost: String, name: String, group_id: u64 },
+    QueueDeleted {
+        vhost: String,
+        name: String,
+        group_id: u64,
+    },
 }

@@ -14,7 +14,10 @@ pub use crate::queue::ApplyMeta;
 pub use crate::routing::{Destination, ExchangeKind, RouteResult};
 pub use command::{MetaCommand, MetaEffect, MetaError, MetaReply};
 pub use password::{check_password_hash, hash_password};
-pub use state::{ExchangeRecord, MetaState, OwnerId, Permissions, QueueRecord, QueueType, SnapshotError, User, VHost};
+pub use state::{
+    ExchangeRecord, MetaState, OwnerId, Permissions, QueueRecord, QueueType, SnapshotError, User,
+    VHost,
+};
 
 #[cfg(test)]
 mod tests;

@@ -15,7 +15,9 @@ pub fn hash_password(password: &str, salt: [u8; 4]) -> String {
 
 /// Whether `password` matches a stored hash.
 pub fn check_password_hash(hash: &str, password: &str) -> bool {
-    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(hash) else { return false };
+    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(hash) else {
+        return false;
+    };
     if raw.len() != 36 {
         return false;
     }

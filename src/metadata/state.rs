@@ -126,7 +126,9 @@ impl MetaState {
     }
 
     pub fn check_password(&self, user: &str, password: &str) -> bool {
-        self.users.get(user).is_some_and(|u| check_password_hash(&u.password_hash, password))
+        self.users
+            .get(user)
+            .is_some_and(|u| check_password_hash(&u.password_hash, password))
     }
 
     pub fn permissions(&self, user: &str, vhost: &str) -> Option<&Permissions> {
@@ -142,27 +144,43 @@ impl MetaState {
     }
 
     pub fn queues(&self, vhost: &str) -> impl Iterator<Item = &QueueRecord> {
-        self.vhosts.get(vhost).into_iter().flat_map(|v| v.queues.values())
+        self.vhosts
+            .get(vhost)
+            .into_iter()
+            .flat_map(|v| v.queues.values())
     }
 
     /// Every queue with its vhost.
     pub fn all_queues(&self) -> impl Iterator<Item = (&str, &QueueRecord)> {
-        self.vhosts.iter().flat_map(|(name, v)| v.queues.values().map(move |q| (name.as_str(), q)))
+        self.vhosts
+            .iter()
+            .flat_map(|(name, v)| v.queues.values().map(move |q| (name.as_str(), q)))
     }
 
     pub fn has_transient_queues_of(&self, node: u64) -> bool {
-        self.all_queues().any(|(_, q)| (!q.durable || q.exclusive_owner.is_some()) && q.leader_node == node)
+        self.all_queues()
+            .any(|(_, q)| (!q.durable || q.exclusive_owner.is_some()) && q.leader_node == node)
     }
 
     pub fn has_queues_of_owner(&self, owner: OwnerId) -> bool {
-        self.all_queues().any(|(_, q)| q.exclusive_owner == Some(owner))
+        self.all_queues()
+            .any(|(_, q)| q.exclusive_owner == Some(owner))
     }
 
     pub fn bindings(&self, vhost: &str) -> impl Iterator<Item = &crate::routing::Binding> {
-        self.vhosts.get(vhost).into_iter().flat_map(|v| v.routing.all_bindings())
+        self.vhosts
+            .get(vhost)
+            .into_iter()
+            .flat_map(|v| v.routing.all_bindings())
     }
 
-    pub fn route(&self, vhost: &str, exchange: &str, routing_key: &str, headers: Option<&FieldTable>) -> RouteResult {
+    pub fn route(
+        &self,
+        vhost: &str,
+        exchange: &str,
+        routing_key: &str,
+        headers: Option<&FieldTable>,
+    ) -> RouteResult {
         match self.vhosts.get(vhost) {
             Some(v) => v.routing.route(exchange, routing_key, headers),
             None => RouteResult::default(),
@@ -170,7 +188,13 @@ impl MetaState {
     }
 
     /// Names of queues matching a predicate (used by bulk deletes).
-    pub(super) fn queues_where(&self, keep: impl Fn(&QueueRecord) -> bool) -> BTreeSet<(String, String)> {
-        self.all_queues().filter(|(_, q)| keep(q)).map(|(v, q)| (v.to_owned(), q.name.clone())).collect()
+    pub(super) fn queues_where(
+        &self,
+        keep: impl Fn(&QueueRecord) -> bool,
+    ) -> BTreeSet<(String, String)> {
+        self.all_queues()
+            .filter(|(_, q)| keep(q))
+            .map(|(v, q)| (v.to_owned(), q.name.clone()))
+            .collect()
     }
 }

@@ -6,24 +6,55 @@ use proptest::prelude::*;
 use super::*;
 use crate::amqp::ReplyCode;
 
-const META: ApplyMeta = ApplyMeta { index: 1, time_ms: 0 };
+const META: ApplyMeta = ApplyMeta {
+    index: 1,
+    time_ms: 0,
+};
 
 fn boot() -> MetaState {
     let mut s = MetaState::default();
-    s.apply(META, MetaCommand::Bootstrap { default_user: "guest".into(), password_hash: hash_password("guest", [1, 2, 3, 4]) });
+    s.apply(
+        META,
+        MetaCommand::Bootstrap {
+            default_user: "guest".into(),
+            password_hash: hash_password("guest", [1, 2, 3, 4]),
+        },
+    );
     s
 }
 
 fn declare_q(name: &str, durable: bool, args: FieldTable) -> MetaCommand {
-    MetaCommand::DeclareQueue { vhost: "/".into(), name: name.into(), durable, exclusive_owner: None, auto_delete: false, arguments: args, node: 1 }
+    MetaCommand::DeclareQueue {
+        vhost: "/".into(),
+        name: name.into(),
+        durable,
+        exclusive_owner: None,
+        auto_delete: false,
+        arguments: args,
+        node: 1,
+    }
 }
 
 fn declare_x(name: &str, kind: ExchangeKind, durable: bool, auto_delete: bool) -> MetaCommand {
-    MetaCommand::DeclareExchange { vhost: "/".into(), name: name.into(), kind, durable, auto_delete, internal: false, arguments: FieldTable::default() }
+    MetaCommand::DeclareExchange {
+        vhost: "/".into(),
+        name: name.into(),
+        kind,
+        durable,
+        auto_delete,
+        internal: false,
+        arguments: FieldTable::default(),
+    }
 }
 
 fn bind(source: &str, q: &str, key: &str) -> MetaCommand {
-    MetaCommand::Bind { vhost: "/".into(), source: source.into(), destination: Destination::Queue(q.into()), routing_key: key.into(), arguments: FieldTable::default() }
+    MetaCommand::Bind {
+        vhost: "/".into(),
+        source: source.into(),
+        destination: Destination::Queue(q.into()),
+        routing_key: key.into(),
+        arguments: FieldTable::default(),
+    }
 }
 
 fn error(reply: MetaReply) -> (ReplyCode, String) {
@@ -40,7 +71,15 @@ fn bootstrap_creates_vhost_user_and_predeclared_exchanges() {
     assert!(s.check_password("guest", "guest"));
     assert!(!s.check_password("guest", "wrong"));
     assert!(s.permissions("guest", "/").is_some());
-    for x in ["", "amq.direct", "amq.fanout", "amq.topic", "amq.headers", "amq.match", "amq.rabbitmq.trace"] {
+    for x in [
+        "",
+        "amq.direct",
+        "amq.fanout",
+        "amq.topic",
+        "amq.headers",
+        "amq.match",
+        "amq.rabbitmq.trace",
+    ] {
         assert!(s.exchange("/", x).is_some(), "{x}");
     }
     assert!(s.exchange("/", "amq.rabbitmq.trace").unwrap().internal);
@@ -50,12 +89,31 @@ fn bootstrap_creates_vhost_user_and_predeclared_exchanges() {
 fn queue_declare_assigns_groups_and_checks_equivalence() {
     let mut s = boot();
     let (reply, effects) = s.apply(META, declare_q("q1", true, FieldTable::default()));
-    let MetaReply::QueueDeclared { record, created: true } = reply else { panic!("{reply:?}") };
+    let MetaReply::QueueDeclared {
+        record,
+        created: true,
+    } = reply
+    else {
+        panic!("{reply:?}")
+    };
     assert_eq!(record.group_id, 1);
-    assert_eq!(effects, vec![MetaEffect::QueueCreated { vhost: "/".into(), name: "q1".into(), group_id: 1 }]);
+    assert_eq!(
+        effects,
+        vec![MetaEffect::QueueCreated {
+            vhost: "/".into(),
+            name: "q1".into(),
+            group_id: 1
+        }]
+    );
     let (reply, _) = s.apply(META, declare_q("q1", true, FieldTable::default()));
-    assert!(matches!(reply, MetaReply::QueueDeclared { created: false, .. }));
-    let (code, text) = error(s.apply(META, declare_q("q1", false, FieldTable::default())).0);
+    assert!(matches!(
+        reply,
+        MetaReply::QueueDeclared { created: false, .. }
+    ));
+    let (code, text) = error(
+        s.apply(META, declare_q("q1", false, FieldTable::default()))
+            .0,
+    );
     assert_eq!(code, ReplyCode::PreconditionFailed);
     assert_eq!(text, "PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'q1' in vhost '/': received 'false' but current is 'true'");
     let mut args = FieldTable::default();
@@ -64,7 +122,9 @@ fn queue_declare_assigns_groups_and_checks_equivalence() {
     assert_eq!(code, ReplyCode::PreconditionFailed);
     assert!(text.contains("inequivalent arg 'x-max-length'"), "{text}");
     let (reply, _) = s.apply(META, declare_q("t1", false, FieldTable::default()));
-    let MetaReply::QueueDeclared { record, .. } = reply else { panic!() };
+    let MetaReply::QueueDeclared { record, .. } = reply else {
+        panic!()
+    };
     assert_eq!(record.group_id, 0, "transient queues have no group");
 }
 
@@ -73,41 +133,119 @@ fn bad_queue_arguments_and_quorum_constraints() {
     let mut s = boot();
     let mut args = FieldTable::default();
     args.insert("x-max-length".into(), AMQPValue::LongLongInt(-1));
-    assert_eq!(error(s.apply(META, declare_q("q", true, args)).0).0, ReplyCode::PreconditionFailed);
+    assert_eq!(
+        error(s.apply(META, declare_q("q", true, args)).0).0,
+        ReplyCode::PreconditionFailed
+    );
     let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), AMQPValue::LongString(LongString::from("quorum".to_owned())));
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString(LongString::from("quorum".to_owned())),
+    );
     let (code, text) = error(s.apply(META, declare_q("qq", false, args.clone())).0);
-    assert_eq!((code, text.as_str()), (ReplyCode::PreconditionFailed, "PRECONDITION_FAILED - invalid property 'non-durable' for queue 'qq' in vhost '/'"));
+    assert_eq!(
+        (code, text.as_str()),
+        (
+            ReplyCode::PreconditionFailed,
+            "PRECONDITION_FAILED - invalid property 'non-durable' for queue 'qq' in vhost '/'"
+        )
+    );
     let (reply, _) = s.apply(META, declare_q("qq", true, args));
-    let MetaReply::QueueDeclared { record, .. } = reply else { panic!() };
+    let MetaReply::QueueDeclared { record, .. } = reply else {
+        panic!()
+    };
     assert_eq!(record.queue_type, QueueType::Quorum);
-    let (code, text) = error(s.apply(META, declare_q("amq.mine", true, FieldTable::default())).0);
-    assert_eq!((code, text.as_str()), (ReplyCode::AccessRefused, "ACCESS_REFUSED - queue name 'amq.mine' contains reserved prefix 'amq.*'"));
+    let (code, text) = error(
+        s.apply(META, declare_q("amq.mine", true, FieldTable::default()))
+            .0,
+    );
+    assert_eq!(
+        (code, text.as_str()),
+        (
+            ReplyCode::AccessRefused,
+            "ACCESS_REFUSED - queue name 'amq.mine' contains reserved prefix 'amq.*'"
+        )
+    );
 }
 
 #[test]
 fn exchanges_reserved_names_equivalence_and_auto_delete() {
     let mut s = boot();
-    let (code, text) = error(s.apply(META, declare_x("amq.foo", ExchangeKind::Direct, true, false)).0);
-    assert_eq!((code, text.as_str()), (ReplyCode::AccessRefused, "ACCESS_REFUSED - exchange name 'amq.foo' contains reserved prefix 'amq.*'"));
+    let (code, text) = error(
+        s.apply(
+            META,
+            declare_x("amq.foo", ExchangeKind::Direct, true, false),
+        )
+        .0,
+    );
+    assert_eq!(
+        (code, text.as_str()),
+        (
+            ReplyCode::AccessRefused,
+            "ACCESS_REFUSED - exchange name 'amq.foo' contains reserved prefix 'amq.*'"
+        )
+    );
     s.apply(META, declare_x("x", ExchangeKind::Direct, false, false));
-    let (code, text) = error(s.apply(META, declare_x("x", ExchangeKind::Fanout, false, false)).0);
+    let (code, text) = error(
+        s.apply(META, declare_x("x", ExchangeKind::Fanout, false, false))
+            .0,
+    );
     assert_eq!(code, ReplyCode::PreconditionFailed);
     assert_eq!(text, "PRECONDITION_FAILED - inequivalent arg 'type' for exchange 'x' in vhost '/': received 'fanout' but current is 'direct'");
     // Auto-delete exchange goes with its last binding.
     s.apply(META, declare_x("ad", ExchangeKind::Fanout, false, true));
     s.apply(META, declare_q("q", false, FieldTable::default()));
     assert_eq!(s.apply(META, bind("ad", "q", "")).0, MetaReply::Ok);
-    let (_, effects) = s.apply(META, MetaCommand::DeleteQueue { vhost: "/".into(), name: "q".into() });
-    assert_eq!(effects, vec![MetaEffect::QueueDeleted { vhost: "/".into(), name: "q".into(), group_id: 0 }]);
+    let (_, effects) = s.apply(
+        META,
+        MetaCommand::DeleteQueue {
+            vhost: "/".into(),
+            name: "q".into(),
+        },
+    );
+    assert_eq!(
+        effects,
+        vec![MetaEffect::QueueDeleted {
+            vhost: "/".into(),
+            name: "q".into(),
+            group_id: 0
+        }]
+    );
     assert!(s.exchange("/", "ad").is_none());
     // if-unused
     s.apply(META, declare_q("q2", false, FieldTable::default()));
     s.apply(META, bind("x", "q2", "k"));
-    let (code, text) = error(s.apply(META, MetaCommand::DeleteExchange { vhost: "/".into(), name: "x".into(), if_unused: true }).0);
-    assert_eq!((code, text.as_str()), (ReplyCode::PreconditionFailed, "PRECONDITION_FAILED - exchange 'x' in vhost '/' in use"));
+    let (code, text) = error(
+        s.apply(
+            META,
+            MetaCommand::DeleteExchange {
+                vhost: "/".into(),
+                name: "x".into(),
+                if_unused: true,
+            },
+        )
+        .0,
+    );
+    assert_eq!(
+        (code, text.as_str()),
+        (
+            ReplyCode::PreconditionFailed,
+            "PRECONDITION_FAILED - exchange 'x' in vhost '/' in use"
+        )
+    );
     assert_eq!(s.route("/", "x", "k", None).queues.len(), 1);
-    assert_eq!(s.apply(META, MetaCommand::DeleteExchange { vhost: "/".into(), name: "x".into(), if_unused: false }).0, MetaReply::Ok);
+    assert_eq!(
+        s.apply(
+            META,
+            MetaCommand::DeleteExchange {
+                vhost: "/".into(),
+                name: "x".into(),
+                if_unused: false
+            }
+        )
+        .0,
+        MetaReply::Ok
+    );
     assert!(s.route("/", "x", "k", None).queues.is_empty());
 }
 
@@ -116,9 +254,21 @@ fn binding_errors() {
     let mut s = boot();
     s.apply(META, declare_q("q", true, FieldTable::default()));
     let (code, text) = error(s.apply(META, bind("nope", "q", "")).0);
-    assert_eq!((code, text.as_str()), (ReplyCode::NotFound, "NOT_FOUND - no exchange 'nope' in vhost '/'"));
+    assert_eq!(
+        (code, text.as_str()),
+        (
+            ReplyCode::NotFound,
+            "NOT_FOUND - no exchange 'nope' in vhost '/'"
+        )
+    );
     let (code, text) = error(s.apply(META, bind("amq.direct", "nope", "")).0);
-    assert_eq!((code, text.as_str()), (ReplyCode::NotFound, "NOT_FOUND - no queue 'nope' in vhost '/'"));
+    assert_eq!(
+        (code, text.as_str()),
+        (
+            ReplyCode::NotFound,
+            "NOT_FOUND - no queue 'nope' in vhost '/'"
+        )
+    );
     let (code, _) = error(s.apply(META, bind("", "q", "q")).0);
     assert_eq!(code, ReplyCode::AccessRefused);
 }
@@ -126,9 +276,25 @@ fn binding_errors() {
 #[test]
 fn exclusive_and_transient_queues_go_with_their_owner_and_node() {
     let mut s = boot();
-    let excl = MetaCommand::DeclareQueue { vhost: "/".into(), name: "e".into(), durable: false, exclusive_owner: Some((1, 7)), auto_delete: false, arguments: FieldTable::default(), node: 1 };
+    let excl = MetaCommand::DeclareQueue {
+        vhost: "/".into(),
+        name: "e".into(),
+        durable: false,
+        exclusive_owner: Some((1, 7)),
+        auto_delete: false,
+        arguments: FieldTable::default(),
+        node: 1,
+    };
     s.apply(META, excl);
-    let other = MetaCommand::DeclareQueue { vhost: "/".into(), name: "e".into(), durable: false, exclusive_owner: Some((1, 8)), auto_delete: false, arguments: FieldTable::default(), node: 1 };
+    let other = MetaCommand::DeclareQueue {
+        vhost: "/".into(),
+        name: "e".into(),
+        durable: false,
+        exclusive_owner: Some((1, 8)),
+        auto_delete: false,
+        arguments: FieldTable::default(),
+        node: 1,
+    };
     assert_eq!(error(s.apply(META, other).0).0, ReplyCode::ResourceLocked);
     assert!(s.has_queues_of_owner((1, 7)));
     let (_, effects) = s.apply(META, MetaCommand::DeleteQueuesOfOwner { owner: (1, 7) });
@@ -146,11 +312,29 @@ fn arb_command() -> impl Strategy<Value = MetaCommand> {
     let x = prop_oneof!["x1", "x2", "amq.direct"].prop_map(String::from);
     prop_oneof![
         (q.clone(), any::<bool>()).prop_map(|(n, d)| declare_q(&n, d, FieldTable::default())),
-        (q.clone()).prop_map(|n| MetaCommand::DeleteQueue { vhost: "/".into(), name: n }),
-        (x.clone(), any::<bool>()).prop_map(|(n, ad)| declare_x(&n, ExchangeKind::Direct, true, ad)),
-        (x.clone(), any::<bool>()).prop_map(|(n, u)| MetaCommand::DeleteExchange { vhost: "/".into(), name: n, if_unused: u }),
+        (q.clone()).prop_map(|n| MetaCommand::DeleteQueue {
+            vhost: "/".into(),
+            name: n
+        }),
+        (x.clone(), any::<bool>()).prop_map(|(n, ad)| declare_x(
+            &n,
+            ExchangeKind::Direct,
+            true,
+            ad
+        )),
+        (x.clone(), any::<bool>()).prop_map(|(n, u)| MetaCommand::DeleteExchange {
+            vhost: "/".into(),
+            name: n,
+            if_unused: u
+        }),
         (x.clone(), q.clone()).prop_map(|(x, q)| bind(&x, &q, "k")),
-        (x, q).prop_map(|(x, q)| MetaCommand::Unbind { vhost: "/".into(), source: x, destination: Destination::Queue(q), routing_key: "k".into(), arguments: FieldTable::default() }),
+        (x, q).prop_map(|(x, q)| MetaCommand::Unbind {
+            vhost: "/".into(),
+            source: x,
+            destination: Destination::Queue(q),
+            routing_key: "k".into(),
+            arguments: FieldTable::default()
+        }),
     ]
 }
 

@@ -133,7 +133,9 @@ impl RoutingTable {
 
     /// Remove a binding; false if it did not exist.
     pub fn unbind(&mut self, binding: &Binding) -> bool {
-        let Some(list) = self.bindings.get_mut(&binding.source) else { return false };
+        let Some(list) = self.bindings.get_mut(&binding.source) else {
+            return false;
+        };
         let before = list.len();
         list.retain(|b| b != binding);
         let removed = list.len() != before;
@@ -145,13 +147,19 @@ impl RoutingTable {
 
     /// Bindings whose source is `exchange`.
     pub fn bindings_from(&self, exchange: &str) -> &[Binding] {
-        self.bindings.get(exchange).map(Vec::as_slice).unwrap_or(&[])
+        self.bindings
+            .get(exchange)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// Whether any binding has `exchange` as its destination.
     pub fn is_destination(&self, exchange: &str) -> bool {
         let dest = Destination::Exchange(exchange.to_owned());
-        self.bindings.values().flatten().any(|b| b.destination == dest)
+        self.bindings
+            .values()
+            .flatten()
+            .any(|b| b.destination == dest)
     }
 
     /// Every binding, by source.
@@ -161,7 +169,12 @@ impl RoutingTable {
 
     /// The queues a message published to `exchange` reaches, following exchange-to-exchange
     /// bindings and, when nothing matched, alternate exchanges.
-    pub fn route(&self, exchange: &str, routing_key: &str, headers: Option<&FieldTable>) -> RouteResult {
+    pub fn route(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        headers: Option<&FieldTable>,
+    ) -> RouteResult {
         let mut result = RouteResult::default();
         let mut visited = BTreeSet::new();
         let mut current = Some(exchange.to_owned());
@@ -180,7 +193,14 @@ impl RoutingTable {
         result
     }
 
-    fn route_into(&self, exchange: &str, key: &str, headers: Option<&FieldTable>, out: &mut RouteResult, seen: &mut BTreeSet<String>) {
+    fn route_into(
+        &self,
+        exchange: &str,
+        key: &str,
+        headers: Option<&FieldTable>,
+        out: &mut RouteResult,
+        seen: &mut BTreeSet<String>,
+    ) {
         if !seen.insert(exchange.to_owned()) {
             return;
         }
@@ -190,7 +210,9 @@ impl RoutingTable {
             }
             return;
         }
-        let Some(x) = self.exchanges.get(exchange) else { return };
+        let Some(x) = self.exchanges.get(exchange) else {
+            return;
+        };
         for b in self.bindings_from(exchange) {
             let matched = match x.kind {
                 ExchangeKind::Direct => b.routing_key == key,

@@ -14,7 +14,12 @@ fn table(pairs: &[(&str, AMQPValue)]) -> FieldTable {
 }
 
 fn bind(rt: &mut RoutingTable, source: &str, q: &str, key: &str, args: FieldTable) {
-    rt.bind(Binding { source: source.into(), destination: Destination::Queue(q.into()), routing_key: key.into(), arguments: args });
+    rt.bind(Binding {
+        source: source.into(),
+        destination: Destination::Queue(q.into()),
+        routing_key: key.into(),
+        arguments: args,
+    });
 }
 
 fn routed(rt: &RoutingTable, x: &str, key: &str, headers: Option<&FieldTable>) -> Vec<String> {
@@ -24,7 +29,13 @@ fn routed(rt: &RoutingTable, x: &str, key: &str, headers: Option<&FieldTable>) -
 fn table_with(kinds: &[(&str, ExchangeKind)]) -> RoutingTable {
     let mut rt = RoutingTable::default();
     for (name, kind) in kinds {
-        rt.add_exchange(name, ExchangeRoute { kind: *kind, alternate: None });
+        rt.add_exchange(
+            name,
+            ExchangeRoute {
+                kind: *kind,
+                alternate: None,
+            },
+        );
     }
     rt
 }
@@ -41,7 +52,11 @@ fn default_exchange_routes_to_the_queue_named_by_the_key() {
 
 #[test]
 fn direct_fanout_and_topic() {
-    let mut rt = table_with(&[("d", ExchangeKind::Direct), ("f", ExchangeKind::Fanout), ("t", ExchangeKind::Topic)]);
+    let mut rt = table_with(&[
+        ("d", ExchangeKind::Direct),
+        ("f", ExchangeKind::Fanout),
+        ("t", ExchangeKind::Topic),
+    ]);
     bind(&mut rt, "d", "a", "k1", FieldTable::default());
     bind(&mut rt, "d", "b", "k2", FieldTable::default());
     bind(&mut rt, "f", "a", "", FieldTable::default());
@@ -76,10 +91,34 @@ fn topic_edge_cases() {
 fn headers_all_any_and_with_x() {
     let mut rt = table_with(&[("h", ExchangeKind::Headers)]);
     let s = |v: &str| AMQPValue::LongString(LongString::from(v.to_owned()));
-    bind(&mut rt, "h", "all", "", table(&[("x-match", s("all")), ("a", s("1")), ("b", s("2"))]));
-    bind(&mut rt, "h", "any", "", table(&[("x-match", s("any")), ("a", s("1")), ("b", s("2"))]));
-    bind(&mut rt, "h", "present", "", table(&[("c", AMQPValue::Void)]));
-    bind(&mut rt, "h", "withx", "", table(&[("x-match", s("all-with-x")), ("x-k", s("v"))]));
+    bind(
+        &mut rt,
+        "h",
+        "all",
+        "",
+        table(&[("x-match", s("all")), ("a", s("1")), ("b", s("2"))]),
+    );
+    bind(
+        &mut rt,
+        "h",
+        "any",
+        "",
+        table(&[("x-match", s("any")), ("a", s("1")), ("b", s("2"))]),
+    );
+    bind(
+        &mut rt,
+        "h",
+        "present",
+        "",
+        table(&[("c", AMQPValue::Void)]),
+    );
+    bind(
+        &mut rt,
+        "h",
+        "withx",
+        "",
+        table(&[("x-match", s("all-with-x")), ("x-k", s("v"))]),
+    );
     let h = table(&[("a", s("1")), ("b", s("2"))]);
     assert_eq!(routed(&rt, "h", "", Some(&h)), vec!["all", "any"]);
     let h = table(&[("a", s("1")), ("c", s("whatever"))]);
@@ -91,10 +130,29 @@ fn headers_all_any_and_with_x() {
 
 #[test]
 fn exchange_to_exchange_chains_and_cycles() {
-    let mut rt = table_with(&[("a", ExchangeKind::Fanout), ("b", ExchangeKind::Direct), ("c", ExchangeKind::Fanout)]);
-    rt.bind(Binding { source: "a".into(), destination: Destination::Exchange("b".into()), routing_key: "".into(), arguments: FieldTable::default() });
-    rt.bind(Binding { source: "b".into(), destination: Destination::Exchange("c".into()), routing_key: "k".into(), arguments: FieldTable::default() });
-    rt.bind(Binding { source: "c".into(), destination: Destination::Exchange("a".into()), routing_key: "".into(), arguments: FieldTable::default() });
+    let mut rt = table_with(&[
+        ("a", ExchangeKind::Fanout),
+        ("b", ExchangeKind::Direct),
+        ("c", ExchangeKind::Fanout),
+    ]);
+    rt.bind(Binding {
+        source: "a".into(),
+        destination: Destination::Exchange("b".into()),
+        routing_key: "".into(),
+        arguments: FieldTable::default(),
+    });
+    rt.bind(Binding {
+        source: "b".into(),
+        destination: Destination::Exchange("c".into()),
+        routing_key: "k".into(),
+        arguments: FieldTable::default(),
+    });
+    rt.bind(Binding {
+        source: "c".into(),
+        destination: Destination::Exchange("a".into()),
+        routing_key: "".into(),
+        arguments: FieldTable::default(),
+    });
     bind(&mut rt, "c", "q", "", FieldTable::default());
     assert_eq!(routed(&rt, "a", "k", None), vec!["q"]);
     assert!(routed(&rt, "a", "other", None).is_empty());
@@ -106,8 +164,20 @@ fn exchange_to_exchange_chains_and_cycles() {
 #[test]
 fn alternate_exchange_takes_unroutable_messages() {
     let mut rt = RoutingTable::default();
-    rt.add_exchange("main", ExchangeRoute { kind: ExchangeKind::Direct, alternate: Some("ae".into()) });
-    rt.add_exchange("ae", ExchangeRoute { kind: ExchangeKind::Fanout, alternate: Some("main".into()) });
+    rt.add_exchange(
+        "main",
+        ExchangeRoute {
+            kind: ExchangeKind::Direct,
+            alternate: Some("ae".into()),
+        },
+    );
+    rt.add_exchange(
+        "ae",
+        ExchangeRoute {
+            kind: ExchangeKind::Fanout,
+            alternate: Some("main".into()),
+        },
+    );
     bind(&mut rt, "main", "routed", "k", FieldTable::default());
     assert_eq!(routed(&rt, "main", "k", None), vec!["routed"]);
     // AE without bindings, pointing back: the cycle ends, nothing routed.
@@ -119,11 +189,19 @@ fn alternate_exchange_takes_unroutable_messages() {
 #[test]
 fn bindings_are_idempotent_and_removed_with_their_queue() {
     let mut rt = table_with(&[("d", ExchangeKind::Direct)]);
-    let b = Binding { source: "d".into(), destination: Destination::Queue("q".into()), routing_key: "k".into(), arguments: FieldTable::default() };
+    let b = Binding {
+        source: "d".into(),
+        destination: Destination::Queue("q".into()),
+        routing_key: "k".into(),
+        arguments: FieldTable::default(),
+    };
     assert!(rt.bind(b.clone()));
     assert!(!rt.bind(b.clone()));
     assert_eq!(rt.bindings_from("d").len(), 1);
-    assert_eq!(rt.remove_queue("q").into_iter().collect::<Vec<_>>(), vec!["d".to_string()]);
+    assert_eq!(
+        rt.remove_queue("q").into_iter().collect::<Vec<_>>(),
+        vec!["d".to_string()]
+    );
     assert!(rt.bindings_from("d").is_empty());
     assert!(!rt.unbind(&b));
 }

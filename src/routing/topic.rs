@@ -22,8 +22,8 @@ fn matches(p: &[&str], k: &[&str]) -> bool {
             }
             match p[i] {
                 "#" => {
-                    for jj in j..=m {
-                        reach[i + 1][jj] = true;
+                    for cell in reach[i + 1][j..=m].iter_mut() {
+                        *cell = true;
                     }
                 }
                 "*" => {

@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 
 /// A free TCP port on 127.0.0.1 (bound, read, released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A spawned broker process.
@@ -55,7 +59,12 @@ impl Server {
             .stderr(log)
             .spawn()
             .expect("spawn warrenmq-server");
-        let server = Server { child: Some(child), port, data_dir: data_dir.to_path_buf(), _tmp: None };
+        let server = Server {
+            child: Some(child),
+            port,
+            data_dir: data_dir.to_path_buf(),
+            _tmp: None,
+        };
         server.wait_ready(Duration::from_secs(20));
         server
     }
@@ -68,7 +77,11 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("warrenmq-server did not accept AMQP on port {} within {limit:?}; log:\n{}", self.port, self.log());
+        panic!(
+            "warrenmq-server did not accept AMQP on port {} within {limit:?}; log:\n{}",
+            self.port,
+            self.log()
+        );
     }
 
     pub fn uri(&self) -> String {
@@ -76,7 +89,8 @@ impl Server {
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.data_dir.join(format!("server-{}.log", self.port))).unwrap_or_default()
+        std::fs::read_to_string(self.data_dir.join(format!("server-{}.log", self.port)))
+            .unwrap_or_default()
     }
 
     /// SIGKILL the process and wait for it.
@@ -105,7 +119,11 @@ impl Drop for Server {
 
 /// Run an async test body with a bounded wait and a clear timeout message.
 pub fn run<F: std::future::Future<Output = ()>>(limit: Duration, what: &str, f: F) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         if tokio::time::timeout(limit, f).await.is_err() {
             panic!("timed out after {limit:?}: {what}");
