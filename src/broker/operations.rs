@@ -109,7 +109,7 @@ impl Broker {
             let state = broker.meta.state.read().expect("metadata lock");
             state
                 .all_queues()
-                .filter(|(_, q)| q.durable)
+                .filter(|(_, q)| q.group_id != 0)
                 .map(|(v, q)| (v.to_owned(), q.name.clone()))
                 .collect()
         };
@@ -316,7 +316,8 @@ impl Broker {
             )
         })?;
         let machine = Arc::new(Mutex::new(QueueMachine::default()));
-        let backend = if record.durable {
+        // Durable, non-exclusive queues have a Raft group; the rest live in memory.
+        let backend = if record.group_id != 0 {
             let applier = Arc::new(QueueApplier {
                 machine: machine.clone(),
             });
