@@ -107,18 +107,21 @@ wait_port() {
 
 # CPU time (user + system) of PID in clock ticks.
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+# Busy CPU time of the whole machine in clock ticks (all cores; /proc/stat).
+machine_busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
 # Resident set size of PID in KiB.
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 # ---------------------------------------------------------------------------------------
 # Results: R[broker,key] = value.
 declare -A R=()
-BROKER_LABEL_warrenmq=WarrenMQ
-BROKER_LABEL_rabbitmq="RabbitMQ"
+declare -A BROKER_LABEL=([warrenmq]=WarrenMQ [rabbitmq]=RabbitMQ)
 
 WORKLOADS=(durable transient)
-WORKLOAD_TITLE_durable="1 durable, persistent, confirm 100, ack"
-WORKLOAD_TITLE_transient="2 transient, no confirms, auto-ack"
+declare -A WORKLOAD_TITLE=(
+    [durable]="1 durable, persistent, confirm 100, ack"
+    [transient]="2 transient, no confirms, auto-ack"
+)
 
 workload_args() {
     case "$1" in
@@ -131,12 +134,14 @@ json_field() { grep -o "\"$2\":[^,}]*" "$1" | head -n1 | cut -d: -f2; }
 
 # run_workloads BROKER PID PORT: runs every workload against one broker.
 run_workloads() {
-    local broker=$1 pid=$2 port=$3 w args out before after received
+    local broker=$1 pid=$2 port=$3 w args out before after received busy0 busy1 t0 t1 client
     for w in "${WORKLOADS[@]}"; do
         args=$(workload_args "$w")
         out=$WORKDIR/$broker-$w.json
         log "$broker: workload $w: warrenmq-perf $args -z $BENCH_SECONDS"
         before=$(cpu_ticks "$pid")
+        busy0=$(machine_busy_ticks)
+        t0=$(date +%s%N)
         # shellcheck disable=SC2086
         if ! "$WARRENMQ_PERF" --uri "amqp://guest:guest@127.0.0.1:$port/%2F" $args \
             -z "$BENCH_SECONDS" --delete-queues --json --id "$broker-$w" \
@@ -147,7 +152,18 @@ run_workloads() {
             continue
         fi
         after=$(cpu_ticks "$pid")
+        busy1=$(machine_busy_ticks)
+        t1=$(date +%s%N)
         received=$(json_field "$out" received)
+        client=$(json_field "$out" client_cpu_s)
+        # CPU used by anything but the broker and the load tool, as % of the whole machine.
+        R[$broker,$w,bg]=$(awk -v busy="$((busy1 - busy0))" -v b="$((after - before))" \
+            -v c="${client:-0}" -v hz="$CLK_TCK" -v ns="$((t1 - t0))" -v n="$(nproc)" \
+            'BEGIN { o = (busy - b - (c == "null" ? 0 : c) * hz) / (ns / 1e9 * hz * n) * 100;
+                     printf "%.0f", (o < 0 ? 0 : o) }')
+        if [[ "${R[$broker,$w,bg]}" -gt 10 ]]; then
+            log "$broker: $w: WARNING: other processes used ${R[$broker,$w,bg]}% of the machine's CPU during this workload: numbers are disturbed"
+        fi
         R[$broker,$w,pub]=$(json_field "$out" producer_rate)
         R[$broker,$w,cons]=$(json_field "$out" consumer_rate)
         R[$broker,$w,p99]=$(json_field "$out" latency_p99_us)
@@ -285,19 +301,19 @@ print_table() {
     num0() { awk -v a="$1" 'BEGIN { if (a ~ /^[0-9.]+$/) printf "%.0f", a; else print (a == "" ? "-" : a) }'; }
     echo
     echo "WarrenMQ vs RabbitMQ: ${BENCH_SECONDS}s per workload, 16 B bodies, 1 producer / 1 consumer, $(nproc) cores"
-    printf '%-40s %-10s %12s %12s %12s %12s\n' workload broker "pub msg/s" "cons msg/s" "p99 µs" "CPU µs/msg"
+    printf '%-40s %-10s %12s %12s %12s %12s %9s\n' workload broker "pub msg/s" "cons msg/s" "p99 µs" "CPU µs/msg" "other %"
     for w in "${WORKLOADS[@]}"; do
-        eval "label=\$WORKLOAD_TITLE_$w"
+        label=${WORKLOAD_TITLE[$w]}
         for b in warrenmq rabbitmq; do
-            eval "v=\$BROKER_LABEL_$b"
+            v=${BROKER_LABEL[$b]}
             if [[ -n "${R[$b,skipped]:-}" ]]; then
                 printf '%-40s %-10s %s\n' "$label" "$v" "skipped: ${R[$b,skipped]}"
             elif [[ -n "${R[$b,$w,failed]:-}" ]]; then
                 printf '%-40s %-10s %s\n' "$label" "$v" "FAILED (see $WORKDIR/$b-$w.log with BENCH_KEEP=1)"
             else
-                printf '%-40s %-10s %12s %12s %12s %12s\n' "$label" "$v" \
+                printf '%-40s %-10s %12s %12s %12s %12s %9s\n' "$label" "$v" \
                     "$(num0 "${R[$b,$w,pub]:-}")" "$(num0 "${R[$b,$w,cons]:-}")" \
-                    "$(num0 "${R[$b,$w,p99]:-}")" "${R[$b,$w,cpu]:--}"
+                    "$(num0 "${R[$b,$w,p99]:-}")" "${R[$b,$w,cpu]:--}" "${R[$b,$w,bg]:--}"
             fi
             label=""
         done
@@ -310,7 +326,7 @@ print_table() {
     echo
     printf '%-10s %16s %16s %20s\n' broker "start ms" "idle RSS MiB" "RSS after runs MiB"
     for b in warrenmq rabbitmq; do
-        eval "v=\$BROKER_LABEL_$b"
+        v=${BROKER_LABEL[$b]}
         if [[ -n "${R[$b,skipped]:-}" ]]; then
             printf '%-10s %s\n' "$v" "skipped: ${R[$b,skipped]}"
             continue
@@ -322,7 +338,8 @@ print_table() {
     echo
     echo "pub msg/s = confirmed msg/s with confirms, else sent msg/s; p99 = end-to-end latency;"
     echo "CPU µs/msg = broker utime+stime / messages consumed; W/R = WarrenMQ / RabbitMQ (higher"
-    echo "is better for msg/s, lower for p99 and CPU). start ms = exec to accepting AMQP."
+    echo "is better for msg/s, lower for p99 and CPU). other % = CPU used by other processes"
+    echo "during the workload, as % of the machine (should be ~0). start ms = exec to accepting AMQP."
 }
 
 # ---------------------------------------------------------------------------------------

@@ -391,6 +391,7 @@ async fn run(s: Settings) -> Result<(), String> {
         e2e: Percentiles::of(&e2e_total),
         confirm: Percentiles::of(&confirm_total),
         errors: &errors,
+        client_cpu_s: stats::process_cpu_seconds(),
     };
     if s.json {
         eprint!("{}", summary.human());

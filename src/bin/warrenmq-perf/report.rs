@@ -56,6 +56,8 @@ pub struct Summary<'a> {
     pub e2e: Option<Percentiles>,
     pub confirm: Option<Percentiles>,
     pub errors: &'a [String],
+    /// CPU seconds this load tool used (all of its threads), when known.
+    pub client_cpu_s: Option<f64>,
 }
 
 impl Summary<'_> {
@@ -130,6 +132,9 @@ impl Summary<'_> {
             None => format!("{name}: no samples"),
         }
         };
+        if let Some(cpu) = self.client_cpu_s {
+            let _ = writeln!(out, "load tool CPU: {cpu:.2} s");
+        }
         if s.consumers > 0 {
             let _ = writeln!(out, "{}", line("end-to-end latency", self.e2e));
         }
@@ -166,6 +171,13 @@ impl Summary<'_> {
         o.num("consumer_rate", self.consumer_rate());
         o.percentiles("latency", self.e2e);
         o.percentiles("confirm_latency", self.confirm);
+        match self.client_cpu_s {
+            Some(cpu) => o.num("client_cpu_s", cpu),
+            None => {
+                o.key("client_cpu_s");
+                o.body.push_str("null");
+            }
+        }
         o.strings("errors", self.errors);
         o.finish()
     }
@@ -286,12 +298,14 @@ mod tests {
             e2e: None,
             confirm: None,
             errors: &errors,
+            client_cpu_s: Some(1.5),
         };
         let json = summary.json();
         assert!(json.starts_with("{\"id\":\"a\\\"b\","), "{json}");
         assert!(json.contains("\"producer_rate\":9,"), "{json}");
         assert!(json.contains("\"consumer_rate\":8,"), "{json}");
         assert!(json.contains("\"latency_p99_us\":null"), "{json}");
+        assert!(json.contains("\"client_cpu_s\":1.5,"), "{json}");
         assert!(json.contains("\"errors\":[\"boom\\n\"]"), "{json}");
         assert!(!json.contains('\n'));
     }

@@ -102,6 +102,24 @@ pub fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system) this process has used, in seconds, from `/proc/self/stat`
+/// (Linux; `None` elsewhere). Ticks are USER_HZ, 100 on every Linux platform we run on.
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    parse_cpu_ticks(&stat).map(|ticks| ticks as f64 / 100.0)
+}
+
+/// utime + stime from the text of a `/proc/PID/stat` file.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    // Fields after the parenthesised command name start at field 3 (state);
+    // utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
 /// Percentiles of a latency histogram, in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Percentiles {
@@ -151,6 +169,13 @@ mod tests {
         assert!((p.p99 - 990.0).abs() < 1.0, "{p:?}");
         assert!((p.max - 1000.0).abs() < 1.0, "{p:?}");
         assert!(Percentiles::of(&new_histogram()).is_none());
+    }
+
+    #[test]
+    fn cpu_ticks_from_proc_stat() {
+        let stat = "42 (a b) c) S 1 2 3 4 5 6 7 8 9 10 250 30 0 0 20 0 1 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(280));
+        assert!(parse_cpu_ticks("garbage").is_none());
     }
 
     #[test]
