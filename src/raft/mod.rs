@@ -1,1 +1,50 @@
 //! The only user of openraft: the metadata group and one group per durable queue.
+//!
+//! Every group uses the same openraft type config ([`types::TypeConfig`]) and the node's one
+//! [`Store`](crate::storage::Store): its log and vote go through [`log_store`], its
+//! committed commands through [`state_machine`] to the node's [`GroupApplier`], and its
+//! snapshots are kept in storage and taken every [`RaftSettings::snapshot_every`] applied
+//! entries, after which the log is purged up to them.
+//!
+//! [`RaftRegistry`] owns the groups of a node; [`GroupHandle`] is how the node writes to
+//! one. Commands and replies are opaque bytes ([`RequestBody`], [`Response`]), so this
+//! module does not depend on the machines.
+//!
+//! # Idle groups cost nothing
+//! openraft's tick is off for every group ([`settings`]): no heartbeat, election or lease
+//! timer runs per group. A single-member group campaigns once when started and wins at
+//! once. Failure detection for groups with peers belongs to the node (a later issue).
+//!
+//! # Durability
+//! An append is acknowledged to openraft (its `IOFlushed` callback) only by the storage
+//! group-commit flusher after the flush covering it; a vote is saved before returning; a
+//! snapshot is on disk before openraft may purge the log behind it.
+//!
+//! # Network
+//! Groups reach peers through a [`GroupTransport`] carrying opaque group-tagged RPCs
+//! ([`network`]); `cluster/` will supply the gRPC one. Until then groups have one member and
+//! [`NoTransport`] is never called.
+
+mod alive;
+mod applier;
+mod error;
+mod handle;
+mod log_store;
+pub mod network;
+mod registry;
+mod settings;
+mod state_machine;
+pub mod types;
+
+pub use applier::GroupApplier;
+pub use error::{RaftError, WriteError};
+pub use handle::GroupHandle;
+pub use network::{GroupTransport, NoTransport, RpcKind, TransportError, TransportFuture};
+pub use registry::RaftRegistry;
+pub use settings::RaftSettings;
+pub use types::{GroupId, NodeId, Request, RequestBody, Response, META_GROUP};
+
+#[cfg(test)]
+mod bench;
+#[cfg(test)]
+mod tests;

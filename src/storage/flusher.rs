@@ -15,7 +15,8 @@ use std::thread::JoinHandle;
 pub type Waiter = Box<dyn FnOnce(io::Result<()>) + Send>;
 
 /// The blocking flush of the whole database.
-pub type FlushFn = Box<dyn FnMut() -> io::Result<()> + Send>;
+/// Returns the number of bytes it wrote.
+pub type FlushFn = Box<dyn FnMut() -> io::Result<u64> + Send>;
 
 /// Counters of the flusher, for benchmarks and metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -24,12 +25,18 @@ pub struct FlushStats {
     pub flushes: u64,
     /// Number of waiters completed by those flushes.
     pub waiters: u64,
+    /// Total time spent inside the database's flush, in microseconds.
+    pub flush_micros: u64,
+    /// Total bytes the database reported flushed.
+    pub bytes: u64,
 }
 
 #[derive(Default)]
 struct State {
     waiting: Vec<Waiter>,
     shutdown: bool,
+    /// The thread waits on the condvar: only then does a new waiter need to wake it.
+    idle: bool,
 }
 
 #[derive(Default)]
@@ -38,6 +45,8 @@ struct Shared {
     wake: Condvar,
     flushes: AtomicU64,
     waiters: AtomicU64,
+    flush_micros: AtomicU64,
+    bytes: AtomicU64,
 }
 
 /// Owns the flusher thread; dropping it flushes what is pending and joins the thread.
@@ -70,8 +79,11 @@ impl Flusher {
             return;
         }
         state.waiting.push(waiter);
+        let idle = state.idle;
         drop(state);
-        self.shared.wake.notify_one();
+        if idle {
+            self.shared.wake.notify_one();
+        }
     }
 
     /// Counters so far.
@@ -79,6 +91,8 @@ impl Flusher {
         FlushStats {
             flushes: self.shared.flushes.load(Ordering::Relaxed),
             waiters: self.shared.waiters.load(Ordering::Relaxed),
+            flush_micros: self.shared.flush_micros.load(Ordering::Relaxed),
+            bytes: self.shared.bytes.load(Ordering::Relaxed),
         }
     }
 }
@@ -102,12 +116,19 @@ fn run(shared: &Shared, mut flush: FlushFn) {
         let (batch, shutdown) = {
             let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
             while state.waiting.is_empty() && !state.shutdown {
+                state.idle = true;
                 state = shared.wake.wait(state).unwrap_or_else(|e| e.into_inner());
+                state.idle = false;
             }
             (std::mem::take(&mut state.waiting), state.shutdown)
         };
         if !batch.is_empty() {
-            let result = flush();
+            let started = std::time::Instant::now();
+            let result = flush().map(|bytes| {
+                shared.bytes.fetch_add(bytes, Ordering::Relaxed);
+            });
+            let micros = started.elapsed().as_micros() as u64;
+            shared.flush_micros.fetch_add(micros, Ordering::Relaxed);
             shared.flushes.fetch_add(1, Ordering::Relaxed);
             shared
                 .waiters
@@ -147,7 +168,7 @@ mod tests {
                 let upto = fake.writes.load(Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(2));
                 fake.flushed_upto.fetch_max(upto, Ordering::SeqCst);
-                Ok(())
+                Ok(0)
             }),
         )
         .unwrap()

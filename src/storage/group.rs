@@ -41,14 +41,18 @@ impl GroupStore {
         Ok(())
     }
 
-    /// Insert log entries `(index, bytes)` atomically, overwriting entries at the same
-    /// indexes (durable after the next flush).
+    /// Insert log entries `(index, bytes)` in the given (ascending) order, overwriting
+    /// entries at the same indexes (durable after the next flush).
+    ///
+    /// Not one sled batch: a batch switches sled to a process-wide lock for every
+    /// operation. Separate inserts are safe because sled recovers a prefix of its log, so
+    /// a crash leaves a prefix of the entries, never a hole.
     pub fn append(&self, entries: impl IntoIterator<Item = (u64, Vec<u8>)>) -> io::Result<()> {
-        let mut batch = sled::Batch::default();
         for (index, bytes) in entries {
-            batch.insert(&keys::log_key(self.group, index)[..], bytes);
+            self.inner
+                .raft
+                .insert(keys::log_key(self.group, index), bytes)?;
         }
-        self.inner.raft.apply_batch(batch)?;
         Ok(())
     }
 
@@ -100,33 +104,27 @@ impl GroupStore {
         }
     }
 
-    /// Delete the entries at `index` and after (durable after the next flush).
+    /// Delete the entries at `index` and after, last first, so that a crash midway leaves
+    /// no hole (durable after the next flush).
     pub fn truncate_from(&self, index: u64) -> io::Result<()> {
         let range = keys::log_key(self.group, index)..=keys::log_key(self.group, u64::MAX);
-        self.remove_range(range, None)
-    }
-
-    /// Atomically record `purged` in the [`MetaKey::Purged`] slot and delete the entries up
-    /// to `index` inclusive (durable after the next flush).
-    pub fn purge_upto(&self, index: u64, purged: &[u8]) -> io::Result<()> {
-        let range = keys::log_key(self.group, 0)..=keys::log_key(self.group, index);
-        self.remove_range(range, Some((MetaKey::Purged, purged)))
-    }
-
-    fn remove_range(
-        &self,
-        range: std::ops::RangeInclusive<[u8; keys::LOG_KEY_LEN]>,
-        also_put: Option<(MetaKey, &[u8])>,
-    ) -> io::Result<()> {
-        let mut batch = sled::Batch::default();
-        if let Some((key, value)) = also_put {
-            batch.insert(&keys::meta_key(self.group, key)[..], value);
+        for item in self.inner.raft.range(range).rev() {
+            let (key, _) = item?;
+            self.inner.raft.remove(key)?;
         }
+        Ok(())
+    }
+
+    /// Record `purged` in the [`MetaKey::Purged`] slot, then delete the entries up to
+    /// `index` inclusive, first first (durable after the next flush). A crash midway leaves
+    /// entries at or below the purged id, which readers never ask for.
+    pub fn purge_upto(&self, index: u64, purged: &[u8]) -> io::Result<()> {
+        self.put_meta(MetaKey::Purged, purged)?;
+        let range = keys::log_key(self.group, 0)..=keys::log_key(self.group, index);
         for item in self.inner.raft.range(range) {
             let (key, _) = item?;
-            batch.remove(key);
+            self.inner.raft.remove(key)?;
         }
-        self.inner.raft.apply_batch(batch)?;
         Ok(())
     }
 

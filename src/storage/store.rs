@@ -38,7 +38,7 @@ impl Store {
             "warrenmq-flush",
             Box::new({
                 let db = db.clone();
-                move || db.flush().map(|_| ()).map_err(io::Error::from)
+                move || db.flush().map(|n| n as u64).map_err(io::Error::from)
             }),
         )?;
         Ok(Store {
@@ -78,12 +78,11 @@ impl Store {
         // Unregister first: a crash halfway leaves orphan keys, never a registered group
         // with a partial log.
         self.inner.groups.remove(keys::group_prefix(group))?;
-        let mut batch = sled::Batch::default();
+        // Key by key: a sled batch would switch sled to a process-wide lock for good.
         for item in self.inner.raft.scan_prefix(keys::group_prefix(group)) {
             let (key, _) = item?;
-            batch.remove(key);
+            self.inner.raft.remove(key)?;
         }
-        self.inner.raft.apply_batch(batch)?;
         Ok(())
     }
 
