@@ -1,8 +1,34 @@
-//! The only user of sled. (Temporary placeholder until the raft branch lands.)
-#![allow(dead_code, unused_variables)]
-pub struct Store;
-impl Store {
-    pub fn open(p: &std::path::Path) -> Result<Store, String> {
-        Ok(Store)
-    }
-}
+//! The only user of sled: per-group logs, votes and snapshots under group-prefixed keys, with a group-commit flusher.
+//!
+//! # Keyspace
+//! One sled database per node ([`Store::open`]) with two trees:
+//! - `raft`: every group's data under an 8-byte big-endian group-id prefix, so one group's
+//!   keys are contiguous and [`Store::remove_group`] is one prefix scan. After the prefix a
+//!   one-byte tag: `0x01` vote, `0x02` committed log id, `0x03` last purged log id, `0x04`
+//!   snapshot (meta + data), then `0x10` + 8-byte big-endian index for each log entry (the
+//!   log is the tail of the group's range, sorted by index). See [`keys`].
+//! - `groups`: the registry of groups with data (key: big-endian group id), read at boot by
+//!   [`Store::known_groups`].
+//!
+//! Values are opaque bytes: the encoding of openraft's types belongs to `raft/`.
+//!
+//! # Durability: group commit
+//! Writes go to sled without waiting for the disk. A writer that needs durability then
+//! registers a waiter ([`GroupStore::after_flush`]) or awaits [`GroupStore::flush`]; one
+//! flusher thread per database takes every waiting waiter, calls sled's blocking `flush()`
+//! once, and completes them all (see [`flusher`]). Writes of every group share each flush,
+//! as RabbitMQ's Ra shares one WAL. sled recovers a prefix of its operation log, so a
+//! flush makes every earlier write durable, whichever group made it.
+
+pub mod flusher;
+mod group;
+pub mod keys;
+mod store;
+
+pub use flusher::FlushStats;
+pub use group::GroupStore;
+pub use keys::MetaKey;
+pub use store::Store;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,166 @@
+//! `GroupHandle`: what the node holds to use one running group: writes, leadership, and
+//! snapshots on demand.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::async_runtime::WatchReceiver;
+use openraft::error::{ClientWriteError, Fatal, RaftError as OpenraftError};
+use tokio::sync::watch;
+
+use super::error::{RaftError, WriteError};
+use super::types::{GroupId, NodeId, Raft, Request, Response};
+
+/// How many times, and how long at first, a write refused with no leader known (an
+/// election in progress) is retried before `NotLeader` is returned.
+const NO_LEADER_RETRIES: u32 = 8;
+const NO_LEADER_BACKOFF: Duration = Duration::from_millis(5);
+
+/// A running group. Cheap to clone.
+#[derive(Clone)]
+pub struct GroupHandle {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    group: GroupId,
+    raft: Raft,
+    leader: watch::Receiver<Option<NodeId>>,
+    stopped: AtomicBool,
+}
+
+impl GroupHandle {
+    pub(crate) fn new(group: GroupId, raft: Raft) -> Self {
+        let leader = spawn_leader_watch(&raft);
+        GroupHandle {
+            inner: Arc::new(Shared {
+                group,
+                raft,
+                leader,
+                stopped: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    pub(crate) fn raft(&self) -> &Raft {
+        &self.inner.raft
+    }
+
+    /// Mark the group stopped: later writes fail with `Fatal` without reaching openraft.
+    pub(crate) fn mark_stopped(&self) {
+        self.inner.stopped.store(true, Ordering::SeqCst);
+    }
+
+    /// The group's id.
+    pub fn group(&self) -> GroupId {
+        self.inner.group
+    }
+
+    /// Replicate `request`; returns the applier's response once it is committed (on disk on
+    /// a majority) and applied here.
+    pub async fn write(&self, request: Request) -> Result<Response, WriteError> {
+        let mut backoff = NO_LEADER_BACKOFF;
+        for attempt in 0.. {
+            if self.inner.stopped.load(Ordering::SeqCst) {
+                return Err(WriteError::Fatal(format!(
+                    "group {} is stopped",
+                    self.group()
+                )));
+            }
+            match self.inner.raft.client_write(request.clone()).await {
+                Ok(resp) => return Ok(resp.data),
+                Err(e) => match classify(e) {
+                    // Refused before reaching the log, no leader yet: retrying is safe.
+                    WriteError::NotLeader { leader: None } if attempt < NO_LEADER_RETRIES => {
+                        tokio::time::sleep(backoff).await;
+                        backoff *= 2;
+                    }
+                    other => return Err(other),
+                },
+            }
+        }
+        unreachable!("the retry loop returns")
+    }
+
+    /// Whether this node currently leads the group.
+    pub fn is_leader(&self) -> bool {
+        self.inner.raft.is_leader()
+    }
+
+    /// The group's leader as this node sees it; changes when leadership changes.
+    pub fn leader_watch(&self) -> watch::Receiver<Option<NodeId>> {
+        self.inner.leader.clone()
+    }
+
+    /// Take a snapshot of everything applied so far, store it and purge the log behind it.
+    pub async fn snapshot_now(&self) -> Result<(), RaftError> {
+        let raft = &self.inner.raft;
+        let target = raft.metrics().borrow_watched().last_applied.clone();
+        let Some(target) = target else {
+            return Ok(());
+        };
+        // A build already in progress drops the trigger: trigger again until one covers us.
+        for _ in 0..100 {
+            if raft.metrics().borrow_watched().snapshot >= Some(target.clone()) {
+                return Ok(());
+            }
+            raft.trigger()
+                .snapshot()
+                .await
+                .map_err(|e| RaftError::Raft(e.to_string()))?;
+            let covered = raft
+                .wait(Some(Duration::from_millis(200)))
+                .metrics(|m| m.snapshot >= Some(target.clone()), "snapshot_now")
+                .await;
+            if covered.is_ok() {
+                return Ok(());
+            }
+        }
+        Err(RaftError::Timeout(format!(
+            "group {}: snapshot up to {target}",
+            self.group()
+        )))
+    }
+}
+
+/// Map openraft's write errors to what the caller can act on.
+fn classify(
+    e: OpenraftError<super::types::TypeConfig, ClientWriteError<super::types::TypeConfig>>,
+) -> WriteError {
+    match e {
+        OpenraftError::APIError(ClientWriteError::ForwardToLeader(f)) => WriteError::NotLeader {
+            leader: f.leader_id,
+        },
+        OpenraftError::APIError(ClientWriteError::LogEntryDiscarded(f)) => WriteError::Unknown(
+            format!("log entry discarded (leader now {:?})", f.leader_id),
+        ),
+        OpenraftError::APIError(other) => WriteError::Fatal(other.to_string()),
+        // Submitted, then the group stopped: the entry may be on disk and commit later.
+        OpenraftError::Fatal(Fatal::Stopped) => {
+            WriteError::Unknown("the group stopped during the write".to_string())
+        }
+        OpenraftError::Fatal(fatal) => WriteError::Fatal(fatal.to_string()),
+    }
+}
+
+/// Follow openraft's server metrics (which change only with leadership and membership,
+/// not with every write) and publish the leader. Ends when the group's core stops.
+fn spawn_leader_watch(raft: &Raft) -> watch::Receiver<Option<NodeId>> {
+    let mut server = raft.server_metrics();
+    let first = server.borrow_watched().current_leader;
+    let (tx, rx) = watch::channel(first);
+    tokio::spawn(async move {
+        while server.changed().await.is_ok() {
+            let leader = server.borrow_watched().current_leader;
+            tx.send_if_modified(|current| {
+                let changed = *current != leader;
+                *current = leader;
+                changed
+            });
+        }
+        // The core stopped: nobody leads this group here any more.
+        tx.send_replace(None);
+    });
+    rx
+}

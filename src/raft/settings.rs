@@ -1,0 +1,74 @@
+//! `RaftSettings`: the knobs of the replication layer, and the per-group openraft `Config`
+//! derived from them, tuned so that an idle group costs nothing.
+
+use std::time::Duration;
+
+use openraft::{Config, SnapshotPolicy};
+
+use super::error::RaftError;
+use super::types::GroupId;
+
+/// Settings shared by every group of a node.
+#[derive(Clone, Debug)]
+pub struct RaftSettings {
+    /// Take a snapshot (and purge the log up to it) every this many applied entries.
+    pub snapshot_every: u64,
+    /// Entries kept in the log behind the latest snapshot (for lagging followers).
+    pub keep_after_snapshot: u64,
+    /// How long `start_group` may wait for the group to lead and catch up.
+    pub start_timeout: Duration,
+    /// How long stopping a group may wait for its tasks to drop its storage.
+    pub stop_timeout: Duration,
+}
+
+impl Default for RaftSettings {
+    fn default() -> Self {
+        RaftSettings {
+            snapshot_every: 20_000,
+            keep_after_snapshot: 100,
+            start_timeout: Duration::from_secs(10),
+            stop_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RaftSettings {
+    /// The openraft config of `group`.
+    ///
+    /// No tick at all: no per-group heartbeat, election timer or lease timer, so an idle
+    /// group never wakes up. Elections are triggered explicitly (at start for a
+    /// single-member group; by the node's failure detector once groups have peers).
+    pub(crate) fn openraft_config(&self, group: GroupId) -> Result<Config, RaftError> {
+        let config = Config {
+            cluster_name: format!("group-{group}"),
+            enable_tick: false,
+            enable_heartbeat: false,
+            enable_elect: false,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every.max(1)),
+            max_in_snapshot_log_to_keep: self.keep_after_snapshot,
+            purge_batch_size: 1,
+            // Bounded queues are allocated lazily, but keep them modest per group.
+            api_channel_size: Some(4096),
+            notification_channel_size: Some(4096),
+            ..Config::default()
+        };
+        config
+            .validate()
+            .map_err(|e| RaftError::Raft(format!("invalid config: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_validates_and_disables_timers() {
+        let config = RaftSettings::default().openraft_config(7).unwrap();
+        assert!(!config.enable_tick && !config.enable_heartbeat && !config.enable_elect);
+        assert_eq!(
+            config.snapshot_policy,
+            SnapshotPolicy::LogsSinceLast(20_000)
+        );
+    }
+}
