@@ -47,4 +47,6 @@ pub use types::{GroupId, NodeId, Request, RequestBody, Response, META_GROUP};
 #[cfg(test)]
 mod bench;
 #[cfg(test)]
+mod crash_tests;
+#[cfg(test)]
 mod tests;
