@@ -1,6 +1,17 @@
 //! Throughput and idle-cost measurements of the replication layer, run as tests that print
-//! their numbers (`cargo test --release --lib raft::bench -- --nocapture`). They assert
-//! only that work happened, never an absolute speed.
+//! their numbers (`cargo test --release --lib raft::bench -- --nocapture --test-threads 1`).
+//! They assert only that work happened (and that idle groups use no CPU), never a speed.
+//!
+//! Measured on the 2-core build machine, release, temp dir on its virtio disk, while other
+//! builds kept the load average at 3-5 (so these are lower bounds):
+//! - 1 group x 64 writers, 100-byte requests: 30k-47k durable writes/s, p50 1.0-1.7 ms,
+//!   p99 3-11 ms, ~10-15 writes per shared flush.
+//! - 100 groups x 8 writers: 24k-37k durable writes/s, p50 20-31 ms (800 in flight).
+//! - Before appends stopped using `sled::Batch` (process-wide lock): 15k and 5k.
+//! - start_group + first write committed: ~1-2 ms on a fresh store, ~0.3-0.7 ms recovered;
+//!   recovering a 39k-entry group (snapshot at 20k, 19k replayed): 30-85 ms.
+//! - 1000 idle groups: 0 CPU over 2 s; ~160 KiB RSS each (openraft preallocates per group:
+//!   command and responder queues of 4096/8192 slots, ~2 MB virtual, mostly untouched).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -146,8 +157,11 @@ fn cpu_and_rss(name: &str) -> (Duration, u64) {
 /// (its own named threads, so tests running in parallel do not count) and memory.
 #[test]
 fn idle_groups_cost_no_cpu() {
-    const GROUPS: u64 = 1000;
     const THREADS: &str = "idle-groups";
+    let groups: u64 = std::env::var("BENCH_IDLE_GROUPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name(THREADS)
@@ -159,7 +173,7 @@ fn idle_groups_cost_no_cpu() {
         let reg = RaftRegistry::new(Store::open(dir.path()).unwrap(), 1);
         let (cpu_at_start, rss_before) = cpu_and_rss(THREADS);
         let started = Instant::now();
-        for g in 1..=GROUPS {
+        for g in 1..=groups {
             reg.start_group(g, Arc::new(TestApplier::default()))
                 .await
                 .unwrap();
@@ -173,12 +187,12 @@ fn idle_groups_cost_no_cpu() {
         let cpu = cpu_after.saturating_sub(cpu_before);
         let rss = rss_after.saturating_sub(rss_before);
         println!(
-            "{GROUPS} idle groups: started in {start_time:?} ({:?}/group, {:?} CPU), CPU over \
+            "{groups} idle groups: started in {start_time:?} ({:?}/group, {:?} CPU), CPU over \
              {idle:?} idle: {cpu:?}, RSS +{} KiB (~{} KiB/group; other tests share the process)",
-            start_time / GROUPS as u32,
+            start_time / groups as u32,
             cpu_before.saturating_sub(cpu_at_start),
             rss / 1024,
-            rss / 1024 / GROUPS,
+            rss / 1024 / groups,
         );
         // Ticks are off: idle groups must not burn CPU (allow a few scheduler ticks).
         assert!(cpu < Duration::from_millis(100), "idle CPU {cpu:?}");

@@ -18,7 +18,14 @@
 //! flusher thread per database takes every waiting waiter, calls sled's blocking `flush()`
 //! once, and completes them all (see [`flusher`]). Writes of every group share each flush,
 //! as RabbitMQ's Ra shares one WAL. sled recovers a prefix of its operation log, so a
-//! flush makes every earlier write durable, whichever group made it.
+//! flush makes every earlier write durable, whichever group made it, and a crash leaves a
+//! prefix of a group's appended entries (no holes), which is why appends, truncations
+//! and purges are plain inserts and removes, never `sled::Batch` (a batch switches sled
+//! to a process-wide lock for every later operation: measured 5x slower with 100 groups).
+//!
+//! Caveat: on Linux sled 0.34 makes a flush durable with `sync_file_range`, not `fsync`:
+//! the data reaches the device, but a volatile device write cache is not flushed, so a
+//! power loss (not a process crash) on such a drive can lose the latest flushes.
 
 pub mod flusher;
 mod group;
