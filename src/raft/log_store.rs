@@ -156,7 +156,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let (token, _watch) = alive();
-        let mut log = GroupLogStore::new(store.group(4).unwrap(), token);
+        let mut log = GroupLogStore::new(store.group(4), token);
         assert_eq!(log.get_log_state().await.unwrap(), LogState::default());
 
         let flushes_before = store.flush_stats().flushes;
@@ -188,7 +188,7 @@ mod tests {
 
         // Entries below the purge point may linger (deleted in the background): the purge
         // point is still the last log id.
-        let group = store.group(4).unwrap();
+        let group = store.group(4);
         group.append([(1, encode(&entry(1, 1)).unwrap())]).unwrap();
         group
             .put_meta(MetaKey::Purged, &encode(&Some(log_id(2, 10))).unwrap())

@@ -7,8 +7,8 @@
 //!   one-byte tag: `0x01` vote, `0x02` committed log id, `0x03` last purged log id, `0x04`
 //!   snapshot (meta + data), then `0x10` + 8-byte big-endian index for each log entry (the
 //!   log is the tail of the group's range, sorted by index). See [`keys`].
-//! - `groups`: the registry of groups with data (key: big-endian group id), read at boot by
-//!   [`Store::known_groups`].
+//! - `groups`: the registry of groups with data (key: big-endian group id), written by
+//!   [`Store::register_group`] and read at boot by [`Store::known_groups`].
 //!
 //! Values are opaque bytes: the encoding of openraft's types belongs to `raft/`.
 //!
