@@ -1,6 +1,17 @@
 //! Throughput and idle-cost measurements of the replication layer, run as tests that print
-//! their numbers (`cargo test --release --lib raft::bench -- --nocapture`). They assert
-//! only that work happened, never an absolute speed.
+//! their numbers (`cargo test --release --lib raft::bench -- --nocapture --test-threads 1`).
+//! They assert only that work happened (and that idle groups use no CPU), never a speed.
+//!
+//! Measured on the 2-core build machine, release, temp dir on its virtio disk, while other
+//! builds kept the load average at 3-5 (so these are lower bounds):
+//! - 1 group x 64 writers, 100-byte requests: 30k-47k durable writes/s, p50 1.0-1.7 ms,
+//!   p99 3-11 ms, ~10-15 writes per shared flush.
+//! - 100 groups x 8 writers: 24k-37k durable writes/s, p50 20-31 ms (800 in flight).
+//! - Before appends stopped using `sled::Batch` (process-wide lock): 15k and 5k.
+//! - start_group + first write committed: ~1-2 ms on a fresh store, ~0.3-0.7 ms recovered;
+//!   recovering a 39k-entry group (snapshot at 20k, 19k replayed): 30-85 ms.
+//! - 1000 idle groups: 0 CPU over 2 s; ~160 KiB RSS each (openraft preallocates per group:
+//!   command and responder queues of 4096/8192 slots, ~2 MB virtual, mostly untouched).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -106,59 +117,131 @@ async fn throughput_100_groups_8_writers() {
     assert!(throughput(100, 8).await > 0.0);
 }
 
-/// (user + system CPU time, resident set size) of this process, from /proc.
-fn cpu_and_rss() -> Option<(Duration, u64)> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the `(comm)`: state is field 3, utime 14 and stime 15.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let rss_pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // Linux reports 100 ticks per second and 4 KiB pages on the platforms we run on.
-    Some((Duration::from_millis(ticks * 10), rss_pages * 4096))
+/// CPU time (user + system) of this process's threads named `name`, and the resident set
+/// size of the process, from /proc (Linux reports 100 ticks/s and 4 KiB pages here).
+fn cpu_and_rss(name: &str) -> (Duration, u64) {
+    let mut ticks = 0u64;
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some((comm_and_before, rest))) = (stat.find('('), stat.rsplit_once(')'))
+        else {
+            continue;
+        };
+        if &comm_and_before[open + 1..] != name {
+            continue;
+        }
+        // Fields after `(comm)`: state is field 3, utime 14 and stime 15.
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        ticks += field(11) + field(12);
+    }
+    let rss_pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0);
+    (Duration::from_millis(ticks * 10), rss_pages * 4096)
 }
 
+/// 1000 started, idle single-member groups: CPU of the runtime that hosts them over 2 s
+/// (its own named threads, so tests running in parallel do not count) and memory.
+#[test]
+fn idle_groups_cost_no_cpu() {
+    const THREADS: &str = "idle-groups";
+    let groups: u64 = std::env::var("BENCH_IDLE_GROUPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(THREADS)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = RaftRegistry::new(Store::open(dir.path()).unwrap(), 1);
+        let (cpu_at_start, rss_before) = cpu_and_rss(THREADS);
+        let started = Instant::now();
+        for g in 1..=groups {
+            reg.start_group(g, Arc::new(TestApplier::default()))
+                .await
+                .unwrap();
+        }
+        let start_time = started.elapsed();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (cpu_before, rss_after) = cpu_and_rss(THREADS);
+        let idle = Duration::from_secs(2);
+        tokio::time::sleep(idle).await;
+        let (cpu_after, _) = cpu_and_rss(THREADS);
+        let cpu = cpu_after.saturating_sub(cpu_before);
+        let rss = rss_after.saturating_sub(rss_before);
+        println!(
+            "{groups} idle groups: started in {start_time:?} ({:?}/group, {:?} CPU), CPU over \
+             {idle:?} idle: {cpu:?}, RSS +{} KiB (~{} KiB/group; other tests share the process)",
+            start_time / groups as u32,
+            cpu_before.saturating_sub(cpu_at_start),
+            rss / 1024,
+            rss / 1024 / groups,
+        );
+        // Ticks are off: idle groups must not burn CPU (allow a few scheduler ticks).
+        assert!(cpu < Duration::from_millis(100), "idle CPU {cpu:?}");
+        reg.shutdown().await;
+    });
+}
+
+/// Worst-case recovery: a log just short of a full snapshot interval to replay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_groups_cost_no_cpu() {
-    const GROUPS: u64 = 1000;
+async fn recovery_time_with_a_long_log() {
+    let entries: u64 = if cfg!(debug_assertions) {
+        5_000
+    } else {
+        39_000
+    };
     let dir = tempfile::tempdir().unwrap();
-    let reg = RaftRegistry::new(Store::open(dir.path()).unwrap(), 1);
-    let (_, rss_before) = cpu_and_rss().unwrap_or_default();
-    let started = Instant::now();
-    for g in 1..=GROUPS {
-        reg.start_group(g, Arc::new(TestApplier::default()))
+    {
+        let reg = RaftRegistry::new(Store::open(dir.path()).unwrap(), 1);
+        let group = reg
+            .start_group(1, Arc::new(CountingApplier::default()))
             .await
             .unwrap();
+        let writers: Vec<_> = (0..64)
+            .map(|w| {
+                let group = group.clone();
+                tokio::spawn(async move {
+                    for _ in (w..entries).step_by(64) {
+                        group.write(request(vec![0xab; 100])).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.await.unwrap();
+        }
+        reg.shutdown().await;
     }
-    let start_time = started.elapsed();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (cpu_before, rss_after) = cpu_and_rss().unwrap_or_default();
-    let idle = Duration::from_secs(2);
-    tokio::time::sleep(idle).await;
-    let (cpu_after, _) = cpu_and_rss().unwrap_or_default();
-    let cpu = cpu_after.saturating_sub(cpu_before);
+    let reg = RaftRegistry::new(Store::open(dir.path()).unwrap(), 1);
+    let applier = Arc::new(CountingApplier::default());
+    let started = Instant::now();
+    let group = reg.start_group(1, applier.clone()).await.unwrap();
+    let recovered = started.elapsed();
+    let t = Instant::now();
+    group.write(request(vec![0xab; 100])).await.unwrap();
     println!(
-        "{GROUPS} idle groups: started in {start_time:?} ({:?}/group), CPU over {idle:?} idle: {cpu:?}, \
-         RSS +{} KiB ({} KiB/group)",
-        start_time / GROUPS as u32,
-        rss_after.saturating_sub(rss_before) / 1024,
-        rss_after.saturating_sub(rss_before) / 1024 / GROUPS,
+        "recovery of {entries} entries (snapshot every 20000): start_group {recovered:?}, \
+         then first write {:?}",
+        t.elapsed()
     );
-    // Ticks are off: idle groups must not burn CPU (allow scheduler noise).
-    assert!(cpu < Duration::from_millis(200), "idle CPU {cpu:?}");
+    assert_eq!(applier.0.load(Ordering::Relaxed), entries + 1);
     reg.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn throughput_custom() {
-    let groups = std::env::var("BENCH_GROUPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    let writers = std::env::var("BENCH_WRITERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    assert!(throughput(groups, writers).await > 0.0);
 }

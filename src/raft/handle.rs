@@ -83,9 +83,9 @@ impl GroupHandle {
         unreachable!("the retry loop returns")
     }
 
-    /// Whether this node currently leads the group.
+    /// Whether this node currently leads the group (false once the group is stopped).
     pub fn is_leader(&self) -> bool {
-        self.inner.raft.is_leader()
+        !self.inner.stopped.load(Ordering::SeqCst) && self.inner.raft.is_leader()
     }
 
     /// The group's leader as this node sees it; changes when leadership changes.
@@ -96,13 +96,13 @@ impl GroupHandle {
     /// Take a snapshot of everything applied so far, store it and purge the log behind it.
     pub async fn snapshot_now(&self) -> Result<(), RaftError> {
         let raft = &self.inner.raft;
-        let target = raft.metrics().borrow_watched().last_applied.clone();
+        let target = raft.metrics().borrow_watched().last_applied;
         let Some(target) = target else {
             return Ok(());
         };
         // A build already in progress drops the trigger: trigger again until one covers us.
         for _ in 0..100 {
-            if raft.metrics().borrow_watched().snapshot >= Some(target.clone()) {
+            if raft.metrics().borrow_watched().snapshot >= Some(target) {
                 return Ok(());
             }
             raft.trigger()
@@ -111,7 +111,7 @@ impl GroupHandle {
                 .map_err(|e| RaftError::Raft(e.to_string()))?;
             let covered = raft
                 .wait(Some(Duration::from_millis(200)))
-                .metrics(|m| m.snapshot >= Some(target.clone()), "snapshot_now")
+                .metrics(|m| m.snapshot >= Some(target), "snapshot_now")
                 .await;
             if covered.is_ok() {
                 return Ok(());

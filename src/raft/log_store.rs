@@ -20,15 +20,12 @@ use crate::storage::{GroupStore, MetaKey};
 #[derive(Clone)]
 pub(crate) struct GroupLogStore {
     store: GroupStore,
-    _alive: Alive,
+    alive: Alive,
 }
 
 impl GroupLogStore {
     pub(crate) fn new(store: GroupStore, alive: Alive) -> Self {
-        GroupLogStore {
-            store,
-            _alive: alive,
-        }
+        GroupLogStore { store, alive }
     }
 
     fn read_log_id(&self, key: MetaKey) -> io::Result<Option<LogId>> {
@@ -60,10 +57,12 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
 
     async fn get_log_state(&mut self) -> io::Result<LogState<TypeConfig>> {
         let last_purged_log_id = self.read_log_id(MetaKey::Purged)?;
-        let last_log_id = match self.store.last_entry()? {
+        let last_entry = match self.store.last_entry()? {
             Some((_, bytes)) => Some(decode::<Entry>(&bytes)?.log_id()),
-            None => last_purged_log_id.clone(),
+            None => None,
         };
+        // Entries at or below the purge point may linger (deleted in the background).
+        let last_log_id = last_entry.max(last_purged_log_id);
         Ok(LogState {
             last_purged_log_id,
             last_log_id,
@@ -111,8 +110,21 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> io::Result<()> {
-        let purged = encode(&Some(log_id.clone()))?;
-        self.store.purge_upto(log_id.index(), &purged)
+        // The purge point is what counts; deleting tens of thousands of keys would stall
+        // the group, so it happens on a blocking thread (holding the group's token).
+        self.store
+            .put_meta(MetaKey::Purged, &encode(&Some(log_id))?)?;
+        let (store, alive, upto) = (self.store.clone(), self.alive.clone(), log_id.index());
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.delete_upto(upto) {
+                tracing::warn!(group = store.group(), upto, error = %e, "deleting purged entries");
+            }
+            // The storage handle goes first: once the token drops the group may be deleted
+            // or the database reopened.
+            drop(store);
+            drop(alive);
+        });
+        Ok(())
     }
 }
 
@@ -144,7 +156,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let (token, _watch) = alive();
-        let mut log = GroupLogStore::new(store.group(4).unwrap(), token);
+        let mut log = GroupLogStore::new(store.group(4), token);
         assert_eq!(log.get_log_state().await.unwrap(), LogState::default());
 
         let flushes_before = store.flush_stats().flushes;
@@ -173,6 +185,16 @@ mod tests {
             Some(log_id(1, 3)),
             "falls back to last purged"
         );
+
+        // Entries below the purge point may linger (deleted in the background): the purge
+        // point is still the last log id.
+        let group = store.group(4);
+        group.append([(1, encode(&entry(1, 1)).unwrap())]).unwrap();
+        group
+            .put_meta(MetaKey::Purged, &encode(&Some(log_id(2, 10))).unwrap())
+            .unwrap();
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_log_id, Some(log_id(2, 10)));
 
         let vote = Vote::new_committed(2, 1);
         log.save_vote(&vote).await.unwrap();

@@ -1,8 +1,8 @@
 //! The only user of openraft: the metadata group and one group per durable queue.
 //!
-//! Every group uses the same openraft type config ([`types::TypeConfig`]) and the node's one
-//! [`Store`](crate::storage::Store): its log and vote go through [`log_store`], its
-//! committed commands through [`state_machine`] to the node's [`GroupApplier`], and its
+//! Every group uses the same openraft type config (`types.rs`) and the node's one
+//! [`Store`](crate::storage::Store): its log and vote go through `log_store.rs`, its
+//! committed commands through `state_machine.rs` to the node's [`GroupApplier`], and its
 //! snapshots are kept in storage and taken every [`RaftSettings::snapshot_every`] applied
 //! entries, after which the log is purged up to them.
 //!
@@ -11,7 +11,7 @@
 //! module does not depend on the machines.
 //!
 //! # Idle groups cost nothing
-//! openraft's tick is off for every group ([`settings`]): no heartbeat, election or lease
+//! openraft's tick is off for every group (`settings.rs`): no heartbeat, election or lease
 //! timer runs per group. A single-member group campaigns once when started and wins at
 //! once. Failure detection for groups with peers belongs to the node (a later issue).
 //!
@@ -22,7 +22,7 @@
 //!
 //! # Network
 //! Groups reach peers through a [`GroupTransport`] carrying opaque group-tagged RPCs
-//! ([`network`]); `cluster/` will supply the gRPC one. Until then groups have one member and
+//! (`network.rs`); `cluster/` will supply the gRPC one. Until then groups have one member and
 //! [`NoTransport`] is never called.
 
 mod alive;
@@ -30,11 +30,11 @@ mod applier;
 mod error;
 mod handle;
 mod log_store;
-pub mod network;
+mod network;
 mod registry;
 mod settings;
 mod state_machine;
-pub mod types;
+mod types;
 
 pub use applier::GroupApplier;
 pub use error::{RaftError, WriteError};
@@ -46,5 +46,7 @@ pub use types::{GroupId, NodeId, Request, RequestBody, Response, META_GROUP};
 
 #[cfg(test)]
 mod bench;
+#[cfg(test)]
+mod crash_tests;
 #[cfg(test)]
 mod tests;

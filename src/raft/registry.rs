@@ -110,7 +110,7 @@ impl RaftRegistry {
     ) -> Result<(GroupHandle, AliveWatch), RaftError> {
         let started = Instant::now();
         let me = self.inner.node_id;
-        let store = self.inner.store.group(group)?;
+        let store = self.inner.store.register_group(group)?;
         let (token, gone) = alive();
         let log_store = GroupLogStore::new(store.clone(), token.clone());
         let state_machine = GroupStateMachine::new(store, applier, token);

@@ -36,7 +36,7 @@ enum StoredSnapshot {
 impl StoredSnapshot {
     fn new(meta: &SnapshotMeta, data: Vec<u8>) -> Self {
         StoredSnapshot::V1 {
-            last_log_id: meta.last_log_id.clone(),
+            last_log_id: meta.last_log_id,
             membership: meta.last_membership.clone(),
             data,
         }
@@ -85,7 +85,7 @@ impl GroupStateMachine {
     fn builder(&self) -> GroupSnapshotBuilder {
         GroupSnapshotBuilder {
             meta: SnapshotMeta {
-                last_log_id: self.last_applied.clone(),
+                last_log_id: self.last_applied,
                 last_membership: self.membership.clone(),
             },
             data: Some(self.applier.snapshot()),
@@ -101,7 +101,7 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
     type SnapshotBuilder = GroupSnapshotBuilder;
 
     async fn applied_state(&mut self) -> io::Result<(Option<LogId>, StoredMembership)> {
-        Ok((self.last_applied.clone(), self.membership.clone()))
+        Ok((self.last_applied, self.membership.clone()))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> io::Result<()>
@@ -114,8 +114,7 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
                 EntryPayload::Blank => Response::default(),
                 EntryPayload::Normal(request) => self.applier.apply(entry.log_id.index(), request),
                 EntryPayload::Membership(membership) => {
-                    self.membership =
-                        StoredMembership::new(Some(entry.log_id.clone()), membership.clone());
+                    self.membership = StoredMembership::new(Some(entry.log_id), membership.clone());
                     Response::default()
                 }
             };
@@ -143,7 +142,7 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
         snapshot: SnapshotData,
     ) -> io::Result<()> {
         self.applier.restore(&snapshot)?;
-        self.last_applied = meta.last_log_id.clone();
+        self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         // The stored snapshot itself (restart) is not rewritten; a leader's is made durable
         // before openraft purges the log up to it.
@@ -167,7 +166,7 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         if *stored < snapshot.meta.last_log_id {
-            *stored = snapshot.meta.last_log_id.clone();
+            *stored = snapshot.meta.last_log_id;
         }
         Ok(Some(snapshot))
     }
@@ -212,7 +211,7 @@ async fn write_if_newer(
         let mut stored = stored_at.lock().unwrap_or_else(|e| e.into_inner());
         if *stored < *at {
             store.put_meta(MetaKey::Snapshot, &encode(snapshot)?)?;
-            *stored = at.clone();
+            *stored = *at;
         }
     }
     // Also when skipped: whoever wrote the stored snapshot may still be waiting for its flush.

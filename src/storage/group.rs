@@ -115,11 +115,10 @@ impl GroupStore {
         Ok(())
     }
 
-    /// Record `purged` in the [`MetaKey::Purged`] slot, then delete the entries up to
-    /// `index` inclusive, first first (durable after the next flush). A crash midway leaves
-    /// entries at or below the purged id, which readers never ask for.
-    pub fn purge_upto(&self, index: u64, purged: &[u8]) -> io::Result<()> {
-        self.put_meta(MetaKey::Purged, purged)?;
+    /// Delete the entries up to `index` inclusive, first first (durable after the next
+    /// flush). Callers record the purge point first (in [`MetaKey::Purged`]), so a crash
+    /// midway leaves only entries at or below it, which readers never ask for.
+    pub fn delete_upto(&self, index: u64) -> io::Result<()> {
         let range = keys::log_key(self.group, 0)..=keys::log_key(self.group, index);
         for item in self.inner.raft.range(range) {
             let (key, _) = item?;
@@ -153,7 +152,7 @@ mod tests {
     async fn append_read_truncate_purge() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let g = store.group(9).unwrap();
+        let g = store.group(9);
         assert_eq!(g.last_entry().unwrap(), None);
         g.append((1..=10u64).map(|i| (i, i.to_be_bytes().to_vec())))
             .unwrap();
@@ -170,8 +169,9 @@ mod tests {
 
         g.truncate_from(8).unwrap();
         assert_eq!(entries(&g), (1..=7).collect::<Vec<_>>());
-        g.purge_upto(3, b"p3").unwrap();
+        g.delete_upto(3).unwrap();
         assert_eq!(entries(&g), (4..=7).collect::<Vec<_>>());
+        g.put_meta(MetaKey::Purged, b"p3").unwrap();
         assert_eq!(
             g.get_meta(MetaKey::Purged).unwrap().as_deref(),
             Some(&b"p3"[..])
@@ -179,7 +179,7 @@ mod tests {
         g.flush().await.unwrap();
 
         // Another group's keys stay untouched by range operations.
-        let other = store.group(10).unwrap();
+        let other = store.group(10);
         other.append([(1, vec![1])]).unwrap();
         g.truncate_from(0).unwrap();
         assert_eq!(entries(&g), Vec::<u64>::new());

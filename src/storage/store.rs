@@ -51,13 +51,18 @@ impl Store {
         })
     }
 
-    /// The storage of one group. Records the group in the registry of known groups (made
-    /// durable by the next flush).
-    pub fn group(&self, group: u64) -> io::Result<GroupStore> {
+    /// A handle on one group's keys (reads and writes; does not register the group).
+    pub fn group(&self, group: u64) -> GroupStore {
+        GroupStore::new(group, self.inner.clone())
+    }
+
+    /// Record `group` in the registry of known groups (durable with the next flush) and
+    /// return its handle. Idempotent.
+    pub fn register_group(&self, group: u64) -> io::Result<GroupStore> {
         self.inner
             .groups
             .insert(keys::group_prefix(group), &[] as &[u8])?;
-        Ok(GroupStore::new(group, self.inner.clone()))
+        Ok(self.group(group))
     }
 
     /// Groups that have data in storage, in ascending order.
@@ -123,16 +128,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path()).unwrap();
-            let g = store.group(3).unwrap();
+            let g = store.register_group(3).unwrap();
             g.append([(1, b"one".to_vec()), (2, b"two".to_vec())])
                 .unwrap();
             g.put_meta(MetaKey::Vote, b"vote").unwrap();
-            store.group(1).unwrap();
+            store.register_group(1).unwrap();
             store.flush().await.unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.known_groups().unwrap(), vec![1, 3]);
-        let g = store.group(3).unwrap();
+        let g = store.group(3);
         assert_eq!(
             g.get_meta(MetaKey::Vote).unwrap().as_deref(),
             Some(&b"vote"[..])
@@ -146,7 +151,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         for group in [1u64, 2, 3] {
-            let g = store.group(group).unwrap();
+            let g = store.register_group(group).unwrap();
             g.append((1..=10).map(|i| (i, vec![group as u8; 10])))
                 .unwrap();
             g.put_meta(MetaKey::Snapshot, b"snap").unwrap();
@@ -158,7 +163,7 @@ mod tests {
             store.inner.raft.scan_prefix(keys::group_prefix(2)).count(),
             0
         );
-        let g1 = store.group(1).unwrap();
+        let g1 = store.group(1);
         assert_eq!(g1.read_entries(.., |i, _| Ok(i)).unwrap().len(), 10);
         assert!(g1.get_meta(MetaKey::Snapshot).unwrap().is_some());
     }

@@ -14,7 +14,7 @@ async fn concurrent_writers_from_many_groups_share_flushes_and_survive_reopen() 
         let store = Store::open(dir.path()).unwrap();
         let mut tasks = Vec::new();
         for group in 1..=GROUPS {
-            let g = store.group(group).unwrap();
+            let g = store.register_group(group).unwrap();
             tasks.push(tokio::spawn(async move {
                 for index in 1..=WRITES {
                     g.append([(index, format!("{group}/{index}").into_bytes())])
@@ -45,7 +45,7 @@ async fn concurrent_writers_from_many_groups_share_flushes_and_survive_reopen() 
         (1..=GROUPS).collect::<Vec<_>>()
     );
     for group in 1..=GROUPS {
-        let g = store.group(group).unwrap();
+        let g = store.group(group);
         let entries = g
             .read_entries(.., |i, b| Ok((i, String::from_utf8(b.to_vec()).unwrap())))
             .unwrap();
@@ -62,7 +62,7 @@ async fn concurrent_writers_from_many_groups_share_flushes_and_survive_reopen() 
 async fn after_flush_waiter_runs_once_data_is_flushed() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let g = store.group(1).unwrap();
+    let g = store.group(1);
     g.append([(1, vec![7; 100])]).unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let before = store.flush_stats().flushes;
