@@ -1,6 +1,6 @@
 //! Throughput and idle-cost measurements of the replication layer, run as tests that print
 //! their numbers (`cargo test --release --lib raft::bench -- --nocapture --test-threads 1`).
-//! They assert only that work happened (and that idle groups use no CPU), never a speed.
+//! They assert only that work happened, never a speed.
 //!
 //! Measured on the 2-core build machine, release, temp dir on its virtio disk, while other
 //! builds kept the load average at 3-5 (so these are lower bounds):
@@ -194,8 +194,13 @@ fn idle_groups_cost_no_cpu() {
             rss / 1024,
             rss / 1024 / groups,
         );
-        // Ticks are off: idle groups must not burn CPU (allow a few scheduler ticks).
-        assert!(cpu < Duration::from_millis(100), "idle CPU {cpu:?}");
+        // The CPU figure is reported, not asserted (timings are for benchmarks, and other
+        // tests share the cores); that no timer runs is asserted in `settings`.
+        assert_eq!(
+            reg.running_groups().len() as u64,
+            groups,
+            "every idle group is still running"
+        );
         reg.shutdown().await;
     });
 }
