@@ -42,7 +42,7 @@ impl Node {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             StartError::Storage(config.data_dir.display().to_string(), e.to_string())
         })?;
-        let store = Store::open(&config.data_dir.join("db")).map_err(|e| {
+        let store = Store::open(config.data_dir.join("db")).map_err(|e| {
             StartError::Storage(config.data_dir.display().to_string(), format!("{e:?}"))
         })?;
         let raft = RaftRegistry::new(store, NODE_ID);
