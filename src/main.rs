@@ -11,6 +11,7 @@ async fn main() {
             tracing_subscriber::EnvFilter::try_from_env("WARRENMQ_LOG")
                 .unwrap_or_else(|_| "info".into()),
         )
+        .with_writer(std::io::stderr)
         .init();
     let config = match Config::from_args(Args::parse()) {
         Ok(c) => c,
