@@ -101,15 +101,10 @@ async fn stopping_during_writes_loses_no_acknowledged_write() {
     assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
 }
 
-/// The victim of `acknowledged_writes_survive_sigkill`: writes until killed, printing the
-/// id of every acknowledged write. Does nothing unless run by that test.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "run as a child process by acknowledged_writes_survive_sigkill"]
-async fn crash_victim() {
-    let Ok(dir) = std::env::var(CRASH_DIR_ENV) else {
-        return;
-    };
-    let reg = registry(Path::new(&dir));
+/// The victim of `acknowledged_writes_survive_sigkill` (the same test, re-executed with
+/// the data dir in the environment): writes until killed, printing every acknowledged id.
+async fn crash_victim(dir: &str) {
+    let reg = registry(Path::new(dir));
     let group = reg
         .start_group(1, Arc::new(TestApplier::default()))
         .await
@@ -134,12 +129,21 @@ async fn crash_victim() {
 
 #[test]
 fn acknowledged_writes_survive_sigkill() {
+    if let Ok(dir) = std::env::var(CRASH_DIR_ENV) {
+        // Child side: be the victim until the parent kills this process.
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(crash_victim(&dir));
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "raft::crash_tests::crash_victim",
-            "--ignored",
+            "raft::crash_tests::acknowledged_writes_survive_sigkill",
             "--nocapture",
             "--test-threads=1",
         ])
