@@ -4,7 +4,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use amq_protocol::protocol::{basic, channel, confirm, exchange, queue, tx};
-use amq_protocol::types::{AMQPValue, FieldTable};
 
 use super::channel::{Assembly, Channel, ChannelConsumer, TxAck};
 use super::connection::Connection;
@@ -15,20 +14,6 @@ use crate::broker::QueueMsg;
 
 fn reply(out: &mut Vec<u8>, ch: u16, m: AMQPClass) {
     encode_method(out, ch, &m);
-}
-
-/// RabbitMQ's x-priority: any integer type.
-fn int_arg(args: &FieldTable, key: &str) -> Option<i64> {
-    match args.inner().get(key)? {
-        AMQPValue::ShortShortInt(v) => Some(*v as i64),
-        AMQPValue::ShortShortUInt(v) => Some(*v as i64),
-        AMQPValue::ShortInt(v) => Some(*v as i64),
-        AMQPValue::ShortUInt(v) => Some(*v as i64),
-        AMQPValue::LongInt(v) => Some(*v as i64),
-        AMQPValue::LongUInt(v) => Some(*v as i64),
-        AMQPValue::LongLongInt(v) => Some(*v),
-        _ => None,
-    }
 }
 
 fn random_name(prefix: &str) -> String {
@@ -421,12 +406,17 @@ impl Connection {
                 }
                 let priority = match c.arguments.inner().get("x-priority") {
                     None => 0,
-                    Some(_) => int_arg(&c.arguments, "x-priority").ok_or_else(|| {
-                        AmqpError::new(
-                            ReplyCode::PreconditionFailed,
-                            "invalid arg 'x-priority' for consumer: expected an integer",
-                        )
-                    })?,
+                    Some(_) => c
+                        .arguments
+                        .inner()
+                        .get("x-priority")
+                        .and_then(crate::amqp::field::int_value)
+                        .ok_or_else(|| {
+                            AmqpError::new(
+                                ReplyCode::PreconditionFailed,
+                                "invalid arg 'x-priority' for consumer: expected an integer",
+                            )
+                        })?,
                 };
                 let key = broker.new_consumer_key();
                 let conn = self.events.clone();

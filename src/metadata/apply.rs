@@ -4,6 +4,7 @@ use amq_protocol::types::{AMQPValue, FieldTable};
 
 use super::state::{ExchangeRecord, MetaState, Permissions, QueueRecord, QueueType, User, VHost};
 use super::{ApplyMeta, Destination, ExchangeKind, MetaCommand, MetaEffect, MetaError, MetaReply};
+use crate::amqp::field::{int_value, str_value};
 use crate::amqp::ReplyCode;
 use crate::routing::{Binding, ExchangeRoute};
 
@@ -51,27 +52,6 @@ fn describe(v: Option<&AMQPValue>) -> String {
             };
             format!("the value '{value}' of type '{kind}'")
         }
-    }
-}
-
-fn int_value(v: &AMQPValue) -> Option<i64> {
-    match v {
-        AMQPValue::ShortShortInt(v) => Some(*v as i64),
-        AMQPValue::ShortShortUInt(v) => Some(*v as i64),
-        AMQPValue::ShortInt(v) => Some(*v as i64),
-        AMQPValue::ShortUInt(v) => Some(*v as i64),
-        AMQPValue::LongInt(v) => Some(*v as i64),
-        AMQPValue::LongUInt(v) => Some(*v as i64),
-        AMQPValue::LongLongInt(v) => Some(*v),
-        _ => None,
-    }
-}
-
-fn str_value(v: &AMQPValue) -> Option<String> {
-    match v {
-        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
-        _ => None,
     }
 }
 
