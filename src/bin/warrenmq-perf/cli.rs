@@ -87,10 +87,6 @@ pub struct Args {
     #[arg(long)]
     pub transient: bool,
 
-    /// Declare exclusive queues (all consumers then share the declaring connection)
-    #[arg(long)]
-    pub exclusive: bool,
-
     /// Do not declare the queues: they already exist
     #[arg(long)]
     pub predeclared: bool,
@@ -156,7 +152,6 @@ pub struct Settings {
     pub queue_names: Vec<String>,
     pub queue_type: Option<QueueType>,
     pub durable: bool,
-    pub exclusive: bool,
     pub predeclared: bool,
     pub delete_queues: bool,
     pub interval: f64,
@@ -190,18 +185,8 @@ impl Args {
             ));
         }
         let durable = !self.transient;
-        if self.queue_type == Some(QueueType::Quorum) {
-            if !durable {
-                return Err("quorum queues are always durable: drop --transient".into());
-            }
-            if self.exclusive {
-                return Err("quorum queues cannot be exclusive: drop --exclusive".into());
-            }
-        }
-        if self.exclusive && self.predeclared {
-            return Err(
-                "--exclusive queues must be declared by this run: drop --predeclared".into(),
-            );
+        if self.queue_type == Some(QueueType::Quorum) && !durable {
+            return Err("quorum queues are always durable: drop --transient".into());
         }
         let queue_names = match self.queues {
             None => vec![self.queue.clone()],
@@ -230,7 +215,6 @@ impl Args {
             queue_names,
             queue_type: self.queue_type,
             durable,
-            exclusive: self.exclusive,
             predeclared: self.predeclared,
             delete_queues: self.delete_queues,
             interval: self.interval,

@@ -9,16 +9,13 @@ mod consumer;
 mod producer;
 mod report;
 mod stats;
+mod wire;
 
+use amq_protocol::protocol::{basic, confirm, connection, queue, AMQPClass};
+use amq_protocol::types::{AMQPValue, FieldTable, LongString};
 use clap::Parser;
 use cli::{redact, Args, Settings};
 use hdrhistogram::Histogram;
-use lapin::options::{
-    BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
-};
-use lapin::types::{AMQPValue, FieldTable, LongString};
-use lapin::{Channel, Connection, ConnectionProperties};
 use stats::{drain_intervals, new_histogram, Counters, Percentiles, Recorder};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -26,6 +23,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use wire::Wire;
 
 /// Connection attempts give up after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,9 +57,8 @@ fn main() -> ExitCode {
     }
 }
 
-async fn connect(uri: &str, name: String) -> Result<Connection, String> {
-    let properties = ConnectionProperties::default().with_connection_name(name.into());
-    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(uri, properties)).await {
+async fn connect(uri: &str, name: String) -> Result<Wire, String> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, Wire::connect(uri, &name)).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(e)) => Err(format!("cannot connect to {}: {e}", redact(uri))),
         Err(_) => Err(format!(
@@ -72,13 +69,7 @@ async fn connect(uri: &str, name: String) -> Result<Connection, String> {
     }
 }
 
-async fn open_channel(conn: &Connection, uri: &str) -> Result<Channel, String> {
-    conn.create_channel()
-        .await
-        .map_err(|e| format!("cannot open a channel on {}: {e}", redact(uri)))
-}
-
-async fn declare_queues(channel: &Channel, s: &Settings) -> Result<(), String> {
+async fn declare_queues(wire: &mut Wire, s: &Settings) -> Result<(), String> {
     let mut arguments = FieldTable::default();
     if let Some(t) = s.queue_type {
         arguments.insert(
@@ -86,18 +77,53 @@ async fn declare_queues(channel: &Channel, s: &Settings) -> Result<(), String> {
             AMQPValue::LongString(LongString::from(t.as_str())),
         );
     }
-    let options = QueueDeclareOptions {
-        durable: s.durable,
-        exclusive: s.exclusive,
-        ..QueueDeclareOptions::default()
-    };
     for name in &s.queue_names {
-        channel
-            .queue_declare(name.as_str().into(), options, arguments.clone())
+        let declare = queue::Declare {
+            queue: name.as_str().into(),
+            passive: false,
+            durable: s.durable,
+            exclusive: false,
+            auto_delete: false,
+            nowait: false,
+            arguments: arguments.clone(),
+        };
+        wire.call(1, AMQPClass::Queue(queue::AMQPMethod::Declare(declare)))
             .await
             .map_err(|e| format!("cannot declare queue {name}: {e}"))?;
     }
     Ok(())
+}
+
+async fn delete_queues(wire: &mut Wire, s: &Settings) -> Result<(), String> {
+    for name in &s.queue_names {
+        let delete = queue::Delete {
+            queue: name.as_str().into(),
+            if_unused: false,
+            if_empty: false,
+            nowait: false,
+        };
+        wire.call(1, AMQPClass::Queue(queue::AMQPMethod::Delete(delete)))
+            .await
+            .map_err(|e| format!("cannot delete queue {name}: {e}"))?;
+    }
+    Ok(())
+}
+
+async fn close_connection(wire: &mut Wire) {
+    let close = connection::Close {
+        reply_code: 200,
+        reply_text: "bye".into(),
+        class_id: 0,
+        method_id: 0,
+    };
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        wire.call(
+            0,
+            AMQPClass::Connection(connection::AMQPMethod::Close(close)),
+        ),
+    )
+    .await;
 }
 
 /// What a task hands back when it ends.
@@ -106,62 +132,45 @@ enum TaskEnd {
     Consumer(Histogram<u64>, Result<(), String>),
 }
 
-async fn close_connection(conn: &Connection) {
-    if conn.status().connected() {
-        let _ = tokio::time::timeout(Duration::from_secs(5), conn.close(200, "bye".into())).await;
-    }
-}
-
 async fn run(s: Settings) -> Result<(), String> {
     let counters = Arc::new(Counters::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    let mut connections: Vec<Connection> = Vec::new();
     let mut e2e_intervals: Vec<Arc<Mutex<Histogram<u64>>>> = Vec::new();
     let mut confirm_intervals: Vec<Arc<Mutex<Histogram<u64>>>> = Vec::new();
 
-    // Setup connection: declares (and at the end deletes) the queues; with --exclusive the
-    // consumers use it too, since only the declaring connection may consume.
+    // Setup connection: declares (and at the end deletes) the queues.
     let setup_uri = s.uris[0].clone();
-    let setup_conn = connect(&setup_uri, format!("warrenmq-perf {} setup", s.id)).await?;
-    let setup_channel = open_channel(&setup_conn, &setup_uri).await?;
+    let mut setup = connect(&setup_uri, format!("warrenmq-perf {} setup", s.id)).await?;
     let outcome = async {
         if !s.predeclared {
-            declare_queues(&setup_channel, &s).await?;
+            declare_queues(&mut setup, &s).await?;
         }
 
         // Consumers first, so that nothing published is missed.
         for j in 0..s.consumers {
             let queue = s.queue_names[j % s.queue_names.len()].clone();
-            let uri = if s.exclusive {
-                setup_uri.clone()
-            } else {
-                s.uris[j % s.uris.len()].clone()
-            };
-            let conn = if s.exclusive {
-                &setup_conn
-            } else {
-                let c = connect(&uri, format!("warrenmq-perf {} consumer {j}", s.id)).await?;
-                connections.push(c);
-                connections.last().expect("just pushed")
-            };
-            let channel = open_channel(conn, &uri).await?;
+            let uri = &s.uris[j % s.uris.len()];
+            let mut conn = connect(uri, format!("warrenmq-perf {} consumer {j}", s.id)).await?;
             if s.qos > 0 {
-                channel
-                    .basic_qos(s.qos, BasicQosOptions::default())
+                let qos = basic::Qos {
+                    prefetch_count: s.qos,
+                    global: false,
+                };
+                conn.call(1, AMQPClass::Basic(basic::AMQPMethod::Qos(qos)))
                     .await
                     .map_err(|e| format!("consumer {j}: basic.qos failed: {e}"))?;
             }
-            let consumer = channel
-                .basic_consume(
-                    queue.as_str().into(),
-                    format!("warrenmq-perf-{j}").into(),
-                    BasicConsumeOptions {
-                        no_ack: s.auto_ack,
-                        ..BasicConsumeOptions::default()
-                    },
-                    FieldTable::default(),
-                )
+            let consume = basic::Consume {
+                queue: queue.as_str().into(),
+                consumer_tag: format!("warrenmq-perf-{j}").into(),
+                no_local: false,
+                no_ack: s.auto_ack,
+                exclusive: false,
+                nowait: false,
+                arguments: FieldTable::default(),
+            };
+            conn.call(1, AMQPClass::Basic(basic::AMQPMethod::Consume(consume)))
                 .await
                 .map_err(|e| format!("consumer {j}: cannot consume from queue {queue}: {e}"))?;
             let (recorder, interval) = Recorder::new();
@@ -172,14 +181,7 @@ async fn run(s: Settings) -> Result<(), String> {
                 auto_ack: s.auto_ack,
                 multi_ack_every: s.multi_ack_every,
             };
-            let fut = consumer::run(
-                spec,
-                channel,
-                consumer,
-                counters.clone(),
-                recorder,
-                stop_rx.clone(),
-            );
+            let fut = consumer::run(spec, conn, counters.clone(), recorder, stop_rx.clone());
             tasks.spawn(async move {
                 let (h, r) = fut.await;
                 TaskEnd::Consumer(h, r)
@@ -190,19 +192,17 @@ async fn run(s: Settings) -> Result<(), String> {
         let mut ready = Vec::new();
         for i in 0..s.producers {
             let uri = &s.uris[i % s.uris.len()];
-            let conn = connect(uri, format!("warrenmq-perf {} producer {i}", s.id)).await?;
-            connections.push(conn);
-            let channel = open_channel(connections.last().expect("just pushed"), uri).await?;
+            let mut conn = connect(uri, format!("warrenmq-perf {} producer {i}", s.id)).await?;
             if s.confirm > 0 {
-                channel
-                    .confirm_select(ConfirmSelectOptions::default())
+                let select = confirm::Select { nowait: false };
+                conn.call(1, AMQPClass::Confirm(confirm::AMQPMethod::Select(select)))
                     .await
                     .map_err(|e| format!("producer {i}: confirm.select failed: {e}"))?;
             }
-            ready.push((i, channel));
+            ready.push((i, conn));
         }
         let start = Instant::now();
-        for (i, channel) in ready {
+        for (i, conn) in ready {
             let (recorder, interval) = Recorder::new();
             confirm_intervals.push(interval);
             let spec = producer::ProducerSpec {
@@ -216,7 +216,7 @@ async fn run(s: Settings) -> Result<(), String> {
             };
             let fut = producer::run(
                 spec,
-                channel,
+                conn,
                 counters.clone(),
                 recorder,
                 start,
@@ -239,10 +239,7 @@ async fn run(s: Settings) -> Result<(), String> {
                 while tasks.join_next().await.is_some() {}
             })
             .await;
-            for conn in &connections {
-                close_connection(conn).await;
-            }
-            close_connection(&setup_conn).await;
+            close_connection(&mut setup).await;
             return Err(e);
         }
     };
@@ -355,34 +352,14 @@ async fn run(s: Settings) -> Result<(), String> {
         ));
         tasks.abort_all();
     }
-    for conn in &connections {
-        close_connection(conn).await;
-    }
     if s.delete_queues {
         if s.predeclared {
             eprintln!("warrenmq-perf: --predeclared queues are not deleted by --delete-queues");
-        } else if setup_channel.status().connected() {
-            for name in &s.queue_names {
-                if let Err(e) = setup_channel
-                    .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
-                    .await
-                {
-                    errors.push(format!("cannot delete queue {name}: {e}"));
-                    break;
-                }
-            }
-        } else {
-            errors.push("cannot delete the queues: the setup channel is closed".into());
+        } else if let Err(e) = delete_queues(&mut setup, &s).await {
+            errors.push(e);
         }
     }
-    if setup_channel.status().connected() {
-        let _ = tokio::time::timeout(
-            Duration::from_secs(5),
-            setup_channel.close(200, "bye".into()),
-        )
-        .await;
-    }
-    close_connection(&setup_conn).await;
+    close_connection(&mut setup).await;
 
     let summary = report::Summary {
         settings: &s,
