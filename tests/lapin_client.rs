@@ -304,6 +304,14 @@ fn sigkill_loses_no_confirmed_message_and_redelivers_unacked() {
         )
         .await
         .unwrap();
+        ch.exchange_declare(
+            s("transient-x"),
+            ExchangeKind::Fanout,
+            ExchangeDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
         ch.queue_bind(
             s("durable-q"),
             s("dx"),
@@ -383,5 +391,19 @@ fn sigkill_loses_no_confirmed_message_and_redelivers_unacked() {
         )
         .await
         .unwrap();
+        // A non-durable exchange did not survive the restart (as in RabbitMQ).
+        let err = ch
+            .exchange_declare(
+                s("transient-x"),
+                ExchangeKind::Fanout,
+                ExchangeDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("NOT_FOUND"), "{err}");
     });
 }

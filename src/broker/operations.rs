@@ -104,6 +104,18 @@ impl Broker {
                 .propose(MetaCommand::DeleteTransientQueuesOfNode { node: node_id })
                 .await?;
         }
+        // A single node's restart is a whole-cluster restart: non-durable exchanges go.
+        let has_transient_exchanges = broker
+            .meta
+            .state
+            .read()
+            .expect("metadata lock")
+            .has_transient_exchanges();
+        if has_transient_exchanges {
+            broker
+                .propose(MetaCommand::DeleteTransientExchanges)
+                .await?;
+        }
         tokio::spawn(run_events(Arc::downgrade(&broker), events_rx));
         let durable: Vec<(String, String)> = {
             let state = broker.meta.state.read().expect("metadata lock");

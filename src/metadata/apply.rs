@@ -331,6 +331,20 @@ impl MetaState {
                     .collect();
                 (MetaReply::Ok, effects)
             }
+            MetaCommand::DeleteTransientExchanges => {
+                for vhost in self.vhosts.values_mut() {
+                    let doomed: Vec<String> = vhost
+                        .exchanges
+                        .iter()
+                        .filter(|(_, x)| !x.durable)
+                        .map(|(name, _)| name.clone())
+                        .collect();
+                    for name in doomed {
+                        Self::drop_exchange(vhost, &name);
+                    }
+                }
+                ok()
+            }
             MetaCommand::DeleteTransientQueuesOfNode { node } => {
                 let doomed = self.queues_where(|q| {
                     (!q.durable || q.exclusive_owner.is_some()) && q.leader_node == node
@@ -461,7 +475,16 @@ impl MetaState {
                 format!("exchange '{name}' in vhost '{vhost_name}' in use"),
             );
         }
-        vhost.exchanges.remove(name);
+        Self::drop_exchange(vhost, name);
+        ok()
+    }
+
+    /// Remove an exchange and its bindings; auto-delete exchanges it was bound to go too
+    /// when that was their last binding.
+    fn drop_exchange(vhost: &mut VHost, name: &str) {
+        if vhost.exchanges.remove(name).is_none() {
+            return;
+        }
         let sources: Vec<String> = vhost
             .routing
             .all_bindings()
@@ -472,7 +495,6 @@ impl MetaState {
         for s in sources {
             Self::auto_delete_exchange(vhost, &s);
         }
-        ok()
     }
 
     /// An auto-delete exchange goes when its last binding (as source) is gone.

@@ -97,6 +97,9 @@ pub enum MetaCommand {
     DeleteTransientQueuesOfNode {
         node: u64,
     },
+    /// Non-durable exchanges (and their bindings) do not survive a restart of the whole
+    /// cluster, as in RabbitMQ.
+    DeleteTransientExchanges,
 }
 
 /// A refusal, with RabbitMQ's code and full text (`NOT_FOUND - ...`).

@@ -162,6 +162,12 @@ impl MetaState {
             .any(|(_, q)| (!q.durable || q.exclusive_owner.is_some()) && q.leader_node == node)
     }
 
+    pub fn has_transient_exchanges(&self) -> bool {
+        self.vhosts
+            .values()
+            .any(|v| v.exchanges.values().any(|x| !x.durable))
+    }
+
     pub fn has_queues_of_owner(&self, owner: OwnerId) -> bool {
         self.all_queues()
             .any(|(_, q)| q.exclusive_owner == Some(owner))

@@ -367,3 +367,36 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn transient_exchanges_and_their_bindings_go_durable_ones_stay() {
+    let mut s = boot();
+    s.apply(META, declare_x("keep", ExchangeKind::Direct, true, false));
+    s.apply(META, declare_x("gone", ExchangeKind::Fanout, false, false));
+    s.apply(META, declare_q("q", true, FieldTable::default()));
+    s.apply(META, bind("keep", "q", "k"));
+    s.apply(META, bind("gone", "q", "k"));
+    // keep -> gone (exchange-to-exchange), from a durable exchange to a transient one.
+    s.apply(
+        META,
+        MetaCommand::Bind {
+            vhost: "/".into(),
+            source: "keep".into(),
+            destination: Destination::Exchange("gone".into()),
+            routing_key: "e".into(),
+            arguments: FieldTable::default(),
+        },
+    );
+    assert!(s.has_transient_exchanges());
+    let (reply, effects) = s.apply(META, MetaCommand::DeleteTransientExchanges);
+    assert_eq!((reply, effects), (MetaReply::Ok, vec![]));
+    assert!(!s.has_transient_exchanges());
+    assert!(s.exchange("/", "keep").is_some());
+    assert!(s.exchange("/", "gone").is_none());
+    assert!(s.exchange("/", "amq.direct").is_some());
+    let left: Vec<_> = s
+        .bindings("/")
+        .map(|b| (b.source.clone(), b.routing_key.clone()))
+        .collect();
+    assert_eq!(left, vec![("keep".to_string(), "k".to_string())]);
+}
