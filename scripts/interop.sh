@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Interop check with clients that have their own codecs: a pika scenario and
-# amqp-publish / amqp-consume from amqp-tools, against a fresh WarrenMQ node.
+# Interop check with clients that have their own codecs: a pika scenario, an amqplib
+# (Node.js) scenario and amqp-publish / amqp-consume from amqp-tools, against a fresh
+# WarrenMQ node. scripts/install-test-deps.sh installs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET="${CARGO_TARGET_DIR:-target}"
@@ -20,6 +21,13 @@ done
 URL="amqp://guest:guest@127.0.0.1:$PORT/%2F"
 echo "interop: pika scenario"
 python3 scripts/interop_pika.py "$URL"
+NODE_DEPS=${WARRENMQ_NODE_DEPS:-$HOME/.cache/warrenmq-interop}
+if [ -d "$NODE_DEPS/node_modules/amqplib" ] && command -v node >/dev/null 2>&1; then
+  echo "interop: amqplib scenario"
+  NODE_PATH="$NODE_DEPS/node_modules" timeout 60 node scripts/interop_amqplib.js "$URL"
+else
+  echo "interop: amqplib not installed (scripts/install-test-deps.sh installs it)"; exit 1
+fi
 if command -v amqp-publish >/dev/null 2>&1; then
   echo "interop: amqp-tools"
   amqp-declare-queue --url="$URL" -q tools-q -d >/dev/null
