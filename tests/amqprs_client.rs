@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use amqprs::channel::{
     BasicAckArguments, BasicConsumeArguments, BasicGetArguments, BasicPublishArguments,
-    BasicQosArguments, ExchangeDeclareArguments, QueueBindArguments, QueueDeclareArguments,
+    BasicQosArguments, ExchangeDeclareArguments, ExchangeUnbindArguments, QueueBindArguments,
+    QueueDeclareArguments, QueueUnbindArguments,
 };
 use amqprs::connection::{Connection, OpenConnectionArguments};
 use amqprs::{BasicProperties, FieldTable};
@@ -99,6 +100,43 @@ fn amqprs_publishes_gets_and_consumes_with_prefetch() {
                 .await
                 .unwrap();
         }
+        conn.close().await.unwrap();
+    });
+}
+
+#[test]
+fn amqprs_unbinds_of_missing_queues_exchanges_and_bindings_succeed() {
+    let server = Server::start();
+    run(Duration::from_secs(30), "amqprs unbind", async {
+        let conn = Connection::open(&OpenConnectionArguments::new(
+            "127.0.0.1",
+            server.port,
+            "guest",
+            "guest",
+        ))
+        .await
+        .expect("open");
+        let ch = conn.open_channel(None).await.unwrap();
+        ch.queue_declare(QueueDeclareArguments::durable_client_named("rs-unbind"))
+            .await
+            .unwrap();
+        // As in RabbitMQ: unbind-ok whether the queue, the exchange or the binding is missing.
+        for (queue, exchange) in [
+            ("rs-missing", "amq.direct"),
+            ("rs-unbind", "rs-missing-x"),
+            ("rs-unbind", "amq.direct"),
+        ] {
+            ch.queue_unbind(QueueUnbindArguments::new(queue, exchange, "k"))
+                .await
+                .unwrap_or_else(|e| panic!("unbind {queue} from {exchange}: {e}"));
+        }
+        ch.exchange_unbind(ExchangeUnbindArguments::new("rs-dst", "rs-src", "k"))
+            .await
+            .unwrap();
+        // The channel is still open.
+        ch.queue_declare(QueueDeclareArguments::durable_client_named("rs-unbind"))
+            .await
+            .unwrap();
         conn.close().await.unwrap();
     });
 }

@@ -214,6 +214,12 @@ impl Broker {
         arguments: FieldTable,
     ) -> BrokerResult<()> {
         if passive {
+            if name.is_empty() {
+                return Err(BrokerError::new(
+                    ReplyCode::AccessRefused,
+                    "operation not permitted on the default exchange",
+                ));
+            }
             let state = self.meta.state.read().expect("metadata lock");
             return match state.exchange(vhost, name) {
                 Some(_) => Ok(()),
@@ -424,7 +430,7 @@ impl Broker {
         if if_empty && status.ready + status.unacked > 0 {
             return Err(BrokerError::new(
                 ReplyCode::PreconditionFailed,
-                format!("queue '{name}' in vhost '{vhost}' is not empty"),
+                format!("queue '{name}' in vhost '{vhost}' not empty"),
             ));
         }
         self.propose(MetaCommand::DeleteQueue {

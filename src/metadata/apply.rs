@@ -1,10 +1,14 @@
 //! `MetaState::apply`: every metadata command with RabbitMQ's checks and reply texts.
 
-use amq_protocol::types::{AMQPValue, FieldTable};
+use amq_protocol::types::FieldTable;
 
+use super::args::{
+    assert_equivalence, check_dlx_type, validate_queue_args, COMPARED_EXCHANGE_ARGS,
+    COMPARED_QUEUE_ARGS,
+};
 use super::state::{ExchangeRecord, MetaState, Permissions, QueueRecord, QueueType, User, VHost};
 use super::{ApplyMeta, Destination, ExchangeKind, MetaCommand, MetaEffect, MetaError, MetaReply};
-use crate::amqp::field::{int_value, str_value};
+use crate::amqp::field::str_value;
 use crate::amqp::ReplyCode;
 use crate::routing::{Binding, ExchangeRoute};
 
@@ -28,102 +32,6 @@ const PREDECLARED: &[(&str, ExchangeKind, bool)] = &[
     ("amq.match", ExchangeKind::Headers, false),
     ("amq.rabbitmq.trace", ExchangeKind::Topic, true),
 ];
-
-/// How RabbitMQ prints an argument value in equivalence errors.
-fn describe(v: Option<&AMQPValue>) -> String {
-    match v {
-        None => "none".to_owned(),
-        Some(v) => {
-            let (value, kind) = match v {
-                AMQPValue::LongString(s) => (
-                    String::from_utf8_lossy(s.as_bytes()).into_owned(),
-                    "longstr",
-                ),
-                AMQPValue::ShortString(s) => (s.as_str().to_owned(), "shortstr"),
-                AMQPValue::Boolean(b) => (b.to_string(), "bool"),
-                AMQPValue::LongLongInt(i) => (i.to_string(), "long"),
-                AMQPValue::LongInt(i) => (i.to_string(), "signedint"),
-                AMQPValue::LongUInt(i) => (i.to_string(), "unsignedint"),
-                AMQPValue::ShortInt(i) => (i.to_string(), "short"),
-                AMQPValue::ShortUInt(i) => (i.to_string(), "unsignedshort"),
-                AMQPValue::ShortShortInt(i) => (i.to_string(), "byte"),
-                AMQPValue::ShortShortUInt(i) => (i.to_string(), "unsignedbyte"),
-                other => (format!("{other:?}"), "table"),
-            };
-            format!("the value '{value}' of type '{kind}'")
-        }
-    }
-}
-
-/// Queue arguments whose values are compared on redeclare, as RabbitMQ does.
-const COMPARED_ARGS: &[&str] = &[
-    "x-queue-type",
-    "x-max-length",
-    "x-max-length-bytes",
-    "x-message-ttl",
-    "x-expires",
-    "x-dead-letter-exchange",
-    "x-dead-letter-routing-key",
-    "x-max-priority",
-    "x-overflow",
-    "x-queue-mode",
-    "x-single-active-consumer",
-    "x-quorum-initial-group-size",
-];
-
-fn validate_queue_args(args: &FieldTable, name: &str, vhost: &str) -> Result<QueueType, MetaError> {
-    let invalid = |arg: &str, why: String| {
-        MetaError::new(
-            ReplyCode::PreconditionFailed,
-            format!("invalid arg '{arg}' for queue '{name}' in vhost '{vhost}': {why}"),
-        )
-    };
-    for arg in [
-        "x-max-length",
-        "x-max-length-bytes",
-        "x-message-ttl",
-        "x-max-priority",
-        "x-quorum-initial-group-size",
-    ] {
-        if let Some(v) = args.inner().get(arg) {
-            match int_value(v) {
-                None => {
-                    return Err(invalid(
-                        arg,
-                        format!("{{unacceptable_type,{}}}", describe(Some(v))),
-                    ))
-                }
-                Some(n) if n < 0 => return Err(invalid(arg, format!("{{value_negative,{n}}}"))),
-                _ => {}
-            }
-        }
-    }
-    if let Some(v) = args.inner().get("x-expires") {
-        match int_value(v) {
-            Some(n) if n > 0 => {}
-            Some(n) => return Err(invalid("x-expires", format!("{{value_zero_or_less,{n}}}"))),
-            None => {
-                return Err(invalid(
-                    "x-expires",
-                    format!("{{unacceptable_type,{}}}", describe(Some(v))),
-                ))
-            }
-        }
-    }
-    match args.inner().get("x-queue-type") {
-        None => Ok(QueueType::Classic),
-        Some(v) => match str_value(v).as_deref() {
-            Some("classic") => Ok(QueueType::Classic),
-            Some("quorum") => Ok(QueueType::Quorum),
-            Some("stream") => Err(MetaError::new(
-                ReplyCode::PreconditionFailed,
-                format!("invalid arg 'x-queue-type' for queue '{name}' in vhost '{vhost}': stream queues are not supported by WarrenMQ"),
-            )),
-            Some(other) => Err(invalid("x-queue-type", format!("{{unsupported_queue_type,<<\"{other}\">>}}"))),
-            None => Err(invalid("x-queue-type", format!("{{unacceptable_type,{}}}", describe(Some(v))))),
-        },
-    }
-}
 
 impl MetaState {
     /// Apply one committed command. Deterministic: same state + command = same result.
@@ -397,6 +305,12 @@ impl MetaState {
         let Some(vhost) = self.vhosts.get_mut(vhost_name) else {
             return err(ReplyCode::NotFound, format!("no vhost '{vhost_name}'"));
         };
+        if name.is_empty() {
+            return err(
+                ReplyCode::AccessRefused,
+                "operation not permitted on the default exchange",
+            );
+        }
         if let Some(x) = vhost.exchanges.get(&name) {
             let mismatch = |arg: &str, got: String, cur: String| {
                 err(
@@ -419,6 +333,12 @@ impl MetaState {
             }
             if x.internal != internal {
                 return mismatch("internal", internal.to_string(), x.internal.to_string());
+            }
+            let what = format!("exchange '{name}' in vhost '{vhost_name}'");
+            if let Err(e) =
+                assert_equivalence(&x.arguments, &arguments, &what, COMPARED_EXCHANGE_ARGS)
+            {
+                return (MetaReply::Error(e), Vec::new());
             }
             return (MetaReply::ExchangeDeclared { created: false }, Vec::new());
         }
@@ -462,7 +382,7 @@ impl MetaState {
         if name.starts_with("amq.") {
             return err(
                 ReplyCode::AccessRefused,
-                format!("exchange name '{name}' contains reserved prefix 'amq.*'"),
+                format!("deletion of system exchange '{name}' in vhost '{vhost_name}' not allowed"),
             );
         }
         if !vhost.exchanges.contains_key(name) {
@@ -521,10 +441,10 @@ impl MetaState {
         if !self.vhosts.contains_key(vhost_name) {
             return err(ReplyCode::NotFound, format!("no vhost '{vhost_name}'"));
         }
-        let queue_type = match validate_queue_args(&arguments, &name, vhost_name) {
-            Ok(t) => t,
-            Err(e) => return (MetaReply::Error(e), Vec::new()),
-        };
+        let what = format!("queue '{name}' in vhost '{vhost_name}'");
+        if let Err(e) = check_dlx_type(&arguments, &what) {
+            return (MetaReply::Error(e), Vec::new());
+        }
         let vhost = self.vhosts.get_mut(vhost_name).expect("vhost checked");
         if let Some(q) = vhost.queues.get(&name) {
             if q.exclusive_owner.is_some() && q.exclusive_owner != exclusive_owner {
@@ -552,22 +472,14 @@ impl MetaState {
                     q.exclusive_owner.is_some(),
                 );
             }
-            for arg in COMPARED_ARGS {
-                let (got, cur) = (arguments.inner().get(*arg), q.arguments.inner().get(*arg));
-                // A missing x-queue-type means the current type.
-                if *arg == "x-queue-type" && got.is_none() {
-                    continue;
-                }
-                if got != cur {
-                    return err(
-                        ReplyCode::PreconditionFailed,
-                        format!(
-                            "inequivalent arg '{arg}' for queue '{name}' in vhost '{vhost_name}': received {} but current is {}",
-                            describe(got),
-                            describe(cur)
-                        ),
-                    );
-                }
+            // A missing x-queue-type means the current type.
+            let keys: Vec<&str> = COMPARED_QUEUE_ARGS
+                .iter()
+                .copied()
+                .filter(|k| *k != "x-queue-type" || arguments.inner().contains_key(*k))
+                .collect();
+            if let Err(e) = assert_equivalence(&q.arguments, &arguments, &what, &keys) {
+                return (MetaReply::Error(e), Vec::new());
             }
             return (
                 MetaReply::QueueDeclared {
@@ -583,9 +495,13 @@ impl MetaState {
                 format!("queue name '{name}' contains reserved prefix 'amq.*'"),
             );
         }
+        let queue_type = match validate_queue_args(&arguments, &what) {
+            Ok(t) => t,
+            Err(e) => return (MetaReply::Error(e), Vec::new()),
+        };
         if queue_type == QueueType::Quorum {
             let bad = if exclusive_owner.is_some() {
-                Some("exclusive")
+                Some("exclusive-owner")
             } else if !durable {
                 Some("non-durable")
             } else if auto_delete {
@@ -658,6 +574,14 @@ impl MetaState {
                 "operation not permitted on the default exchange",
             );
         }
+        if !add {
+            // RabbitMQ answers unbind-ok whatever is missing.
+            let source = binding.source.clone();
+            if vhost.routing.unbind(&binding) {
+                Self::auto_delete_exchange(vhost, &source);
+            }
+            return ok();
+        }
         if !vhost.exchanges.contains_key(&binding.source) {
             return err(
                 ReplyCode::NotFound,
@@ -679,14 +603,7 @@ impl MetaState {
             }
             _ => {}
         }
-        if add {
-            vhost.routing.bind(binding);
-        } else {
-            let source = binding.source.clone();
-            if vhost.routing.unbind(&binding) {
-                Self::auto_delete_exchange(vhost, &source);
-            }
-        }
+        vhost.routing.bind(binding);
         ok()
     }
 }

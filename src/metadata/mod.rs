@@ -6,6 +6,7 @@
 //! carry RabbitMQ's reply codes and texts.
 
 mod apply;
+mod args;
 mod command;
 mod password;
 mod state;

@@ -271,6 +271,212 @@ fn binding_errors() {
     );
     let (code, _) = error(s.apply(META, bind("", "q", "q")).0);
     assert_eq!(code, ReplyCode::AccessRefused);
+    // Unbinding answers unbind-ok whatever is missing, as RabbitMQ does.
+    for (source, queue) in [("nope", "q"), ("amq.direct", "nope"), ("amq.direct", "q")] {
+        let MetaCommand::Bind {
+            vhost,
+            source,
+            destination,
+            routing_key,
+            arguments,
+        } = bind(source, queue, "k")
+        else {
+            unreachable!()
+        };
+        let unbind = MetaCommand::Unbind {
+            vhost,
+            source,
+            destination,
+            routing_key,
+            arguments,
+        };
+        assert_eq!(s.apply(META, unbind).0, MetaReply::Ok);
+    }
+}
+
+fn args(pairs: &[(&str, AMQPValue)]) -> FieldTable {
+    let mut t = FieldTable::default();
+    for (k, v) in pairs {
+        t.insert((*k).into(), v.clone());
+    }
+    t
+}
+
+fn text(v: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(v.to_owned()))
+}
+
+/// The text of the error `cmd` gets (every one of these is 406 PRECONDITION_FAILED).
+fn failed(s: &mut MetaState, cmd: MetaCommand) -> String {
+    let (code, text) = error(s.apply(META, cmd).0);
+    assert_eq!(code, ReplyCode::PreconditionFailed, "{text}");
+    text
+}
+
+#[test]
+fn queue_argument_texts_match_rabbitmq() {
+    let mut s = boot();
+    let cases: &[(&str, AMQPValue, &str)] = &[
+        (
+            "x-max-length",
+            AMQPValue::LongInt(-1),
+            "{value_negative,-1}",
+        ),
+        (
+            "x-max-length",
+            text("ten"),
+            "\"expected integer, got longstr\"",
+        ),
+        (
+            "x-message-ttl",
+            text("5"),
+            "\"expected integer, got longstr\"",
+        ),
+        (
+            "x-message-ttl",
+            AMQPValue::LongLongInt(1 << 40),
+            "{value_too_large,1099511627776}",
+        ),
+        ("x-expires", AMQPValue::LongInt(0), "{value_zero,0}"),
+        ("x-expires", AMQPValue::LongInt(-3), "{value_negative,-3}"),
+        (
+            "x-max-priority",
+            AMQPValue::LongInt(300),
+            "{max_value_exceeded,300}",
+        ),
+        ("x-overflow", text("bogus"), "invalid_overflow"),
+        ("x-queue-mode", text("eager"), "invalid_queue_mode"),
+        (
+            "x-single-active-consumer",
+            AMQPValue::LongInt(1),
+            "{unacceptable_type,signedint}",
+        ),
+        (
+            "x-queue-type",
+            text("bogus"),
+            "\"unsupported queue type 'bogus'\"",
+        ),
+        (
+            "x-queue-type",
+            AMQPValue::LongInt(5),
+            "{unacceptable_type,signedint}",
+        ),
+        (
+            "x-dead-letter-routing-key",
+            text("k"),
+            "routing_key_but_no_dlx_defined",
+        ),
+    ];
+    for (arg, value, why) in cases {
+        assert_eq!(
+            failed(&mut s, declare_q("q", true, args(&[(arg, value.clone())]))),
+            format!("PRECONDITION_FAILED - invalid arg '{arg}' for queue 'q' in vhost '/': {why}")
+        );
+    }
+    // The dead-letter exchange's type is checked first, with its own text.
+    assert_eq!(
+        failed(
+            &mut s,
+            declare_q("q", true, args(&[("x-dead-letter-exchange", AMQPValue::LongInt(5))]))
+        ),
+        "PRECONDITION_FAILED - invalid type 'signedint' for arg 'x-dead-letter-exchange' in queue 'q' in vhost '/'"
+    );
+    let mut cmd = declare_q("qq", true, args(&[("x-queue-type", text("quorum"))]));
+    if let MetaCommand::DeclareQueue {
+        exclusive_owner, ..
+    } = &mut cmd
+    {
+        *exclusive_owner = Some((1, 1));
+    }
+    assert_eq!(
+        failed(&mut s, cmd),
+        "PRECONDITION_FAILED - invalid property 'exclusive-owner' for queue 'qq' in vhost '/'"
+    );
+}
+
+#[test]
+fn queue_redeclare_compares_arguments_like_rabbitmq() {
+    let mut s = boot();
+    let ten = args(&[("x-max-length", AMQPValue::LongInt(10))]);
+    s.apply(META, declare_q("q", true, ten.clone()));
+    let what = "PRECONDITION_FAILED - inequivalent arg 'x-max-length' for queue 'q' in vhost '/'";
+    let redeclare = |v: AMQPValue| declare_q("q", true, args(&[("x-max-length", v)]));
+    // Both present: plain values. One missing: typed descriptions.
+    assert_eq!(
+        failed(&mut s, redeclare(AMQPValue::LongInt(20))),
+        format!("{what}: received '20' but current is '10'")
+    );
+    assert_eq!(
+        failed(&mut s, redeclare(text("10"))),
+        format!("{what}: received '10' but current is '10'")
+    );
+    assert_eq!(
+        failed(&mut s, declare_q("q", true, FieldTable::default())),
+        format!("{what}: received none but current is the value '10' of type 'signedint'")
+    );
+    // Integer widths are one type class; unknown arguments are not compared.
+    for same in [
+        args(&[("x-max-length", AMQPValue::LongLongInt(10))]),
+        args(&[
+            ("x-max-length", AMQPValue::ShortShortUInt(10)),
+            ("x-other", AMQPValue::Boolean(true)),
+        ]),
+    ] {
+        let reply = s.apply(META, declare_q("q", true, same)).0;
+        assert!(
+            matches!(reply, MetaReply::QueueDeclared { created: false, .. }),
+            "{reply:?}"
+        );
+    }
+    s.apply(
+        META,
+        declare_q("qq", true, args(&[("x-queue-type", text("quorum"))])),
+    );
+    assert_eq!(
+        failed(&mut s, declare_q("qq", true, args(&[("x-queue-type", text("classic"))]))),
+        "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'qq' in vhost '/': received 'classic' but current is 'quorum'"
+    );
+}
+
+#[test]
+fn exchange_texts_match_rabbitmq() {
+    let mut s = boot();
+    let mut with_ae = declare_x("x", ExchangeKind::Direct, false, false);
+    if let MetaCommand::DeclareExchange { arguments, .. } = &mut with_ae {
+        *arguments = args(&[("alternate-exchange", text("a"))]);
+    }
+    s.apply(META, with_ae.clone());
+    if let MetaCommand::DeclareExchange { arguments, .. } = &mut with_ae {
+        *arguments = args(&[("alternate-exchange", text("b"))]);
+    }
+    assert_eq!(
+        failed(&mut s, with_ae),
+        "PRECONDITION_FAILED - inequivalent arg 'alternate-exchange' for exchange 'x' in vhost '/': received 'b' but current is 'a'"
+    );
+    let (code, text) = error(
+        s.apply(META, declare_x("", ExchangeKind::Direct, true, false))
+            .0,
+    );
+    assert_eq!(
+        (code, text.as_str()),
+        (
+            ReplyCode::AccessRefused,
+            "ACCESS_REFUSED - operation not permitted on the default exchange"
+        )
+    );
+    let delete = MetaCommand::DeleteExchange {
+        vhost: "/".into(),
+        name: "amq.direct".into(),
+        if_unused: false,
+    };
+    let (code, text) = error(s.apply(META, delete).0);
+    assert_eq!(
+        (code, text.as_str()),
+        (
+            ReplyCode::AccessRefused,
+            "ACCESS_REFUSED - deletion of system exchange 'amq.direct' in vhost '/' not allowed"
+        )
+    );
 }
 
 #[test]
