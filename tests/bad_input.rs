@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use amq_protocol::protocol::{basic, channel, connection, AMQPClass};
+use amq_protocol::protocol::{basic, channel, connection, exchange, AMQPClass};
 use bytes::BytesMut;
 use common::{run, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -109,6 +109,37 @@ impl Raw {
         }
     }
 
+    /// The `connection.close` the server sends next.
+    async fn close(&mut self) -> connection::Close {
+        match self.method().await {
+            AMQPClass::Connection(connection::AMQPMethod::Close(c)) => c,
+            other => panic!("expected connection.close, got {other:?}"),
+        }
+    }
+
+    /// Code, text and (class, method) of the next `connection.close`.
+    async fn close_fields(&mut self) -> (u16, String, (u16, u16)) {
+        let c = self.close().await;
+        (
+            c.reply_code,
+            c.reply_text.as_str().to_owned(),
+            (c.class_id, c.method_id),
+        )
+    }
+
+    async fn open_channel(&mut self, ch: u16) {
+        self.send(
+            ch,
+            AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})),
+        )
+        .await;
+        let ok = self.method().await;
+        assert!(
+            matches!(ok, AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))),
+            "{ok:?}"
+        );
+    }
+
     /// The reply code of the `connection.close` the server sends next.
     async fn connection_close(&mut self) -> (u16, String) {
         match self.method().await {
@@ -198,6 +229,272 @@ fn protocol_violations_get_rabbitmq_reply_codes() {
         )
         .await;
         assert_eq!(raw.connection_close().await.0, 504);
+    });
+}
+
+/// Texts and method ids as RabbitMQ 3.10 sends them (see scripts/compare_rabbitmq.py).
+#[test]
+fn frame_errors_carry_rabbitmq_texts_and_method_ids() {
+    let server = Server::start();
+    run(Duration::from_secs(60), "frame error texts", async {
+        // Oversize: the payload size against frame_max less the frame overhead.
+        let mut raw = Raw::open(server.port).await;
+        raw.stream
+            .write_all(&[3, 0, 1, 0, 0, 0x20, 0])
+            .await
+            .unwrap();
+        assert_eq!(
+            raw.close_fields().await,
+            (
+                501,
+                "FRAME_ERROR - type 3, all octets = <<>>: {frame_too_large,8192,4088}".into(),
+                (0, 0)
+            )
+        );
+        // Unknown frame type and a bad frame end.
+        let mut raw = Raw::open(server.port).await;
+        raw.stream
+            .write_all(&[9, 0, 1, 0, 0, 0, 2, b'h', b'i', 0xCE])
+            .await
+            .unwrap();
+        assert_eq!(
+            raw.close_fields().await,
+            (
+                501,
+                "FRAME_ERROR - type 9, all octets = <<\"hi\">>: unknown_frame".into(),
+                (0, 0)
+            )
+        );
+        let mut raw = Raw::open(server.port).await;
+        raw.stream
+            .write_all(&[3, 0, 1, 0, 0, 0, 1, 0, 0])
+            .await
+            .unwrap();
+        assert_eq!(
+            raw.close_fields().await,
+            (
+                501,
+                "FRAME_ERROR - type 3, all octets = <<0>>: {invalid_frame_end_marker,0}".into(),
+                (0, 0)
+            )
+        );
+        // A heartbeat on a channel, and a queue method on channel 0.
+        let mut raw = Raw::open(server.port).await;
+        raw.stream
+            .write_all(&[8, 0, 1, 0, 0, 0, 0, 0xCE])
+            .await
+            .unwrap();
+        assert_eq!(
+            raw.close_fields().await,
+            (
+                505,
+                "UNEXPECTED_FRAME - type 8, all octets = <<>>".into(),
+                (0, 0)
+            )
+        );
+        let mut raw = Raw::open(server.port).await;
+        raw.send(
+            0,
+            AMQPClass::Basic(basic::AMQPMethod::Qos(basic::Qos {
+                prefetch_count: 1,
+                global: false,
+            })),
+        )
+        .await;
+        assert_eq!(
+            raw.close_fields().await,
+            (
+                504,
+                "CHANNEL_ERROR - unexpected method in connection state running".into(),
+                (60, 10)
+            )
+        );
+        // basic.qos with a prefetch_size: 540, closing the connection.
+        let mut raw = Raw::open(server.port).await;
+        raw.open_channel(1).await;
+        raw.stream
+            .write_all(&[
+                1, 0, 1, 0, 0, 0, 11, 0, 60, 0, 10, 0, 0, 0, 10, 0, 0, 0, 0xCE,
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            raw.close_fields().await,
+            (
+                540,
+                "NOT_IMPLEMENTED - prefetch_size!=0 (10)".into(),
+                (60, 10)
+            )
+        );
+        // A method where the publish's content header belongs names basic.publish.
+        let mut raw = Raw::open(server.port).await;
+        raw.open_channel(1).await;
+        raw.send(
+            1,
+            AMQPClass::Basic(basic::AMQPMethod::Publish(basic::Publish {
+                exchange: "".into(),
+                routing_key: "q".into(),
+                mandatory: false,
+                immediate: false,
+            })),
+        )
+        .await;
+        raw.send(
+            1,
+            AMQPClass::Basic(basic::AMQPMethod::Qos(basic::Qos {
+                prefetch_count: 1,
+                global: false,
+            })),
+        )
+        .await;
+        assert_eq!(
+            raw.close_fields().await,
+            (
+                505,
+                "UNEXPECTED_FRAME - expected content header for class 60, got non content header frame instead".into(),
+                (60, 40)
+            )
+        );
+        // The default exchange cannot be declared, not even passively: 403 on the channel.
+        let mut raw = Raw::open(server.port).await;
+        raw.open_channel(1).await;
+        raw.send(
+            1,
+            AMQPClass::Exchange(exchange::AMQPMethod::Declare(exchange::Declare {
+                exchange: "".into(),
+                kind: "direct".into(),
+                passive: true,
+                durable: false,
+                auto_delete: false,
+                internal: false,
+                nowait: false,
+                arguments: Default::default(),
+            })),
+        )
+        .await;
+        match raw.method().await {
+            AMQPClass::Channel(channel::AMQPMethod::Close(c)) => assert_eq!(
+                (c.reply_code, c.reply_text.as_str(), c.class_id, c.method_id),
+                (
+                    403,
+                    "ACCESS_REFUSED - operation not permitted on the default exchange",
+                    40,
+                    10
+                )
+            ),
+            other => panic!("expected channel.close, got {other:?}"),
+        }
+        // channel_max (16 here) bounds the number of open channels, not their numbers.
+        let mut raw = Raw::open(server.port).await;
+        raw.open_channel(60000).await;
+        for ch in 1..16 {
+            raw.open_channel(ch).await;
+        }
+        raw.send(
+            16,
+            AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})),
+        )
+        .await;
+        assert_eq!(
+            raw.close_fields().await,
+            (
+                530,
+                "NOT_ALLOWED - number of channels opened (16) has reached the negotiated channel_max (16)".into(),
+                (0, 0)
+            )
+        );
+    });
+}
+
+/// Start a handshake with these credentials; the `connection.close` the server sends, or
+/// `None` when it just closes the socket.
+async fn refused_login(
+    port: u16,
+    password: &str,
+    vhost: &str,
+    capabilities: amq_protocol::types::FieldTable,
+) -> Option<(u16, String, (u16, u16))> {
+    use amq_protocol::types::{AMQPValue, FieldTable};
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream.write_all(b"AMQP\x00\x00\x09\x01").await.unwrap();
+    let mut raw = Raw {
+        stream,
+        buf: BytesMut::new(),
+    };
+    raw.method().await;
+    let mut props = FieldTable::default();
+    props.insert("capabilities".into(), AMQPValue::FieldTable(capabilities));
+    raw.send(
+        0,
+        AMQPClass::Connection(connection::AMQPMethod::StartOk(connection::StartOk {
+            client_properties: props,
+            mechanism: "PLAIN".into(),
+            response: format!("\0guest\0{password}").into(),
+            locale: "en_US".into(),
+        })),
+    )
+    .await;
+    loop {
+        match raw.frame().await? {
+            Frame::Method { method, .. } => match *method {
+                AMQPClass::Connection(connection::AMQPMethod::Tune(t)) => {
+                    raw.send(
+                        0,
+                        AMQPClass::Connection(connection::AMQPMethod::TuneOk(connection::TuneOk {
+                            channel_max: t.channel_max,
+                            frame_max: t.frame_max,
+                            heartbeat: 0,
+                        })),
+                    )
+                    .await;
+                    raw.send(
+                        0,
+                        AMQPClass::Connection(connection::AMQPMethod::Open(connection::Open {
+                            virtual_host: vhost.into(),
+                        })),
+                    )
+                    .await;
+                }
+                AMQPClass::Connection(connection::AMQPMethod::Close(c)) => {
+                    return Some((
+                        c.reply_code,
+                        c.reply_text.as_str().to_owned(),
+                        (c.class_id, c.method_id),
+                    ))
+                }
+                other => panic!("unexpected {other:?}"),
+            },
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn refused_logins_are_explained_only_to_clients_that_ask() {
+    let server = Server::start();
+    run(Duration::from_secs(30), "refused logins", async {
+        use amq_protocol::types::{AMQPValue, FieldTable};
+        assert_eq!(
+            refused_login(server.port, "wrong", "/", FieldTable::default()).await,
+            None
+        );
+        let mut caps = FieldTable::default();
+        caps.insert(
+            "authentication_failure_close".into(),
+            AMQPValue::Boolean(true),
+        );
+        assert_eq!(
+            refused_login(server.port, "wrong", "/", caps).await,
+            Some((
+                403,
+                "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile.".into(),
+                (0, 0)
+            ))
+        );
+        assert_eq!(
+            refused_login(server.port, "guest", "nope", FieldTable::default()).await,
+            Some((530, "NOT_ALLOWED - vhost nope not found".into(), (10, 40)))
+        );
     });
 }
 

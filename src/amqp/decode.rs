@@ -3,6 +3,7 @@
 use amq_protocol::protocol::{parse_class, AMQPClass};
 use bytes::{Buf, Bytes, BytesMut};
 
+use super::erl::{self, Term};
 use super::ReplyCode;
 
 /// What a client must send first.
@@ -72,7 +73,7 @@ impl DecodeError {
 
 /// Decode one frame from the front of `buf`. Returns `Ok(None)` when more bytes are needed.
 /// `frame_max` is the negotiated maximum frame size including header and end octet
-/// (0 = no limit beyond u32).
+/// (0 = no limit beyond u32); payloads of up to `frame_max` octets pass, as in RabbitMQ.
 pub fn decode_frame(buf: &mut BytesMut, frame_max: u32) -> Result<Option<Frame>, DecodeError> {
     if buf.len() < 7 {
         return Ok(None);
@@ -80,40 +81,44 @@ pub fn decode_frame(buf: &mut BytesMut, frame_max: u32) -> Result<Option<Frame>,
     let kind = buf[0];
     let channel = u16::from_be_bytes([buf[1], buf[2]]);
     let size = u32::from_be_bytes([buf[3], buf[4], buf[5], buf[6]]) as usize;
-    if frame_max != 0 && size + super::FRAME_OVERHEAD > frame_max as usize {
-        return Err(DecodeError::new(
-            ReplyCode::FrameError,
-            channel,
-            format!(
-                "FRAME_ERROR - frame size {} larger than negotiated maximum {}",
-                size + super::FRAME_OVERHEAD,
-                frame_max
-            ),
-        ));
+    // RabbitMQ tolerates a payload up to frame_max itself (its FRAME_SIZE_FUDGE), though
+    // it reports the limit as frame_max less the frame overhead.
+    if frame_max != 0 && size > frame_max as usize {
+        let reason = Term::Tuple(vec![
+            Term::Atom("frame_too_large"),
+            Term::Int(size as u64),
+            Term::Int(u64::from(frame_max).saturating_sub(super::FRAME_OVERHEAD as u64)),
+        ]);
+        return Err(frame_error(channel, erl::frame_error(kind, &[], &reason)));
     }
     if buf.len() < size + 8 {
         buf.reserve(size + 8 - buf.len());
         return Ok(None);
     }
     if buf[7 + size] != FRAME_END {
-        return Err(DecodeError::new(
-            ReplyCode::FrameError,
-            channel,
-            format!("FRAME_ERROR - bad frame end marker {:#04x}", buf[7 + size]),
-        ));
+        let reason = Term::Tuple(vec![
+            Term::Atom("invalid_frame_end_marker"),
+            Term::Int(u64::from(buf[7 + size])),
+        ]);
+        let text = erl::frame_error(kind, &buf[7..7 + size], &reason);
+        return Err(frame_error(channel, text));
     }
     buf.advance(7);
     let mut payload = buf.split_to(size).freeze();
     buf.advance(1);
+    // Frames RabbitMQ's rabbit_command_assembler:analyze_frame/3 cannot classify.
+    let unknown = |payload: &[u8]| {
+        frame_error(
+            channel,
+            erl::frame_error(kind, payload, &Term::Atom("unknown_frame")),
+        )
+    };
     match kind {
+        FRAME_METHOD if payload.len() < 4 => Err(unknown(&payload)),
         FRAME_METHOD => decode_method(channel, &payload).map(Some),
         FRAME_HEADER => {
             if payload.len() < 14 {
-                return Err(DecodeError::new(
-                    ReplyCode::FrameError,
-                    channel,
-                    "FRAME_ERROR - content header frame too short".into(),
-                ));
+                return Err(unknown(&payload));
             }
             let class_id = payload.get_u16();
             let _weight = payload.get_u16();
@@ -126,25 +131,34 @@ pub fn decode_frame(buf: &mut BytesMut, frame_max: u32) -> Result<Option<Frame>,
             }))
         }
         FRAME_BODY => Ok(Some(Frame::Body { channel, payload })),
-        FRAME_HEARTBEAT => Ok(Some(Frame::Heartbeat { channel })),
-        other => Err(DecodeError::new(
-            ReplyCode::FrameError,
-            channel,
-            format!("FRAME_ERROR - unknown frame type {other}"),
-        )),
+        FRAME_HEARTBEAT if payload.is_empty() => Ok(Some(Frame::Heartbeat { channel })),
+        _ => Err(unknown(&payload)),
     }
 }
 
+fn frame_error(channel: u16, text: String) -> DecodeError {
+    DecodeError::new(
+        ReplyCode::FrameError,
+        channel,
+        format!("FRAME_ERROR - {text}"),
+    )
+}
+
 fn decode_method(channel: u16, payload: &[u8]) -> Result<Frame, DecodeError> {
-    if payload.len() < 4 {
-        return Err(DecodeError::new(
-            ReplyCode::FrameError,
-            channel,
-            "FRAME_ERROR - method frame too short".into(),
-        ));
-    }
     let class_id = u16::from_be_bytes([payload[0], payload[1]]);
     let method_id = u16::from_be_bytes([payload[2], payload[3]]);
+    // basic.qos prefetch_size, which amq-protocol does not keep: RabbitMQ refuses it.
+    if (class_id, method_id) == (60, 10) && payload.len() >= 8 {
+        let size = u32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]);
+        if size != 0 {
+            return Err(DecodeError {
+                code: ReplyCode::NotImplemented,
+                text: format!("NOT_IMPLEMENTED - prefetch_size!=0 ({size})"),
+                channel,
+                method: (60, 10),
+            });
+        }
+    }
     match parse_class(payload) {
         Ok((&[], method)) => Ok(Frame::Method {
             channel,
@@ -155,10 +169,12 @@ fn decode_method(channel: u16, payload: &[u8]) -> Result<Frame, DecodeError> {
                 (
                     ReplyCode::FrameError,
                     format!(
-                        "FRAME_ERROR - cannot decode arguments of method {class_id}.{method_id}"
+                        "FRAME_ERROR - cannot decode {}",
+                        erl::binary_w(&payload[4..])
                     ),
                 )
             } else {
+                // RabbitMQ's reader crashes here and drops the socket; a close is kinder.
                 (
                     ReplyCode::NotImplemented,
                     format!("NOT_IMPLEMENTED - unknown method {class_id}.{method_id}"),
@@ -223,24 +239,33 @@ mod tests {
         let mut buf = BytesMut::from(&[3u8, 0, 1, 0, 0x10, 0, 0][..]);
         let err = decode_frame(&mut buf, 4096).unwrap_err();
         assert_eq!(err.code, ReplyCode::FrameError);
-        assert!(
-            err.text.contains("larger than negotiated maximum 4096"),
-            "{}",
-            err.text
+        assert_eq!(
+            err.text,
+            "FRAME_ERROR - type 3, all octets = <<>>: {frame_too_large,1048576,4088}"
         );
     }
 
     #[test]
     fn bad_frame_end_and_unknown_type() {
         let mut buf = BytesMut::from(&[8u8, 0, 0, 0, 0, 0, 0, 0xCD][..]);
+        let err = decode_frame(&mut buf, 0).unwrap_err();
         assert_eq!(
-            decode_frame(&mut buf, 0).unwrap_err().code,
-            ReplyCode::FrameError
+            (err.code, err.text.as_str()),
+            (
+                ReplyCode::FrameError,
+                "FRAME_ERROR - type 8, all octets = <<>>: {invalid_frame_end_marker,205}"
+            )
         );
-        let mut buf = BytesMut::from(&[9u8, 0, 0, 0, 0, 0, 0, 0xCE][..]);
+        let mut buf = BytesMut::from(&[9u8, 0, 0, 0, 0, 0, 2, b'a', b'b', 0xCE][..]);
         assert_eq!(
-            decode_frame(&mut buf, 0).unwrap_err().code,
-            ReplyCode::FrameError
+            decode_frame(&mut buf, 0).unwrap_err().text,
+            "FRAME_ERROR - type 9, all octets = <<\"ab\">>: unknown_frame"
+        );
+        // A heartbeat with a payload is not a heartbeat.
+        let mut buf = BytesMut::from(&[8u8, 0, 0, 0, 0, 0, 1, 7, 0xCE][..]);
+        assert_eq!(
+            decode_frame(&mut buf, 0).unwrap_err().text,
+            "FRAME_ERROR - type 8, all octets = <<7>>: unknown_frame"
         );
     }
 
@@ -256,6 +281,7 @@ mod tests {
         let mut buf = BytesMut::from(&[1u8, 0, 1, 0, 0, 0, 6, 0, 50, 0, 10, 0, 0, 0xCE][..]);
         let err = decode_frame(&mut buf, 0).unwrap_err();
         assert_eq!((err.code, err.method), (ReplyCode::FrameError, (50, 10)));
+        assert_eq!(err.text, "FRAME_ERROR - cannot decode <<0,0>>");
     }
 
     proptest::proptest! {

@@ -3,6 +3,7 @@
 
 mod decode;
 mod encode;
+pub mod erl;
 pub mod field;
 mod properties;
 mod reply_code;

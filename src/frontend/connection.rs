@@ -195,6 +195,40 @@ fn encode_close(out: &mut Vec<u8>, e: &AmqpError) {
     );
 }
 
+/// A frame's type and payload as they were on the wire, for RabbitMQ's frame-error texts.
+fn frame_on_wire(frame: &Frame) -> (u8, Vec<u8>) {
+    match frame {
+        Frame::Header {
+            class_id,
+            body_size,
+            properties,
+            ..
+        } => {
+            let mut payload = Vec::with_capacity(12 + properties.len());
+            payload.extend_from_slice(&class_id.to_be_bytes());
+            payload.extend_from_slice(&[0, 0]);
+            payload.extend_from_slice(&body_size.to_be_bytes());
+            payload.extend_from_slice(properties);
+            (2, payload)
+        }
+        Frame::Body { payload, .. } => (3, payload.to_vec()),
+        Frame::Heartbeat { .. } => (8, Vec::new()),
+        Frame::Method { method, .. } => {
+            let mut out = Vec::new();
+            encode_method(&mut out, 0, method);
+            (1, out[7..out.len() - 1].to_vec())
+        }
+    }
+}
+
+/// RabbitMQ's `unexpected_frame`: a well-formed frame where it may not be.
+fn unexpected_frame((kind, payload): &(u8, Vec<u8>)) -> AmqpError {
+    AmqpError::new(
+        ReplyCode::UnexpectedFrame,
+        crate::amqp::erl::frame_snippet(*kind, payload),
+    )
+}
+
 fn method_id(m: &AMQPClass) -> (u16, u16) {
     (m.get_amqp_class_id(), m.get_amqp_method_id())
 }
@@ -256,12 +290,14 @@ impl Connection {
         if ch == 0 {
             return self.handle_channel_zero(frame);
         }
-        if ch > self.session.channel_max {
+        // As RabbitMQ: channel_max bounds how many channels are open, not their numbers.
+        let max = usize::from(self.session.channel_max);
+        if max != 0 && self.channels.len() >= max && !self.channels.contains_key(&ch) {
             return Err(AmqpError::new(
-                ReplyCode::ChannelError,
+                ReplyCode::NotAllowed,
                 format!(
-                    "channel {ch} is above the negotiated channel_max {}",
-                    self.session.channel_max
+                    "number of channels opened ({}) has reached the negotiated channel_max ({max})",
+                    self.channels.len()
                 ),
             ));
         }
@@ -303,10 +339,7 @@ impl Connection {
                 }
                 other => other,
             },
-            Frame::Heartbeat { .. } => Err(AmqpError::new(
-                ReplyCode::FrameError,
-                format!("heartbeat frame on channel {ch}"),
-            )),
+            Frame::Heartbeat { .. } => Err(unexpected_frame(&frame_on_wire(&frame))),
         }
     }
 
@@ -342,15 +375,12 @@ impl Connection {
                 AMQPClass::Connection(connection::AMQPMethod::Blocked(_))
                 | AMQPClass::Connection(connection::AMQPMethod::Unblocked(_)) => Ok(()),
                 other => Err(AmqpError::new(
-                    ReplyCode::CommandInvalid,
-                    "unexpected method on channel 0",
+                    ReplyCode::ChannelError,
+                    "unexpected method in connection state running",
                 )
                 .on(method_id(&other))),
             },
-            _ => Err(AmqpError::new(
-                ReplyCode::UnexpectedFrame,
-                "content frame on channel 0",
-            )),
+            content => Err(unexpected_frame(&frame_on_wire(&content))),
         }
     }
 

@@ -186,15 +186,22 @@ pub async fn handshake(
         }
     };
     let mechanism = start_ok.mechanism.as_str().to_owned();
-    let refused = || {
+    // Like RabbitMQ: a refused login is explained only to clients that announce the
+    // authentication_failure_close capability; the others just see the socket close.
+    let explain = capability(&start_ok.client_properties, "authentication_failure_close");
+    let refused = || -> HandshakeEnd {
+        if !explain {
+            return HandshakeEnd::Quiet;
+        }
         AmqpError::new(
             ReplyCode::AccessRefused,
             format!("Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."),
         )
+        .into()
     };
     let Some((user, pass)) = parse_credentials(&mechanism, start_ok.response.as_bytes()) else {
         return Err(if mechanism == "PLAIN" || mechanism == "AMQPLAIN" {
-            refused().into()
+            refused()
         } else {
             AmqpError::new(
                 ReplyCode::CommandInvalid,
@@ -205,11 +212,11 @@ pub async fn handshake(
     };
     if !broker.authenticate(&user, &pass) {
         tracing::warn!(%peer, user, "authentication failed");
-        return Err(refused().into());
+        return Err(refused());
     }
     if user == "guest" && !peer.ip().is_loopback() {
         tracing::warn!(%peer, "user 'guest' can only connect via localhost");
-        return Err(refused().into());
+        return Err(refused());
     }
 
     out.clear();
@@ -269,7 +276,7 @@ pub async fn handshake(
     };
     let vhost = open.virtual_host.as_str().to_owned();
     if let Err(e) = broker.check_vhost_access(&user, &vhost) {
-        return Err(AmqpError::from(e).into());
+        return Err(AmqpError::from(e).on((10, 40)).into());
     }
     out.clear();
     encode_method(

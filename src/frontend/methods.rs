@@ -76,11 +76,15 @@ impl Connection {
             }
             return Ok(());
         }
-        if channel.assembly.is_some() {
-            return Err(AmqpError::new(
-                ReplyCode::UnexpectedFrame,
-                "expected content header for class 60, got non content header frame instead",
-            ));
+        if let Some(assembly) = &channel.assembly {
+            // RabbitMQ names the publish whose content was interrupted, not the new method.
+            let text = match assembly.header {
+                None => {
+                    "expected content header for class 60, got non content header frame instead"
+                }
+                Some(_) => "expected content body, got non content body frame instead",
+            };
+            return Err(AmqpError::new(ReplyCode::UnexpectedFrame, text).on((60, 40)));
         }
         let vhost = self.session.vhost.clone();
         match method {

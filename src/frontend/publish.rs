@@ -22,25 +22,34 @@ impl Connection {
     ) -> AmqpResult<()> {
         let max = self.broker.config().max_message_size;
         let Some(channel) = self.channels.get_mut(&ch) else {
-            return Err(AmqpError::new(
-                ReplyCode::ChannelError,
-                "expected 'channel.open'",
-            ));
-        };
-        if channel.closing {
-            return Ok(());
-        }
-        let Some(assembly) = channel.assembly.as_mut().filter(|a| a.header.is_none()) else {
+            // A channel that is not open expects channel.open, a method.
             return Err(AmqpError::new(
                 ReplyCode::UnexpectedFrame,
                 "expected method frame, got non method frame instead",
             ));
         };
+        if channel.closing {
+            return Ok(());
+        }
+        let Some(assembly) = channel.assembly.as_mut() else {
+            return Err(AmqpError::new(
+                ReplyCode::UnexpectedFrame,
+                "expected method frame, got non method frame instead",
+            ));
+        };
+        if assembly.header.is_some() {
+            return Err(AmqpError::new(
+                ReplyCode::UnexpectedFrame,
+                "expected content body, got non content body frame instead",
+            )
+            .on((60, 40)));
+        }
         if class_id != BASIC_CLASS_ID {
             return Err(AmqpError::new(
-                ReplyCode::FrameError,
-                format!("content header for class {class_id}, expected {BASIC_CLASS_ID}"),
-            ));
+                ReplyCode::UnexpectedFrame,
+                format!("expected content header for class {BASIC_CLASS_ID}, got one for class {class_id} instead"),
+            )
+            .on((60, 40)));
         }
         if body_size > max {
             channel.assembly = None;
@@ -59,9 +68,10 @@ impl Connection {
 
     pub(super) async fn content_body(&mut self, ch: u16, payload: Bytes) -> AmqpResult<()> {
         let Some(channel) = self.channels.get_mut(&ch) else {
+            // A channel that is not open expects channel.open, a method.
             return Err(AmqpError::new(
-                ReplyCode::ChannelError,
-                "expected 'channel.open'",
+                ReplyCode::UnexpectedFrame,
+                "expected method frame, got non method frame instead",
             ));
         };
         if channel.closing {
@@ -77,7 +87,8 @@ impl Connection {
             return Err(AmqpError::new(
                 ReplyCode::UnexpectedFrame,
                 "expected content header for class 60, got non content header frame instead",
-            ));
+            )
+            .on((60, 40)));
         };
         if assembly.body.len() as u64 + payload.len() as u64 > size {
             return Err(AmqpError::new(
