@@ -1,0 +1,1189 @@
+#!/usr/bin/env python3
+"""Run the same error scenarios against two AMQP 0-9-1 brokers and compare their replies.
+
+Typical use: the first URI is RabbitMQ (the oracle), the second WarrenMQ:
+
+    scripts/compare_rabbitmq.py amqp://guest:guest@127.0.0.1:5695/%2F \\
+                                amqp://guest:guest@127.0.0.1:5696/%2F
+
+Every scenario opens its own connection(s) and channel(s). The client is a small raw
+AMQP client built on pika's frame codec (pika.frame / pika.spec), so that the exact
+close method (channel.close or connection.close), reply code, reply text and the
+class/method ids in the close can be seen, and so that malformed frames can be sent.
+
+For each scenario the outcome of every step is recorded, e.g.
+    ok Queue.DeclareOk
+    channel.close 404 "NOT_FOUND - no queue 'x' in vhost '/'" (50,10)
+    connection.close 501 "FRAME_ERROR - ..." (0,0)
+    socket closed
+and the two brokers' step lists must be equal. Exit status: 0 when every scenario
+matches, 1 when at least one differs, 2 on a usage or connection error.
+
+Scenarios create names that start with "cmp-" in the URI's vhost and delete them again.
+"""
+import argparse
+import socket
+import struct
+import sys
+import time
+import urllib.parse
+
+import pika.frame
+import pika.spec as spec
+from pika.compat import as_bytes
+
+TIMEOUT = 3.0
+
+
+class Broker:
+    """Connection parameters parsed from an amqp:// URI."""
+
+    def __init__(self, uri):
+        u = urllib.parse.urlparse(uri)
+        if u.scheme != "amqp":
+            raise ValueError(f"not an amqp:// URI: {uri}")
+        self.uri = uri
+        self.host = u.hostname or "127.0.0.1"
+        self.port = u.port or 5672
+        self.user = urllib.parse.unquote(u.username or "guest")
+        self.password = urllib.parse.unquote(u.password or "guest")
+        path = u.path[1:] if u.path.startswith("/") else u.path
+        self.vhost = urllib.parse.unquote(path) if u.path else "/"
+
+
+class Closed(Exception):
+    """The peer closed the channel or the connection; carries the normalized outcome."""
+
+    def __init__(self, outcome):
+        super().__init__(outcome)
+        self.outcome = outcome
+
+
+def close_outcome(frame):
+    m = frame.method
+    kind = "connection.close" if isinstance(m, spec.Connection.Close) else "channel.close"
+    text = m.reply_text.decode() if isinstance(m.reply_text, bytes) else m.reply_text
+    return f'{kind} {m.reply_code} "{text}" ({m.class_id},{m.method_id})'
+
+
+class Client:
+    """A synchronous raw AMQP 0-9-1 client: one socket, frames in and out."""
+
+    def __init__(self, broker, password=None, vhost=None, capabilities=None, handshake=True):
+        self.b = broker
+        self.sock = socket.create_connection((broker.host, broker.port), timeout=TIMEOUT)
+        self.buf = b""
+        self.pending = []
+        self.frame_max = 131072
+        self.closed = None
+        if handshake:
+            self.handshake(password, vhost, capabilities)
+
+    # -- raw IO ---------------------------------------------------------------------
+    def send_raw(self, data):
+        try:
+            self.sock.sendall(data)
+        except OSError:
+            pass
+
+    def send(self, channel, method):
+        self.send_raw(pika.frame.Method(channel, method).marshal())
+
+    def send_content(self, channel, body=b"x", props=None):
+        props = props or spec.BasicProperties()
+        self.send_raw(pika.frame.Header(channel, len(body), props).marshal())
+        if body:
+            self.send_raw(pika.frame.Body(channel, body).marshal())
+
+    def read_frame(self, timeout=TIMEOUT):
+        """Next frame, None on timeout, raises Closed("socket closed") at EOF."""
+        if self.pending:
+            return self.pending.pop(0)
+        deadline = time.time() + timeout
+        while True:
+            if self.buf:
+                try:
+                    used, frame = pika.frame.decode_frame(self.buf)
+                except Exception as e:  # noqa: BLE001 - an undecodable reply is an outcome
+                    raise Closed(f"undecodable frame: {e}") from e
+                if frame is not None:
+                    self.buf = self.buf[used:]
+                    if isinstance(frame, pika.frame.Heartbeat):
+                        continue
+                    return frame
+            left = deadline - time.time()
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                return None
+            except OSError:
+                data = b""
+            if not data:
+                raise Closed("socket closed")
+            self.buf += data
+
+    def on_close(self, frame):
+        """Answer a close from the broker with close-ok and raise the outcome."""
+        out = close_outcome(frame)
+        if isinstance(frame.method, spec.Connection.Close):
+            self.send(0, spec.Connection.CloseOk())
+            self.closed = out
+        else:
+            self.send(frame.channel_number, spec.Channel.CloseOk())
+        raise Closed(out)
+
+    def wait(self, channel, reply_types, timeout=TIMEOUT):
+        """Read until one of reply_types arrives on channel (or a close); skip the rest."""
+        deadline = time.time() + timeout
+        while True:
+            frame = self.read_frame(max(0.0, deadline - time.time()))
+            if frame is None:
+                raise Closed("timeout (no reply)")
+            if isinstance(frame, pika.frame.Method):
+                m = frame.method
+                if isinstance(m, spec.Connection.Close):
+                    self.on_close(frame)
+                if isinstance(m, spec.Channel.Close) and frame.channel_number == channel:
+                    self.on_close(frame)
+                if frame.channel_number == channel and isinstance(m, reply_types):
+                    return m
+
+    # -- protocol -------------------------------------------------------------------
+    def handshake(self, password, vhost, capabilities):
+        self.send_raw(b"AMQP\x00\x00\x09\x01")
+        self.wait(0, (spec.Connection.Start,))
+        props = {"product": "compare_rabbitmq.py", "capabilities": capabilities or {}}
+        pw = self.b.password if password is None else password
+        response = b"\0" + as_bytes(self.b.user) + b"\0" + as_bytes(pw)
+        self.send(0, spec.Connection.StartOk(client_properties=props, mechanism="PLAIN",
+                                             response=response, locale="en_US"))
+        tune = self.wait(0, (spec.Connection.Tune,))
+        self.frame_max = tune.frame_max
+        self.send(0, spec.Connection.TuneOk(channel_max=tune.channel_max, frame_max=tune.frame_max,
+                                            heartbeat=0))
+        self.send(0, spec.Connection.Open(virtual_host=self.b.vhost if vhost is None else vhost))
+        self.wait(0, (spec.Connection.OpenOk,))
+
+    def rpc(self, channel, method, reply_types=None):
+        """Send a synchronous method and return its reply's name."""
+        self.send(channel, method)
+        reply_types = reply_types or _reply_types(method)
+        reply = self.wait(channel, reply_types)
+        return f"ok {reply.NAME}"
+
+    def open_channel(self, channel=1):
+        return self.rpc(channel, spec.Channel.Open(), (spec.Channel.OpenOk,))
+
+    def probe(self, channel):
+        """A synchronous no-op that shows whether an earlier async method closed the channel."""
+        return self.rpc(channel, spec.Exchange.Declare(exchange="amq.direct", passive=True),
+                        (spec.Exchange.DeclareOk,))
+
+    def close(self):
+        try:
+            if self.closed is None:
+                self.send(0, spec.Connection.Close(reply_code=200, reply_text="bye",
+                                                   class_id=0, method_id=0))
+                self.wait(0, (spec.Connection.CloseOk,), timeout=1)
+        except Closed:
+            pass
+        finally:
+            self.sock.close()
+
+
+def _reply_types(method):
+    name = type(method).__name__
+    cls = type(method).__qualname__.split(".")[0]
+    klass = getattr(spec, cls)
+    ok = getattr(klass, name + "Ok", None)
+    if ok is None and name == "Get":
+        return (spec.Basic.GetOk, spec.Basic.GetEmpty)
+    if ok is None:
+        raise ValueError(f"{cls}.{name} has no reply")
+    return (ok,)
+
+
+# -- scenario helpers -------------------------------------------------------------------
+class Steps:
+    """Records the outcome of each step; a step that closes the channel/connection ends it."""
+
+    def __init__(self):
+        self.out = []
+
+    def run(self, label, fn):
+        try:
+            r = fn()
+        except Closed as e:
+            r = e.outcome
+        self.out.append((label, r))
+        return r
+
+
+def frame_bytes(ftype, channel, payload, end=b"\xce"):
+    return struct.pack(">BHI", ftype, channel, len(payload)) + payload + end
+
+
+def method_payload(method):
+    return pika.frame.Method(1, method).marshal()[7:-1]
+
+
+def cleanup(b, queues=(), exchanges=()):
+    c = Client(b)
+    try:
+        c.open_channel(1)
+        for q in queues:
+            c.rpc(1, spec.Queue.Delete(queue=q))
+        for x in exchanges:
+            c.rpc(1, spec.Exchange.Delete(exchange=x))
+    except Closed:
+        pass
+    finally:
+        c.close()
+
+
+def one_channel(b, *steps, **client_kw):
+    """Fresh connection + channel 1; run (label, fn(client)) steps until one closes."""
+    s = Steps()
+    c = None
+    try:
+        c = Client(b, **client_kw)
+        s.run("channel.open", lambda: c.open_channel(1))
+        for label, fn in steps:
+            r = s.run(label, lambda fn=fn: fn(c))
+            if not r.startswith("ok"):
+                break
+    except Closed as e:
+        s.out.append(("connect", e.outcome))
+    finally:
+        if c:
+            c.close()
+    return s.out
+
+
+def qd(name, **kw):
+    return lambda c: c.rpc(1, spec.Queue.Declare(queue=name, **kw))
+
+
+def xd(name, type="direct", **kw):
+    return lambda c: c.rpc(1, spec.Exchange.Declare(exchange=name, type=type, **kw))
+
+
+def send_then_probe(method):
+    def f(c):
+        c.send(1, method)
+        return c.probe(1)
+    return f
+
+
+# -- scenarios --------------------------------------------------------------------------
+SCENARIOS = []
+
+
+def scenario(fn):
+    SCENARIOS.append(fn)
+    return fn
+
+
+@scenario
+def passive_missing_queue(b):
+    return one_channel(b, ("queue.declare passive", qd("cmp-missing-q", passive=True)))
+
+
+@scenario
+def passive_missing_exchange(b):
+    return one_channel(b, ("exchange.declare passive",
+                           xd("cmp-missing-x", passive=True)))
+
+
+def redeclare_queue(b, name, first, second):
+    cleanup(b, queues=[name])
+    out = one_channel(b, ("declare", qd(name, **first)), ("redeclare", qd(name, **second)))
+    cleanup(b, queues=[name])
+    return out
+
+
+@scenario
+def redeclare_queue_durable(b):
+    return redeclare_queue(b, "cmp-rq-durable", {"durable": False}, {"durable": True})
+
+
+@scenario
+def redeclare_queue_auto_delete(b):
+    return redeclare_queue(b, "cmp-rq-ad", {"auto_delete": False}, {"auto_delete": True})
+
+
+@scenario
+def redeclare_queue_exclusive(b):
+    return redeclare_queue(b, "cmp-rq-excl", {"exclusive": True}, {"exclusive": False})
+
+
+@scenario
+def redeclare_queue_max_length(b):
+    return redeclare_queue(b, "cmp-rq-maxlen", {"arguments": {"x-max-length": 10}},
+                           {"arguments": {"x-max-length": 20}})
+
+
+@scenario
+def redeclare_queue_max_length_added(b):
+    return redeclare_queue(b, "cmp-rq-maxlen2", {}, {"arguments": {"x-max-length": 20}})
+
+
+@scenario
+def redeclare_queue_ttl(b):
+    return redeclare_queue(b, "cmp-rq-ttl", {"arguments": {"x-message-ttl": 1000}},
+                           {"arguments": {"x-message-ttl": 2000}})
+
+
+@scenario
+def redeclare_queue_type(b):
+    return redeclare_queue(b, "cmp-rq-type", {"durable": True},
+                           {"durable": True, "arguments": {"x-queue-type": "quorum"}})
+
+
+@scenario
+def redeclare_queue_type_explicit(b):
+    return redeclare_queue(b, "cmp-rq-type2",
+                           {"durable": True, "arguments": {"x-queue-type": "quorum"}},
+                           {"durable": True, "arguments": {"x-queue-type": "classic"}})
+
+
+@scenario
+def redeclare_queue_max_length_removed(b):
+    return redeclare_queue(b, "cmp-rq-maxlen3", {"arguments": {"x-max-length": 10}}, {})
+
+
+@scenario
+def redeclare_queue_max_length_string(b):
+    return redeclare_queue(b, "cmp-rq-maxlen4", {"arguments": {"x-max-length": 10}},
+                           {"arguments": {"x-max-length": "10"}})
+
+
+@scenario
+def redeclare_queue_max_length_same(b):
+    return redeclare_queue(b, "cmp-rq-maxlen5", {"arguments": {"x-max-length": 10}},
+                           {"arguments": {"x-max-length": 10, "x-unknown": 1}})
+
+
+@scenario
+def redeclare_queue_dlx(b):
+    return redeclare_queue(b, "cmp-rq-dlx", {"arguments": {"x-dead-letter-exchange": "a"}},
+                           {"arguments": {"x-dead-letter-exchange": "b"}})
+
+
+@scenario
+def redeclare_queue_overflow(b):
+    return redeclare_queue(b, "cmp-rq-ovf", {"arguments": {"x-overflow": "drop-head"}},
+                           {"arguments": {"x-overflow": "reject-publish"}})
+
+
+def redeclare_exchange(b, name, first, second):
+    cleanup(b, exchanges=[name])
+    out = one_channel(b, ("declare", xd(name, **first)), ("redeclare", xd(name, **second)))
+    cleanup(b, exchanges=[name])
+    return out
+
+
+@scenario
+def redeclare_exchange_type(b):
+    return redeclare_exchange(b, "cmp-rx-type", {"type": "direct"}, {"type": "fanout"})
+
+
+@scenario
+def redeclare_exchange_durable(b):
+    return redeclare_exchange(b, "cmp-rx-durable", {"durable": False}, {"durable": True})
+
+
+@scenario
+def redeclare_exchange_auto_delete(b):
+    return redeclare_exchange(b, "cmp-rx-ad", {"auto_delete": False}, {"auto_delete": True})
+
+
+@scenario
+def redeclare_exchange_arguments(b):
+    return redeclare_exchange(b, "cmp-rx-args", {"arguments": {"alternate-exchange": "a"}},
+                              {"arguments": {"alternate-exchange": "b"}})
+
+
+@scenario
+def redeclare_exchange_arguments_added(b):
+    return redeclare_exchange(b, "cmp-rx-args2", {}, {"arguments": {"alternate-exchange": "b"}})
+
+
+@scenario
+def redeclare_exchange_other_arguments(b):
+    return redeclare_exchange(b, "cmp-rx-args3", {"arguments": {"x-foo": "a"}},
+                              {"arguments": {"x-foo": "b"}})
+
+
+@scenario
+def redeclare_exchange_internal(b):
+    return redeclare_exchange(b, "cmp-rx-int", {"internal": False}, {"internal": True})
+
+
+def bad_declare(b, name, **kw):
+    out = one_channel(b, ("declare", qd(name, **kw)))
+    cleanup(b, queues=[name])
+    return out
+
+
+@scenario
+def declare_max_length_negative(b):
+    return bad_declare(b, "cmp-bad-maxlen", arguments={"x-max-length": -1})
+
+
+@scenario
+def declare_max_length_string(b):
+    return bad_declare(b, "cmp-bad-maxlen-s", arguments={"x-max-length": "ten"})
+
+
+@scenario
+def declare_ttl_negative(b):
+    return bad_declare(b, "cmp-bad-ttl", arguments={"x-message-ttl": -5})
+
+
+@scenario
+def declare_ttl_string(b):
+    return bad_declare(b, "cmp-bad-ttl-s", arguments={"x-message-ttl": "5"})
+
+
+@scenario
+def declare_expires_zero(b):
+    return bad_declare(b, "cmp-bad-exp", arguments={"x-expires": 0})
+
+
+@scenario
+def declare_expires_string(b):
+    return bad_declare(b, "cmp-bad-exp-s", arguments={"x-expires": "x"})
+
+
+@scenario
+def declare_max_priority_string(b):
+    return bad_declare(b, "cmp-bad-prio", arguments={"x-max-priority": "x"})
+
+
+@scenario
+def declare_overflow_unknown(b):
+    return bad_declare(b, "cmp-bad-ovf", arguments={"x-overflow": "bogus"})
+
+
+@scenario
+def declare_dlx_int(b):
+    return bad_declare(b, "cmp-bad-dlx", arguments={"x-dead-letter-exchange": 5})
+
+
+@scenario
+def declare_queue_type_int(b):
+    return bad_declare(b, "cmp-bad-type-i", arguments={"x-queue-type": 5})
+
+
+@scenario
+def declare_unknown_queue_type(b):
+    return bad_declare(b, "cmp-bad-type", durable=True, arguments={"x-queue-type": "bogus"})
+
+
+@scenario
+def declare_quorum_non_durable(b):
+    return bad_declare(b, "cmp-qq-nd", durable=False, arguments={"x-queue-type": "quorum"})
+
+
+@scenario
+def declare_quorum_exclusive(b):
+    return bad_declare(b, "cmp-qq-ex", durable=True, exclusive=True,
+                       arguments={"x-queue-type": "quorum"})
+
+
+@scenario
+def declare_quorum_auto_delete(b):
+    return bad_declare(b, "cmp-qq-ad", durable=True, auto_delete=True,
+                       arguments={"x-queue-type": "quorum"})
+
+
+@scenario
+def declare_queue_amq_prefix(b):
+    return one_channel(b, ("declare amq.q", qd("amq.cmp-q")))
+
+
+@scenario
+def declare_exchange_amq_prefix(b):
+    return one_channel(b, ("declare amq.x", xd("amq.cmp-x")))
+
+
+@scenario
+def declare_exchange_amq_direct_passive_ok(b):
+    return one_channel(b, ("declare amq.direct", xd("amq.direct", durable=True)))
+
+
+@scenario
+def declare_exchange_unknown_type(b):
+    return one_channel(b, ("declare", xd("cmp-x-badtype", type="nonsense")))
+
+
+@scenario
+def declare_default_exchange_passive(b):
+    return one_channel(b, ("declare '' passive", xd("", passive=True)))
+
+
+@scenario
+def delete_exchange_amq_missing(b):
+    return one_channel(b, ("delete amq.nope",
+                           lambda c: c.rpc(1, spec.Exchange.Delete(exchange="amq.nope"))))
+
+
+@scenario
+def unbind_missing_exchange(b):
+    out = one_channel(b, ("declare", qd("cmp-unbind-q")),
+                      ("unbind", lambda c: c.rpc(1, spec.Queue.Unbind(queue="cmp-unbind-q",
+                                                                      exchange="cmp-nope-x",
+                                                                      routing_key="k"))))
+    cleanup(b, queues=["cmp-unbind-q"])
+    return out
+
+
+@scenario
+def unbind_missing_binding(b):
+    out = one_channel(b, ("declare", qd("cmp-unbind-q2")),
+                      ("unbind", lambda c: c.rpc(1, spec.Queue.Unbind(queue="cmp-unbind-q2",
+                                                                      exchange="amq.direct",
+                                                                      routing_key="k"))))
+    cleanup(b, queues=["cmp-unbind-q2"])
+    return out
+
+
+@scenario
+def exchange_unbind_missing(b):
+    return one_channel(b, ("unbind", lambda c: c.rpc(1, spec.Exchange.Unbind(
+        destination="cmp-nope-d", source="cmp-nope-s", routing_key="k"))))
+
+
+@scenario
+def delete_exchange_amq_direct(b):
+    return one_channel(b, ("delete amq.direct",
+                           lambda c: c.rpc(1, spec.Exchange.Delete(exchange="amq.direct"))))
+
+
+@scenario
+def delete_default_exchange(b):
+    return one_channel(b, ("delete ''", lambda c: c.rpc(1, spec.Exchange.Delete(exchange=""))))
+
+
+@scenario
+def declare_default_exchange(b):
+    return one_channel(b, ("declare ''", xd("", type="direct")))
+
+
+@scenario
+def delete_missing_queue(b):
+    return one_channel(b, ("delete", lambda c: c.rpc(1, spec.Queue.Delete(queue="cmp-nope"))))
+
+
+@scenario
+def delete_missing_exchange(b):
+    return one_channel(b, ("delete", lambda c: c.rpc(1, spec.Exchange.Delete(exchange="cmp-nope"))))
+
+
+@scenario
+def bind_missing_exchange(b):
+    out = one_channel(b, ("declare", qd("cmp-bind-q")),
+                      ("bind", lambda c: c.rpc(1, spec.Queue.Bind(queue="cmp-bind-q",
+                                                                  exchange="cmp-nope-x",
+                                                                  routing_key="k"))))
+    cleanup(b, queues=["cmp-bind-q"])
+    return out
+
+
+@scenario
+def bind_missing_queue(b):
+    return one_channel(b, ("bind", lambda c: c.rpc(1, spec.Queue.Bind(queue="cmp-nope-q",
+                                                                      exchange="amq.direct",
+                                                                      routing_key="k"))))
+
+
+@scenario
+def bind_default_exchange(b):
+    out = one_channel(b, ("declare", qd("cmp-bind-d")),
+                      ("bind", lambda c: c.rpc(1, spec.Queue.Bind(queue="cmp-bind-d", exchange="",
+                                                                  routing_key="k"))))
+    cleanup(b, queues=["cmp-bind-d"])
+    return out
+
+
+@scenario
+def unbind_missing_queue(b):
+    return one_channel(b, ("unbind", lambda c: c.rpc(1, spec.Queue.Unbind(queue="cmp-nope-q",
+                                                                          exchange="amq.direct",
+                                                                          routing_key="k"))))
+
+
+@scenario
+def exchange_bind_missing_source(b):
+    return one_channel(b, ("bind", lambda c: c.rpc(1, spec.Exchange.Bind(
+        destination="amq.fanout", source="cmp-nope-x", routing_key="k"))))
+
+
+@scenario
+def publish_missing_exchange(b):
+    def f(c):
+        c.send(1, spec.Basic.Publish(exchange="cmp-nope-x", routing_key="k"))
+        c.send_content(1)
+        return c.probe(1)
+    return one_channel(b, ("publish", f))
+
+
+@scenario
+def consume_missing_queue(b):
+    return one_channel(b, ("consume", lambda c: c.rpc(1, spec.Basic.Consume(queue="cmp-nope-q"))))
+
+
+@scenario
+def get_missing_queue(b):
+    return one_channel(b, ("get", lambda c: c.rpc(1, spec.Basic.Get(queue="cmp-nope-q"))))
+
+
+@scenario
+def purge_missing_queue(b):
+    return one_channel(b, ("purge", lambda c: c.rpc(1, spec.Queue.Purge(queue="cmp-nope-q"))))
+
+
+def exclusive_other(b, label, fn):
+    owner = Client(b)
+    try:
+        owner.open_channel(1)
+        owner.rpc(1, spec.Queue.Declare(queue="cmp-excl", exclusive=True))
+        return one_channel(b, (label, fn))
+    finally:
+        owner.close()
+
+
+@scenario
+def exclusive_declare_other_conn(b):
+    return exclusive_other(b, "declare", qd("cmp-excl"))
+
+
+@scenario
+def exclusive_passive_declare_other_conn(b):
+    return exclusive_other(b, "declare passive", qd("cmp-excl", passive=True))
+
+
+@scenario
+def exclusive_consume_other_conn(b):
+    return exclusive_other(b, "consume", lambda c: c.rpc(1, spec.Basic.Consume(queue="cmp-excl")))
+
+
+@scenario
+def exclusive_delete_other_conn(b):
+    return exclusive_other(b, "delete", lambda c: c.rpc(1, spec.Queue.Delete(queue="cmp-excl")))
+
+
+@scenario
+def exclusive_purge_other_conn(b):
+    return exclusive_other(b, "purge", lambda c: c.rpc(1, spec.Queue.Purge(queue="cmp-excl")))
+
+
+@scenario
+def exclusive_get_other_conn(b):
+    return exclusive_other(b, "get", lambda c: c.rpc(1, spec.Basic.Get(queue="cmp-excl")))
+
+
+@scenario
+def exclusive_bind_other_conn(b):
+    return exclusive_other(b, "bind", lambda c: c.rpc(1, spec.Queue.Bind(
+        queue="cmp-excl", exchange="amq.direct", routing_key="k")))
+
+
+@scenario
+def exclusive_consumer_conflict(b):
+    cleanup(b, queues=["cmp-exc-cons"])
+    s = Steps()
+    c1 = Client(b)
+    try:
+        s.run("open", lambda: c1.open_channel(1))
+        s.run("declare", lambda: c1.rpc(1, spec.Queue.Declare(queue="cmp-exc-cons")))
+        s.run("consume exclusive", lambda: c1.rpc(1, spec.Basic.Consume(
+            queue="cmp-exc-cons", consumer_tag="a", exclusive=True)))
+        s.out += one_channel(b, ("second consume", lambda c: c.rpc(1, spec.Basic.Consume(
+            queue="cmp-exc-cons", consumer_tag="b"))))
+    finally:
+        c1.close()
+    cleanup(b, queues=["cmp-exc-cons"])
+    return s.out
+
+
+@scenario
+def exclusive_consume_when_consumers_exist(b):
+    cleanup(b, queues=["cmp-exc-cons2"])
+    s = Steps()
+    c1 = Client(b)
+    try:
+        s.run("open", lambda: c1.open_channel(1))
+        s.run("declare", lambda: c1.rpc(1, spec.Queue.Declare(queue="cmp-exc-cons2")))
+        s.run("consume", lambda: c1.rpc(1, spec.Basic.Consume(queue="cmp-exc-cons2",
+                                                              consumer_tag="a")))
+        s.out += one_channel(b, ("exclusive consume", lambda c: c.rpc(1, spec.Basic.Consume(
+            queue="cmp-exc-cons2", consumer_tag="b", exclusive=True))))
+    finally:
+        c1.close()
+    cleanup(b, queues=["cmp-exc-cons2"])
+    return s.out
+
+
+def with_message(name):
+    """Steps that declare queue `name`, publish one message to it and basic.get it (tag 1)."""
+    def publish(c):
+        c.send(1, spec.Basic.Publish(exchange="", routing_key=name))
+        c.send_content(1, b"m")
+        return c.probe(1)
+    return [("declare", qd(name, exclusive=True)), ("publish", publish),
+            ("get", lambda c: c.rpc(1, spec.Basic.Get(queue=name)))]
+
+
+@scenario
+def ack_unknown_tag(b):
+    return one_channel(b, ("ack 42", send_then_probe(spec.Basic.Ack(delivery_tag=42))))
+
+
+@scenario
+def ack_twice(b):
+    return one_channel(b, *with_message("cmp-ack2"),
+                       ("ack 1", send_then_probe(spec.Basic.Ack(delivery_tag=1))),
+                       ("ack 1 again", send_then_probe(spec.Basic.Ack(delivery_tag=1))))
+
+
+@scenario
+def ack_multiple_unknown(b):
+    return one_channel(b, ("ack multiple 7",
+                           send_then_probe(spec.Basic.Ack(delivery_tag=7, multiple=True))))
+
+
+@scenario
+def nack_unknown_tag(b):
+    return one_channel(b, ("nack 9", send_then_probe(spec.Basic.Nack(delivery_tag=9))))
+
+
+@scenario
+def reject_unknown_tag(b):
+    return one_channel(b, ("reject 9", send_then_probe(spec.Basic.Reject(delivery_tag=9))))
+
+
+@scenario
+def qos_prefetch_size(b):
+    return one_channel(b, ("qos size 10", lambda c: c.rpc(1, spec.Basic.Qos(prefetch_size=10))))
+
+
+@scenario
+def consume_duplicate_tag(b):
+    return one_channel(b, ("declare", qd("cmp-dup-tag", exclusive=True)),
+                       ("consume", lambda c: c.rpc(1, spec.Basic.Consume(queue="cmp-dup-tag",
+                                                                         consumer_tag="t"))),
+                       ("consume again", lambda c: c.rpc(1, spec.Basic.Consume(
+                           queue="cmp-dup-tag", consumer_tag="t"))))
+
+
+@scenario
+def cancel_unknown_tag(b):
+    return one_channel(b, ("cancel", lambda c: c.rpc(1, spec.Basic.Cancel(consumer_tag="nope"))))
+
+
+@scenario
+def tx_commit_without_select(b):
+    return one_channel(b, ("commit", lambda c: c.rpc(1, spec.Tx.Commit())))
+
+
+@scenario
+def tx_rollback_without_select(b):
+    return one_channel(b, ("rollback", lambda c: c.rpc(1, spec.Tx.Rollback())))
+
+
+@scenario
+def confirm_on_tx_channel(b):
+    return one_channel(b, ("tx.select", lambda c: c.rpc(1, spec.Tx.Select())),
+                       ("confirm.select", lambda c: c.rpc(1, spec.Confirm.Select())))
+
+
+@scenario
+def tx_on_confirm_channel(b):
+    return one_channel(b, ("confirm.select", lambda c: c.rpc(1, spec.Confirm.Select())),
+                       ("tx.select", lambda c: c.rpc(1, spec.Tx.Select())))
+
+
+@scenario
+def queue_delete_if_unused(b):
+    return one_channel(b, ("declare", qd("cmp-del-unused", exclusive=True)),
+                       ("consume", lambda c: c.rpc(1, spec.Basic.Consume(queue="cmp-del-unused"))),
+                       ("delete if-unused", lambda c: c.rpc(1, spec.Queue.Delete(
+                           queue="cmp-del-unused", if_unused=True))))
+
+
+@scenario
+def queue_delete_if_empty(b):
+    def publish(c):
+        c.send(1, spec.Basic.Publish(exchange="", routing_key="cmp-del-empty"))
+        c.send_content(1, b"m")
+        return c.probe(1)
+    return one_channel(b, ("declare", qd("cmp-del-empty", exclusive=True)), ("publish", publish),
+                       ("delete if-empty", lambda c: c.rpc(1, spec.Queue.Delete(
+                           queue="cmp-del-empty", if_empty=True))))
+
+
+@scenario
+def exchange_delete_if_unused(b):
+    cleanup(b, exchanges=["cmp-xdel"])
+    out = one_channel(b, ("declare x", xd("cmp-xdel")),
+                      ("declare q", qd("cmp-xdel-q", exclusive=True)),
+                      ("bind", lambda c: c.rpc(1, spec.Queue.Bind(queue="cmp-xdel-q",
+                                                                  exchange="cmp-xdel",
+                                                                  routing_key="k"))),
+                      ("delete if-unused", lambda c: c.rpc(1, spec.Exchange.Delete(
+                          exchange="cmp-xdel", if_unused=True))))
+    cleanup(b, exchanges=["cmp-xdel"])
+    return out
+
+
+@scenario
+def channel_open_twice(b):
+    return one_channel(b, ("channel.open again", lambda c: c.open_channel(1)))
+
+
+@scenario
+def channel_close_twice(b):
+    def f(c):
+        c.send(1, spec.Channel.Close(reply_code=200, reply_text="", class_id=0, method_id=0))
+        c.send(1, spec.Channel.Close(reply_code=200, reply_text="", class_id=0, method_id=0))
+        c.wait(1, (spec.Channel.CloseOk,))
+        # A second close-ok, or a close of the connection, or nothing.
+        frame = c.read_frame(1.0)
+        if frame is None:
+            return "ok only one Channel.CloseOk"
+        if isinstance(frame, pika.frame.Method) and isinstance(frame.method, spec.Connection.Close):
+            c.on_close(frame)
+        return f"ok then {frame.method.NAME if isinstance(frame, pika.frame.Method) else frame}"
+    return one_channel(b, ("close twice", f))
+
+
+@scenario
+def method_on_unopened_channel(b):
+    return one_channel(b, ("declare on ch 5", lambda c: c.rpc(5, spec.Queue.Declare(
+        queue="cmp-unopened", exclusive=True))))
+
+
+@scenario
+def method_after_channel_close(b):
+    def f(c):
+        c.rpc(1, spec.Channel.Close(reply_code=200, reply_text="", class_id=0, method_id=0),
+              (spec.Channel.CloseOk,))
+        return c.rpc(1, spec.Queue.Declare(queue="cmp-after-close", exclusive=True))
+    return one_channel(b, ("declare after close", f))
+
+
+def raw(b, label, data_fn):
+    """Fresh connection; send raw bytes; report what the broker does."""
+    def f(c):
+        c.send_raw(data_fn(c))
+        return c.probe(1)
+    return one_channel(b, (label, f))
+
+
+@scenario
+def header_on_channel_0(b):
+    return raw(b, "header on ch 0",
+               lambda c: pika.frame.Header(0, 1, spec.BasicProperties()).marshal())
+
+
+@scenario
+def body_on_channel_0(b):
+    return raw(b, "body on ch 0", lambda c: pika.frame.Body(0, b"x").marshal())
+
+
+@scenario
+def header_on_unopened_channel(b):
+    return raw(b, "header on ch 3",
+               lambda c: pika.frame.Header(3, 1, spec.BasicProperties()).marshal())
+
+
+@scenario
+def body_on_unopened_channel(b):
+    return raw(b, "body on ch 3", lambda c: pika.frame.Body(3, b"x").marshal())
+
+
+@scenario
+def header_without_publish(b):
+    return raw(b, "header on ch 1",
+               lambda c: pika.frame.Header(1, 1, spec.BasicProperties()).marshal())
+
+
+@scenario
+def body_without_header(b):
+    def data(c):
+        return (pika.frame.Method(1, spec.Basic.Publish(exchange="", routing_key="x")).marshal()
+                + pika.frame.Body(1, b"x").marshal())
+    return raw(b, "publish then body", data)
+
+
+@scenario
+def method_on_channel_0(b):
+    return raw(b, "queue.declare on ch 0", lambda c: pika.frame.Method(
+        0, spec.Queue.Declare(queue="cmp-ch0", exclusive=True)).marshal())
+
+
+@scenario
+def frame_too_large(b):
+    return raw(b, "frame > frame_max",
+               lambda c: frame_bytes(3, 1, b"x" * (c.frame_max + 100)))
+
+
+@scenario
+def unknown_frame_type(b):
+    return raw(b, "frame type 9", lambda c: frame_bytes(9, 1, b"abcd"))
+
+
+@scenario
+def bad_frame_end(b):
+    return raw(b, "frame end 0x00", lambda c: frame_bytes(
+        1, 1, method_payload(spec.Queue.Declare(queue="cmp-fe", exclusive=True)), end=b"\x00"))
+
+
+@scenario
+def method_missing_argument(b):
+    # queue.declare cut after the ticket and the queue name: the bits and table are missing.
+    return raw(b, "truncated queue.declare",
+               lambda c: frame_bytes(1, 1, struct.pack(">HHH", 50, 10, 0) + b"\x03abc"))
+
+
+@scenario
+def frame_at_frame_max(b):
+    # Payload of exactly frame_max - 8 octets: the largest frame the spec allows.
+    def data(c):
+        return (pika.frame.Method(1, spec.Basic.Publish(exchange="", routing_key="cmp-none"))
+                .marshal()
+                + pika.frame.Header(1, c.frame_max - 8, spec.BasicProperties()).marshal()
+                + frame_bytes(3, 1, b"x" * (c.frame_max - 8)))
+    return raw(b, "frame of frame_max", data)
+
+
+@scenario
+def frame_slightly_over_frame_max(b):
+    def data(c):
+        return (pika.frame.Method(1, spec.Basic.Publish(exchange="", routing_key="cmp-none"))
+                .marshal()
+                + pika.frame.Header(1, c.frame_max - 4, spec.BasicProperties()).marshal()
+                + frame_bytes(3, 1, b"x" * (c.frame_max - 4)))
+    return raw(b, "frame of frame_max + 4", data)
+
+
+@scenario
+def frame_one_over_frame_max(b):
+    return raw(b, "payload of frame_max + 1",
+               lambda c: frame_bytes(3, 1, b"x" * (c.frame_max + 1)))
+
+
+@scenario
+def too_many_channels(b):
+    def f(c):
+        n = 2
+        while True:
+            c.send(n, spec.Channel.Open())
+            c.wait(n, (spec.Channel.OpenOk,))
+            n += 1
+            if n > 70000:
+                return "ok no limit"
+    return one_channel(b, ("open channels until refused", f))
+
+
+@scenario
+def method_during_content(b):
+    def data(c):
+        return (pika.frame.Method(1, spec.Basic.Publish(exchange="", routing_key="x")).marshal()
+                + pika.frame.Method(1, spec.Basic.Qos(prefetch_count=1)).marshal())
+    return raw(b, "publish then qos", data)
+
+
+@scenario
+def header_during_body(b):
+    def data(c):
+        return (pika.frame.Method(1, spec.Basic.Publish(exchange="", routing_key="x")).marshal()
+                + pika.frame.Header(1, 5, spec.BasicProperties()).marshal()
+                + pika.frame.Header(1, 5, spec.BasicProperties()).marshal())
+    return raw(b, "publish, header, header", data)
+
+
+@scenario
+def header_wrong_class(b):
+    def data(c):
+        header = struct.pack(">HHQH", 50, 0, 1, 0)
+        return (pika.frame.Method(1, spec.Basic.Publish(exchange="", routing_key="x")).marshal()
+                + frame_bytes(2, 1, header))
+    return raw(b, "publish, header of class 50", data)
+
+
+@scenario
+def short_method_frame(b):
+    return raw(b, "method frame of 2 octets", lambda c: frame_bytes(1, 1, b"\x00\x32"))
+
+
+@scenario
+def heartbeat_with_payload(b):
+    return raw(b, "heartbeat with payload", lambda c: frame_bytes(8, 0, b"\x07"))
+
+
+@scenario
+def connection_open_when_running(b):
+    return raw(b, "connection.open again", lambda c: pika.frame.Method(
+        0, spec.Connection.Open(virtual_host="/")).marshal())
+
+
+@scenario
+def qos_on_unopened_channel(b):
+    return raw(b, "qos on ch 7", lambda c: pika.frame.Method(
+        7, spec.Basic.Qos(prefetch_count=1)).marshal())
+
+
+@scenario
+def channel_above_channel_max(b):
+    return raw(b, "channel.open on 65535", lambda c: pika.frame.Method(
+        65535, spec.Channel.Open()).marshal())
+
+
+@scenario
+def unknown_class_id(b):
+    return raw(b, "class 99", lambda c: frame_bytes(1, 1, struct.pack(">HH", 99, 10)))
+
+
+@scenario
+def unknown_method_id(b):
+    return raw(b, "queue method 99", lambda c: frame_bytes(1, 1, struct.pack(">HH", 50, 99)))
+
+
+@scenario
+def heartbeat_on_channel_1(b):
+    return raw(b, "heartbeat on ch 1", lambda c: frame_bytes(8, 1, b""))
+
+
+@scenario
+def bad_protocol_header(b):
+    s = Steps()
+    c = Client(b, handshake=False)
+    try:
+        c.send_raw(b"AMQP\x00\x00\x08\x00")
+
+        def f():
+            data = b""
+            c.sock.settimeout(TIMEOUT)
+            while True:
+                try:
+                    chunk = c.sock.recv(64)
+                except ConnectionResetError:
+                    chunk = b""
+                except socket.timeout:
+                    return f"reply {data!r}, socket still open"
+                if not chunk:
+                    # A reset and an orderly close look the same to a client.
+                    return f"reply {data!r} then socket closed"
+                data += chunk
+        s.run("protocol header 0-8", f)
+    finally:
+        c.sock.close()
+    return s.out
+
+
+def login(b, **kw):
+    s = Steps()
+    try:
+        c = Client(b, **kw)
+        s.out.append(("connect", "ok Connection.OpenOk"))
+        c.close()
+    except Closed as e:
+        s.out.append(("connect", e.outcome))
+    return s.out
+
+
+@scenario
+def login_bad_password(b):
+    return login(b, password="definitely-wrong")
+
+
+@scenario
+def login_bad_password_with_capability(b):
+    return login(b, password="definitely-wrong",
+                 capabilities={"authentication_failure_close": True})
+
+
+@scenario
+def login_unknown_vhost(b):
+    return login(b, vhost="cmp-no-such-vhost")
+
+
+# Differences kept on purpose: scenario -> why.
+KNOWN = {
+    "unknown_class_id": "RabbitMQ 3.10's reader crashes on an unknown method id and drops the "
+                        "socket; WarrenMQ closes with 540 NOT_IMPLEMENTED",
+    "unknown_method_id": "as unknown_class_id",
+}
+
+
+# -- driver -----------------------------------------------------------------------------
+def run(b, fn):
+    try:
+        return fn(b)
+    except Closed as e:
+        return [("setup", e.outcome)]
+    except OSError as e:
+        return [("setup", f"error {e}")]
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(
+        description="Run the same AMQP 0-9-1 error scenarios (wrong declares, missing "
+                    "queues/exchanges, exclusive queues, bad acks, tx/confirm misuse, "
+                    "malformed frames, bad logins) against two brokers and compare the "
+                    "reply code, reply text, scope (channel.close vs connection.close) and "
+                    "class/method ids of every reply. Exit 1 if any scenario differs.",
+        epilog="Example: %(prog)s amqp://guest:guest@127.0.0.1:5695/%%2F "
+               "amqp://guest:guest@127.0.0.1:5696/%%2F")
+    p.add_argument("reference", help="URI of the reference broker (RabbitMQ)")
+    p.add_argument("candidate", help="URI of the broker under test (WarrenMQ)")
+    p.add_argument("-k", "--only", action="append", default=[],
+                   help="run only scenarios whose name contains this (repeatable)")
+    p.add_argument("-l", "--list", action="store_true", help="list the scenarios and exit")
+    p.add_argument("-q", "--quiet", action="store_true", help="print mismatches only")
+    p.add_argument("--strict", action="store_true",
+                   help="count the known, deliberate differences (listed as KNOWN) as mismatches")
+    args = p.parse_args(argv)
+    if args.list:
+        for fn in SCENARIOS:
+            print(fn.__name__)
+        return 0
+    try:
+        ref, cand = Broker(args.reference), Broker(args.candidate)
+    except ValueError as e:
+        p.error(str(e))
+    selected = [fn for fn in SCENARIOS if not args.only or any(k in fn.__name__ for k in args.only)]
+    mismatches = known = 0
+    for fn in selected:
+        a, b = run(ref, fn), run(cand, fn)
+        same = a == b
+        excused = not same and not args.strict and fn.__name__ in KNOWN
+        known += excused
+        mismatches += not same and not excused
+        if args.quiet and (same or excused):
+            continue
+        label = "MATCH" if same else "KNOWN" if excused else "DIFF "
+        print(f"{label} {fn.__name__}" + (f"  ({KNOWN[fn.__name__]})" if excused else ""))
+        for i in range(max(len(a), len(b))):
+            sa = a[i] if i < len(a) else ("-", "-")
+            sb = b[i] if i < len(b) else ("-", "-")
+            if same and i < len(a) - 1 and sa[1].startswith("ok"):
+                continue
+            if sa == sb:
+                print(f"      {sa[0]}: {sa[1]}")
+            else:
+                print(f"      {sa[0]}: reference: {sa[1]}")
+                print(f"      {sb[0]}: candidate: {sb[1]}")
+    print(f"\n{len(selected) - mismatches - known}/{len(selected)} scenarios match, "
+          f"{mismatches} differ, {known} known differences")
+    return 1 if mismatches else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
