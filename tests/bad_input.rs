@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use amq_protocol::protocol::{basic, channel, connection, exchange, AMQPClass};
+use amq_protocol::protocol::{basic, channel, connection, exchange, queue, AMQPClass};
 use bytes::BytesMut;
 use common::{run, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -401,6 +401,110 @@ fn frame_errors_carry_rabbitmq_texts_and_method_ids() {
                 530,
                 "NOT_ALLOWED - number of channels opened (16) has reached the negotiated channel_max (16)".into(),
                 (0, 0)
+            )
+        );
+    });
+}
+
+/// The next `channel.close`: code, text and (class, method).
+async fn channel_close(raw: &mut Raw) -> (u16, String, (u16, u16)) {
+    match raw.method().await {
+        AMQPClass::Channel(channel::AMQPMethod::Close(c)) => (
+            c.reply_code,
+            c.reply_text.as_str().to_owned(),
+            (c.class_id, c.method_id),
+        ),
+        other => panic!("expected channel.close, got {other:?}"),
+    }
+}
+
+#[test]
+fn empty_queue_names_immediate_and_overlong_bodies_as_in_rabbitmq() {
+    let server = Server::start();
+    run(Duration::from_secs(60), "shortcuts and refusals", async {
+        let get = |queue: &str| {
+            AMQPClass::Basic(basic::AMQPMethod::Get(basic::Get {
+                queue: queue.into(),
+                no_ack: true,
+            }))
+        };
+        // An empty queue name is the channel's last declared queue; without one: 404.
+        let mut raw = Raw::open(server.port).await;
+        raw.open_channel(1).await;
+        raw.send(1, get("")).await;
+        assert_eq!(
+            channel_close(&mut raw).await,
+            (
+                404,
+                "NOT_FOUND - no previously declared queue".into(),
+                (60, 70)
+            )
+        );
+        raw.open_channel(2).await;
+        raw.send(
+            2,
+            AMQPClass::Queue(queue::AMQPMethod::Declare(queue::Declare {
+                queue: "".into(),
+                passive: false,
+                durable: false,
+                exclusive: true,
+                auto_delete: false,
+                nowait: false,
+                arguments: Default::default(),
+            })),
+        )
+        .await;
+        assert!(matches!(
+            raw.method().await,
+            AMQPClass::Queue(queue::AMQPMethod::DeclareOk(_))
+        ));
+        raw.send(2, get("")).await;
+        assert!(matches!(
+            raw.method().await,
+            AMQPClass::Basic(basic::AMQPMethod::GetEmpty(_))
+        ));
+        // immediate=true is not implemented: 540, closing the connection.
+        raw.send(
+            2,
+            AMQPClass::Basic(basic::AMQPMethod::Publish(basic::Publish {
+                exchange: "".into(),
+                routing_key: "q".into(),
+                mandatory: false,
+                immediate: true,
+            })),
+        )
+        .await;
+        assert_eq!(
+            raw.close_fields().await,
+            (540, "NOT_IMPLEMENTED - immediate=true".into(), (60, 40))
+        );
+        // More body than the header announced.
+        let mut raw = Raw::open(server.port).await;
+        raw.open_channel(1).await;
+        let mut out = Vec::new();
+        encode_method(
+            &mut out,
+            1,
+            &AMQPClass::Basic(basic::AMQPMethod::Publish(basic::Publish {
+                exchange: "".into(),
+                routing_key: "q".into(),
+                mandatory: false,
+                immediate: false,
+            })),
+        );
+        // Header: class 60, weight 0, body size 2, no properties; then a 3-octet body.
+        out.extend_from_slice(&[
+            2, 0, 1, 0, 0, 0, 14, 0, 60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0xCE,
+        ]);
+        out.extend_from_slice(&[3, 0, 1, 0, 0, 0, 3, b'x', b'y', b'z', 0xCE]);
+        raw.stream.write_all(&out).await.unwrap();
+        assert_eq!(
+            raw.close_fields().await,
+            (
+                505,
+                "UNEXPECTED_FRAME - expected content body, got non content body frame instead"
+                    .into(),
+                (60, 40)
             )
         );
     });

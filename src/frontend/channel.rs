@@ -82,6 +82,8 @@ pub struct Channel {
     pub unacked: BTreeMap<u64, Unacked>,
     pub prefetch: u32,
     pub credit: Arc<ChannelCredit>,
+    /// The queue this channel declared last: what an empty queue name stands for.
+    pub last_queue: Option<String>,
 }
 
 impl Channel {
@@ -103,6 +105,7 @@ impl Channel {
             unacked: BTreeMap::new(),
             prefetch: 0,
             credit: Arc::new(ChannelCredit::default()),
+            last_queue: None,
         }
     }
 

@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use amq_protocol::protocol::{basic, channel, confirm, exchange, queue, tx};
+use amq_protocol::protocol::{access, basic, channel, confirm, exchange, queue, tx};
 
 use super::channel::{Assembly, Channel, ChannelConsumer, TxAck};
 use super::connection::Connection;
@@ -34,6 +34,17 @@ impl Connection {
                 "expected 'channel.open'",
             )),
         }
+    }
+
+    /// An empty queue name means the channel's last declared queue (RabbitMQ's shortcut).
+    fn queue_name(&mut self, ch: u16, name: &str) -> AmqpResult<String> {
+        if !name.is_empty() {
+            return Ok(name.to_owned());
+        }
+        self.channel(ch)?
+            .last_queue
+            .clone()
+            .ok_or_else(|| AmqpError::new(ReplyCode::NotFound, "no previously declared queue"))
     }
 
     pub(super) async fn handle_channel_method(
@@ -111,6 +122,15 @@ impl Connection {
                 Ok(())
             }
             AMQPClass::Tx(m) => self.tx_method(ch, m).await,
+            // Deprecated in 0-9-1; RabbitMQ still answers it with ticket 1.
+            AMQPClass::Access(access::AMQPMethod::Request(_)) => {
+                reply(
+                    &mut self.out,
+                    ch,
+                    AMQPClass::Access(access::AMQPMethod::RequestOk(access::RequestOk {})),
+                );
+                Ok(())
+            }
             other => Err(AmqpError::new(
                 ReplyCode::CommandInvalid,
                 format!(
@@ -257,6 +277,7 @@ impl Connection {
         match m {
             queue::AMQPMethod::Declare(d) => {
                 let mut name = d.queue.as_str().to_owned();
+                // A passive declare does not take the last-declared-queue shortcut.
                 if name.is_empty() && !d.passive {
                     name = random_name("amq.gen-");
                 }
@@ -273,6 +294,7 @@ impl Connection {
                         d.arguments,
                     )
                     .await?;
+                self.channel(ch)?.last_queue = Some(name.clone());
                 if !d.nowait {
                     let ok = queue::DeclareOk {
                         queue: short(&name),
@@ -287,13 +309,19 @@ impl Connection {
                 }
             }
             queue::AMQPMethod::Bind(b) => {
+                let queue = self.queue_name(ch, b.queue.as_str())?;
+                // With both names empty the routing key is the queue's name too.
+                let key = match (b.queue.as_str(), b.routing_key.as_str()) {
+                    ("", "") => queue.clone(),
+                    (_, key) => key.to_owned(),
+                };
                 broker
                     .bind(
                         vhost,
                         b.exchange.as_str(),
-                        b.queue.as_str(),
+                        &queue,
                         false,
-                        b.routing_key.as_str(),
+                        &key,
                         b.arguments,
                         self.id,
                         true,
@@ -308,13 +336,19 @@ impl Connection {
                 }
             }
             queue::AMQPMethod::Unbind(b) => {
+                let queue = self.queue_name(ch, b.queue.as_str())?;
+                // With both names empty the routing key is the queue's name too.
+                let key = match (b.queue.as_str(), b.routing_key.as_str()) {
+                    ("", "") => queue.clone(),
+                    (_, key) => key.to_owned(),
+                };
                 broker
                     .bind(
                         vhost,
                         b.exchange.as_str(),
-                        b.queue.as_str(),
+                        &queue,
                         false,
-                        b.routing_key.as_str(),
+                        &key,
                         b.arguments,
                         self.id,
                         false,
@@ -327,7 +361,8 @@ impl Connection {
                 );
             }
             queue::AMQPMethod::Purge(p) => {
-                let count = broker.purge_queue(vhost, p.queue.as_str(), self.id).await?;
+                let queue = self.queue_name(ch, p.queue.as_str())?;
+                let count = broker.purge_queue(vhost, &queue, self.id).await?;
                 if !p.nowait {
                     reply(
                         &mut self.out,
@@ -339,8 +374,9 @@ impl Connection {
                 }
             }
             queue::AMQPMethod::Delete(d) => {
+                let queue = self.queue_name(ch, d.queue.as_str())?;
                 let count = broker
-                    .delete_queue(vhost, d.queue.as_str(), d.if_unused, d.if_empty, self.id)
+                    .delete_queue(vhost, &queue, d.if_unused, d.if_empty, self.id)
                     .await?;
                 if !d.nowait {
                     reply(
@@ -366,6 +402,9 @@ impl Connection {
         let broker = self.broker.clone();
         match m {
             basic::AMQPMethod::Publish(p) => {
+                if p.immediate {
+                    return Err(AmqpError::new(ReplyCode::NotImplemented, "immediate=true"));
+                }
                 self.published = true;
                 let channel = self.channel(ch)?;
                 channel.assembly = Some(Assembly {
@@ -393,9 +432,8 @@ impl Connection {
                 );
             }
             basic::AMQPMethod::Consume(c) => {
-                let queue = broker
-                    .lookup_queue(vhost, c.queue.as_str(), self.id)
-                    .await?;
+                let name = self.queue_name(ch, c.queue.as_str())?;
+                let queue = broker.lookup_queue(vhost, &name, self.id).await?;
                 let mut tag = c.consumer_tag.as_str().to_owned();
                 if tag.is_empty() {
                     tag = random_name("amq.ctag-");
@@ -410,17 +448,15 @@ impl Connection {
                 }
                 let priority = match c.arguments.inner().get("x-priority") {
                     None => 0,
-                    Some(_) => c
-                        .arguments
-                        .inner()
-                        .get("x-priority")
-                        .and_then(crate::amqp::field::int_value)
-                        .ok_or_else(|| {
-                            AmqpError::new(
-                                ReplyCode::PreconditionFailed,
-                                "invalid arg 'x-priority' for consumer: expected an integer",
-                            )
-                        })?,
+                    Some(v) => crate::amqp::field::int_value(v).ok_or_else(|| {
+                        AmqpError::new(
+                            ReplyCode::PreconditionFailed,
+                            format!(
+                                "invalid arg 'x-priority' for queue '{name}' in vhost '{vhost}': \"expected integer, got {}\"",
+                                crate::amqp::field::type_name(v)
+                            ),
+                        )
+                    })?,
                 };
                 let key = broker.new_consumer_key();
                 let conn = self.events.clone();
@@ -441,7 +477,7 @@ impl Connection {
                 if !queue.send(msg) {
                     return Err(AmqpError::new(
                         ReplyCode::NotFound,
-                        format!("no queue '{}' in vhost '{vhost}'", c.queue.as_str()),
+                        format!("no queue '{name}' in vhost '{vhost}'"),
                     ));
                 }
                 match rx.await {
@@ -450,7 +486,7 @@ impl Connection {
                     Err(_) => {
                         return Err(AmqpError::new(
                             ReplyCode::NotFound,
-                            format!("no queue '{}' in vhost '{vhost}'", c.queue.as_str()),
+                            format!("no queue '{name}' in vhost '{vhost}'"),
                         ))
                     }
                 }
@@ -484,9 +520,8 @@ impl Connection {
                 }
             }
             basic::AMQPMethod::Get(g) => {
-                let queue = broker
-                    .lookup_queue(vhost, g.queue.as_str(), self.id)
-                    .await?;
+                let name = self.queue_name(ch, g.queue.as_str())?;
+                let queue = broker.lookup_queue(vhost, &name, self.id).await?;
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 let got = if queue.send(QueueMsg::Get {
                     no_ack: g.no_ack,

@@ -91,10 +91,12 @@ impl Connection {
             .on((60, 40)));
         };
         if assembly.body.len() as u64 + payload.len() as u64 > size {
+            // RabbitMQ's assembler sees a body frame where none is expected any more.
             return Err(AmqpError::new(
-                ReplyCode::FrameError,
-                format!("content body larger than the {size} bytes announced in its header"),
-            ));
+                ReplyCode::UnexpectedFrame,
+                "expected content body, got non content body frame instead",
+            )
+            .on((60, 40)));
         }
         if assembly.body.is_empty() && payload.len() as u64 == size {
             // Common case: the whole body in one frame, kept without a copy.

@@ -4,37 +4,13 @@ use amq_protocol::types::{AMQPValue, FieldTable};
 
 use super::state::QueueType;
 use super::MetaError;
-use crate::amqp::field::int_value;
+use crate::amqp::field::{int_value, type_name};
 use crate::amqp::ReplyCode;
 
 /// RabbitMQ's longest timer (ms) for `x-message-ttl` and `x-expires`.
 const MAX_EXPIRY: i64 = 4_294_967_295;
 /// RabbitMQ's highest `x-max-priority`.
 const MAX_PRIORITY: i64 = 255;
-
-/// RabbitMQ's name for a field value's type (`rabbit_binary_parser`).
-pub fn type_name(v: &AMQPValue) -> &'static str {
-    match v {
-        AMQPValue::Boolean(_) => "bool",
-        AMQPValue::ShortShortInt(_) => "byte",
-        AMQPValue::ShortShortUInt(_) => "unsignedbyte",
-        AMQPValue::ShortInt(_) => "short",
-        AMQPValue::ShortUInt(_) => "unsignedshort",
-        AMQPValue::LongInt(_) => "signedint",
-        AMQPValue::LongUInt(_) => "unsignedint",
-        AMQPValue::LongLongInt(_) => "long",
-        AMQPValue::Float(_) => "float",
-        AMQPValue::Double(_) => "double",
-        AMQPValue::DecimalValue(_) => "decimal",
-        AMQPValue::ShortString(_) => "shortstr",
-        AMQPValue::LongString(_) => "longstr",
-        AMQPValue::FieldArray(_) => "array",
-        AMQPValue::Timestamp(_) => "timestamp",
-        AMQPValue::FieldTable(_) => "table",
-        AMQPValue::ByteArray(_) => "binary",
-        AMQPValue::Void => "void",
-    }
-}
 
 /// A value as RabbitMQ prints it with `~s`: strings raw, numbers and booleans plainly.
 fn plain(v: &AMQPValue) -> String {
