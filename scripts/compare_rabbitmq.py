@@ -740,6 +740,171 @@ def with_message(name):
 
 
 @scenario
+def consume_empty_name_without_declare(b):
+    return one_channel(b, ("consume ''", lambda c: c.rpc(1, spec.Basic.Consume(queue=""))))
+
+
+@scenario
+def get_empty_name_without_declare(b):
+    return one_channel(b, ("get ''", lambda c: c.rpc(1, spec.Basic.Get(queue=""))))
+
+
+@scenario
+def purge_empty_name_without_declare(b):
+    return one_channel(b, ("purge ''", lambda c: c.rpc(1, spec.Queue.Purge(queue=""))))
+
+
+@scenario
+def bind_empty_name_without_declare(b):
+    return one_channel(b, ("bind ''", lambda c: c.rpc(1, spec.Queue.Bind(
+        queue="", exchange="amq.direct", routing_key="k"))))
+
+
+@scenario
+def delete_empty_name_without_declare(b):
+    return one_channel(b, ("delete ''", lambda c: c.rpc(1, spec.Queue.Delete(queue=""))))
+
+
+@scenario
+def passive_declare_empty_name_without_declare(b):
+    return one_channel(b, ("declare '' passive", qd("", passive=True)))
+
+
+@scenario
+def empty_name_means_last_declared_queue(b):
+    return one_channel(b, ("declare", qd("cmp-last", exclusive=True)),
+                       ("bind '' ''", lambda c: c.rpc(1, spec.Queue.Bind(
+                           queue="", exchange="amq.direct", routing_key=""))),
+                       ("purge ''", lambda c: c.rpc(1, spec.Queue.Purge(queue=""))),
+                       ("passive ''", qd("", passive=True)),
+                       ("delete ''", lambda c: c.rpc(1, spec.Queue.Delete(queue=""))),
+                       ("get '' after delete", lambda c: c.rpc(1, spec.Basic.Get(queue=""))))
+
+
+@scenario
+def consume_priority_string(b):
+    return one_channel(b, ("declare", qd("cmp-prio-c", exclusive=True)),
+                       ("consume", lambda c: c.rpc(1, spec.Basic.Consume(
+                           queue="cmp-prio-c", arguments={"x-priority": "high"}))))
+
+
+@scenario
+def publish_to_internal_exchange(b):
+    out = one_channel(b, ("declare internal", xd("cmp-internal", internal=True)),
+                      ("publish", lambda c: (c.send(1, spec.Basic.Publish(
+                          exchange="cmp-internal", routing_key="k")), c.send_content(1),
+                          c.probe(1))[-1]))
+    cleanup(b, exchanges=["cmp-internal"])
+    return out
+
+
+@scenario
+def publish_to_trace_exchange(b):
+    def f(c):
+        c.send(1, spec.Basic.Publish(exchange="amq.rabbitmq.trace", routing_key="k"))
+        c.send_content(1)
+        return c.probe(1)
+    return one_channel(b, ("publish", f))
+
+
+@scenario
+def passive_missing_amq_exchange(b):
+    return one_channel(b, ("declare amq.nope passive", xd("amq.nope", passive=True)))
+
+
+@scenario
+def exchange_bind_to_default(b):
+    return one_channel(b, ("bind", lambda c: c.rpc(1, spec.Exchange.Bind(
+        destination="", source="amq.direct", routing_key="k"))))
+
+
+@scenario
+def exchange_bind_missing_destination(b):
+    return one_channel(b, ("bind", lambda c: c.rpc(1, spec.Exchange.Bind(
+        destination="cmp-nope-d", source="amq.direct", routing_key="k"))))
+
+
+@scenario
+def ack_tag_zero_multiple(b):
+    return one_channel(b, ("ack 0 multiple",
+                           send_then_probe(spec.Basic.Ack(delivery_tag=0, multiple=True))))
+
+
+@scenario
+def ack_tag_zero(b):
+    return one_channel(b, ("ack 0", send_then_probe(spec.Basic.Ack(delivery_tag=0))))
+
+
+@scenario
+def nack_on_confirm_channel_unknown(b):
+    return one_channel(b, ("confirm.select", lambda c: c.rpc(1, spec.Confirm.Select())),
+                       ("nack 3", send_then_probe(spec.Basic.Nack(delivery_tag=3))))
+
+
+@scenario
+def recover_async(b):
+    return one_channel(b, ("recover-async", send_then_probe(spec.Basic.RecoverAsync())))
+
+
+@scenario
+def recover_requeue_false(b):
+    return one_channel(b, ("recover requeue=false",
+                           lambda c: c.rpc(1, spec.Basic.Recover(requeue=False))))
+
+
+@scenario
+def publish_immediate(b):
+    def f(c):
+        c.send(1, spec.Basic.Publish(exchange="", routing_key="k", immediate=True))
+        c.send_content(1)
+        return c.probe(1)
+    return one_channel(b, ("publish immediate", f))
+
+
+@scenario
+def ack_twice_after_consume_auto_ack(b):
+    def publish(c):
+        c.send(1, spec.Basic.Publish(exchange="", routing_key="cmp-aa"))
+        c.send_content(1, b"m")
+        return c.probe(1)
+    return one_channel(b, ("declare", qd("cmp-aa", exclusive=True)), ("publish", publish),
+                       ("get no-ack", lambda c: c.rpc(1, spec.Basic.Get(queue="cmp-aa",
+                                                                       no_ack=True))),
+                       ("ack 1", send_then_probe(spec.Basic.Ack(delivery_tag=1))))
+
+
+@scenario
+def queue_declare_exclusive_passive_own(b):
+    return one_channel(b, ("declare", qd("cmp-own-ex", exclusive=True)),
+                       ("passive", qd("cmp-own-ex", passive=True)))
+
+
+@scenario
+def large_body_over_header_size(b):
+    def data(c):
+        return (pika.frame.Method(1, spec.Basic.Publish(exchange="", routing_key="x")).marshal()
+                + pika.frame.Header(1, 2, spec.BasicProperties()).marshal()
+                + pika.frame.Body(1, b"xyz").marshal())
+    return raw(b, "3-octet body for a 2-octet header", data)
+
+
+@scenario
+def tx_select_twice_then_confirm(b):
+    return one_channel(b, ("tx.select", lambda c: c.rpc(1, spec.Tx.Select())),
+                       ("tx.select", lambda c: c.rpc(1, spec.Tx.Select())))
+
+
+@scenario
+def channel_flow_false(b):
+    return one_channel(b, ("flow false", lambda c: c.rpc(1, spec.Channel.Flow(active=False))))
+
+
+@scenario
+def access_request(b):
+    return one_channel(b, ("access.request", lambda c: c.rpc(1, spec.Access.Request(realm="/data"))))
+
+
+@scenario
 def ack_unknown_tag(b):
     return one_channel(b, ("ack 42", send_then_probe(spec.Basic.Ack(delivery_tag=42))))
 
@@ -1130,6 +1295,8 @@ def run(b, fn):
         return [("setup", e.outcome)]
     except OSError as e:
         return [("setup", f"error {e}")]
+    except Exception as e:  # noqa: BLE001 - a broken scenario must not hide the others
+        return [("script", f"scenario error {type(e).__name__}: {e}")]
 
 
 def main(argv=None):
