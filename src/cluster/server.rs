@@ -6,7 +6,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -25,7 +25,7 @@ use super::pb::raft::{raft_reply, RaftBatch, RaftReplies, RaftReply, RaftRequest
 use super::pb::{failure, kind_from_pb, reply_to_pb};
 use super::peers::TransportSettings;
 use super::secret::ClusterSecret;
-use crate::raft::RaftRegistry;
+use crate::raft::{NodeId, RaftRegistry};
 
 /// Cancelled or failed streams tolerated on one connection (h2's default is 20 to 1,024).
 pub(crate) const RESET_STREAMS_ALLOWED: usize = 1 << 16;
@@ -53,7 +53,10 @@ struct Stats {
 
 /// State shared by the services and the server handle.
 struct Shared {
-    registry: RaftRegistry,
+    node_id: NodeId,
+    /// Taken at shutdown: connections that linger (their tasks outlive the server's)
+    /// must not keep the registry, and so the node's database, alive.
+    registry: Mutex<Option<RaftRegistry>>,
     stats: Stats,
     /// Cleared at shutdown: calls on connections that linger are refused from then on.
     serving: AtomicBool,
@@ -68,6 +71,14 @@ impl Shared {
         } else {
             Err(Status::unavailable("node is shutting down"))
         }
+    }
+
+    fn registry(&self) -> Result<RaftRegistry, Status> {
+        self.check_serving()?;
+        let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        registry
+            .clone()
+            .ok_or_else(|| Status::unavailable("node is shutting down"))
     }
 }
 
@@ -89,7 +100,8 @@ impl ClusterServer {
     ) -> io::Result<ClusterServer> {
         let local_addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
-            registry,
+            node_id: registry.node_id(),
+            registry: Mutex::new(Some(registry)),
             stats: Stats::default(),
             serving: AtomicBool::new(true),
             incarnation: rand::random(),
@@ -144,6 +156,13 @@ impl ClusterServer {
     /// waiting briefly for calls in flight.
     pub async fn shutdown(self) {
         self.shared.serving.store(false, Ordering::SeqCst);
+        let registry = self
+            .shared
+            .registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        drop(registry);
         let _ = self.shutdown.send(());
         let mut task = self.task;
         match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
@@ -160,7 +179,7 @@ impl ClusterServer {
 struct RaftService(Arc<Shared>);
 
 impl RaftService {
-    async fn one(&self, request: RaftRequest) -> RaftReply {
+    async fn one(registry: &RaftRegistry, request: RaftRequest) -> RaftReply {
         let Some(kind) = kind_from_pb(request.kind) else {
             let message = format!("unknown rpc kind {}", request.kind);
             return RaftReply {
@@ -170,7 +189,6 @@ impl RaftService {
                 ))),
             };
         };
-        let registry = &self.0.registry;
         reply_to_pb(
             registry
                 .handle_rpc(request.group_id, kind, &request.payload)
@@ -182,14 +200,15 @@ impl RaftService {
 #[tonic::async_trait]
 impl Raft for RaftService {
     async fn call(&self, request: Request<RaftBatch>) -> Result<Response<RaftReplies>, Status> {
-        self.0.check_serving()?;
+        let registry = self.0.registry()?;
         let requests = request.into_inner().requests;
         let stats = &self.0.stats;
         stats.raft_calls.fetch_add(1, Ordering::Relaxed);
         stats
             .group_rpcs
             .fetch_add(requests.len() as u64, Ordering::Relaxed);
-        let replies = futures::future::join_all(requests.into_iter().map(|r| self.one(r))).await;
+        let replies =
+            futures::future::join_all(requests.into_iter().map(|r| Self::one(&registry, r))).await;
         Ok(Response::new(RaftReplies { replies }))
     }
 }
@@ -203,7 +222,7 @@ impl Liveness for LivenessService {
         self.0.check_serving()?;
         self.0.stats.pings.fetch_add(1, Ordering::Relaxed);
         Ok(Response::new(PingReply {
-            node_id: self.0.registry.node_id(),
+            node_id: self.0.node_id,
             incarnation: self.0.incarnation,
         }))
     }

@@ -80,3 +80,46 @@ fn decode_request<'a, T: serde::Deserialize<'a>>(
 fn reply<T: Serialize>(response: &T) -> Result<Vec<u8>, RaftError> {
     encode(response).map_err(|e| RaftError::Raft(format!("encoding a reply: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use openraft::raft::VoteResponse;
+
+    use super::*;
+    use crate::raft::tests::TestApplier;
+    use crate::raft::NoTransport;
+    use crate::storage::Store;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rpcs_reach_running_groups_only_and_must_decode() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let reg = RaftRegistry::with_settings(store, 1, Default::default(), Arc::new(NoTransport));
+        reg.start_group(3, Arc::new(TestApplier::default()))
+            .await
+            .unwrap();
+
+        let stale = VoteRequest::<TypeConfig>::new(Vote::new(0, 2), None);
+        let payload = encode(&stale).unwrap();
+        let err = reg
+            .handle_rpc(4, RpcKind::Vote, &payload)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RaftError::NotRunning(4)), "{err}");
+        let err = reg.handle_rpc(3, RpcKind::AppendEntries, &[0xff]).await;
+        assert!(matches!(err, Err(RaftError::BadRequest(_))), "{err:?}");
+
+        // A vote from an older term is answered (refused), not failed.
+        let reply = reg.handle_rpc(3, RpcKind::Vote, &payload).await.unwrap();
+        let resp: VoteResponse<TypeConfig> = decode(&reply).unwrap();
+        assert!(!resp.vote_granted);
+        reg.shutdown().await;
+        let err = reg
+            .handle_rpc(3, RpcKind::Vote, &payload)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RaftError::NotRunning(3)), "{err}");
+    }
+}

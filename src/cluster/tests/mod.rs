@@ -4,8 +4,10 @@
 mod auth;
 mod idle;
 mod replication;
+mod restart;
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -62,7 +64,8 @@ pub(super) struct TestNode {
     server: Option<ClusterServer>,
     liveness: Option<LivenessDetector>,
     appliers: Mutex<HashMap<GroupId, Arc<RecordingApplier>>>,
-    _dir: TempDir,
+    addresses: Vec<SocketAddr>,
+    dir: TempDir,
 }
 
 impl TestNode {
@@ -118,7 +121,6 @@ pub(super) async fn start_cluster(n: u64) -> Vec<TestNode> {
         .with_env_filter("warn,warrenmq=info")
         .with_test_writer()
         .try_init();
-    let secret = ClusterSecret::new(SECRET).unwrap();
     let mut listeners = Vec::new();
     for _ in 0..n {
         listeners.push(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
@@ -126,35 +128,70 @@ pub(super) async fn start_cluster(n: u64) -> Vec<TestNode> {
     let addresses: Vec<_> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
     let mut nodes = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
-        let id = i as u64 + 1;
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let peers = Peers::new(id, secret.clone(), TransportSettings::default());
-        for (j, addr) in addresses.iter().enumerate() {
-            peers.set_peer(j as u64 + 1, *addr);
-        }
-        let transport = Arc::new(GrpcTransport::new(peers.clone()));
-        let registry = RaftRegistry::with_settings(store, id, RaftSettings::default(), transport);
-        let server = ClusterServer::start(
-            listener,
-            registry.clone(),
-            &secret,
-            &TransportSettings::default(),
-        )
-        .unwrap();
-        let liveness =
-            LivenessDetector::start(peers.clone(), registry.clone(), LivenessSettings::default());
-        nodes.push(TestNode {
+        nodes.push(spawn_node(i as u64 + 1, dir, listener, addresses.clone()));
+    }
+    nodes
+}
+
+/// Start node `id` over the store in `dir`, serving `listener`; `addresses[i]` is node
+/// `i + 1`'s.
+fn spawn_node(
+    id: NodeId,
+    dir: TempDir,
+    listener: tokio::net::TcpListener,
+    addresses: Vec<SocketAddr>,
+) -> TestNode {
+    let secret = ClusterSecret::new(SECRET).unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let peers = Peers::new(id, secret.clone(), TransportSettings::default());
+    for (j, addr) in addresses.iter().enumerate() {
+        peers.set_peer(j as u64 + 1, *addr);
+    }
+    let transport = Arc::new(GrpcTransport::new(peers.clone()));
+    let registry = RaftRegistry::with_settings(store, id, RaftSettings::default(), transport);
+    let server = ClusterServer::start(
+        listener,
+        registry.clone(),
+        &secret,
+        &TransportSettings::default(),
+    )
+    .unwrap();
+    let liveness =
+        LivenessDetector::start(peers.clone(), registry.clone(), LivenessSettings::default());
+    TestNode {
+        id,
+        registry,
+        peers,
+        server: Some(server),
+        liveness: Some(liveness),
+        appliers: Mutex::default(),
+        addresses,
+        dir,
+    }
+}
+
+impl TestNode {
+    /// Start a killed node again over the same store and address (its groups are not
+    /// started: call [`TestNode::start_group`] as the node would for its known groups).
+    pub(super) async fn restart(self) -> TestNode {
+        assert!(!self.is_running(), "kill node {} first", self.id);
+        let TestNode {
             id,
             registry,
             peers,
-            server: Some(server),
-            liveness: Some(liveness),
-            appliers: Mutex::default(),
-            _dir: dir,
-        });
+            addresses,
+            dir,
+            ..
+        } = self;
+        // The rest of `self` would live to the end of this function: drop what holds the
+        // store now, so the database can reopen.
+        drop((registry, peers));
+        let listener = tokio::net::TcpListener::bind(addresses[id as usize - 1])
+            .await
+            .unwrap();
+        spawn_node(id, dir, listener, addresses)
     }
-    nodes
 }
 
 /// Poll `done` every 20 ms until it holds; panic naming `what` after `timeout`.
@@ -201,6 +238,43 @@ pub(super) async fn leader_of(nodes: &[TestNode], group: GroupId, timeout: Durat
     )
     .await;
     leader.unwrap()
+}
+
+/// Bound of every wait in these tests.
+pub(super) const WAIT: Duration = Duration::from_secs(20);
+
+/// Start group `group` on every node (joiners first), initialized by `designated`.
+pub(super) async fn form_group(nodes: &[TestNode], group: GroupId, designated: NodeId) -> NodeId {
+    let members = voters(nodes.iter().map(|n| n.id));
+    for node in nodes.iter().filter(|n| n.id != designated) {
+        node.start_group(group, &members, designated).await;
+    }
+    let first = nodes.iter().find(|n| n.id == designated).unwrap();
+    let handle = first.start_group(group, &members, designated).await;
+    handle.wait_for_leader(WAIT).await.unwrap();
+    let leader = leader_of(nodes, group, WAIT).await;
+    for node in nodes {
+        let status = node.registry.group(group).unwrap().status();
+        assert_eq!(status.voters, members, "node {}: {status:?}", node.id);
+    }
+    leader
+}
+
+/// Wait until every running node has applied exactly `payloads` in `group`.
+pub(super) async fn wait_applied_everywhere(
+    nodes: &[TestNode],
+    group: GroupId,
+    payloads: &[Vec<u8>],
+) {
+    for node in nodes.iter().filter(|n| n.is_running()) {
+        let applier = node.applier(group);
+        wait_until(
+            &format!("node {} to apply {} writes", node.id, payloads.len()),
+            WAIT,
+            || applier.applied() == payloads,
+        )
+        .await;
+    }
 }
 
 pub(super) fn request(payload: Vec<u8>) -> Request {

@@ -5,38 +5,6 @@ use std::time::Duration;
 
 use super::*;
 
-const WAIT: Duration = Duration::from_secs(20);
-
-/// Start group `group` on every node (joiners first), initialized by `designated`.
-async fn form_group(nodes: &[TestNode], group: GroupId, designated: NodeId) -> NodeId {
-    let members = voters(nodes.iter().map(|n| n.id));
-    for node in nodes.iter().filter(|n| n.id != designated) {
-        node.start_group(group, &members, designated).await;
-    }
-    let first = nodes.iter().find(|n| n.id == designated).unwrap();
-    let handle = first.start_group(group, &members, designated).await;
-    handle.wait_for_leader(WAIT).await.unwrap();
-    let leader = leader_of(nodes, group, WAIT).await;
-    for node in nodes {
-        let status = node.registry.group(group).unwrap().status();
-        assert_eq!(status.voters, members, "node {}: {status:?}", node.id);
-    }
-    leader
-}
-
-/// Wait until every running node has applied exactly `payloads` in `group`.
-async fn wait_applied_everywhere(nodes: &[TestNode], group: GroupId, payloads: &[Vec<u8>]) {
-    for node in nodes.iter().filter(|n| n.is_running()) {
-        let applier = node.applier(group);
-        wait_until(
-            &format!("node {} to apply {} writes", node.id, payloads.len()),
-            WAIT,
-            || applier.applied() == payloads,
-        )
-        .await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_through_the_leader_are_applied_on_all_three_nodes() {
     let nodes = start_cluster(3).await;
