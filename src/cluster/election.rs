@@ -6,8 +6,8 @@
 //! Only voters campaign, and only when it is needed, because with the timers off a
 //! follower's leader lease lapses while its group is idle: any campaign would win and
 //! depose a healthy leader. So a group whose leader is a down peer campaigns at once, but
-//! one that merely knows no leader campaigns only after two sweeps that saw it leaderless
-//! in the same term (an election that moves the term is still going on). A campaign
+//! one that merely knows no leader campaigns only once it has been leaderless for a sweep
+//! period in the same term (an election that moves the term is still going on). A campaign
 //! starts after a random delay, uses pre-vote, and retries with exponential backoff until
 //! a live leader is known, the node stops voting in the group, or the group stops.
 //!
@@ -19,7 +19,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use tokio::sync::{watch, Semaphore};
@@ -38,8 +38,8 @@ pub(crate) struct Elections {
     settings: LivenessSettings,
     /// Groups with a campaign running, so a sweep does not start a second one.
     active: Arc<Mutex<HashSet<GroupId>>>,
-    /// Groups seen without a leader at the last sweep, with their term then.
-    leaderless: HashMap<GroupId, u64>,
+    /// Groups without a leader: their term, and since when they are leaderless in it.
+    leaderless: HashMap<GroupId, (u64, Instant)>,
     /// Bounds the campaigns in flight (`LivenessSettings::max_campaigns`).
     permits: Arc<Semaphore>,
 }
@@ -61,7 +61,7 @@ impl Elections {
     }
 
     /// Start a campaign in every running group here in which this node votes and whose
-    /// leader is a down peer, or that has had no leader for a whole sweep in one term
+    /// leader is a down peer, or that has had no leader for `sweep_every` in one term
     /// (skipping groups that already have a campaign running).
     pub(crate) fn sweep(&mut self) {
         let me = self.registry.node_id();
@@ -76,8 +76,12 @@ impl Elections {
                 None => {
                     // Also a candidate here: with timers off a failed election never ends.
                     let term = handle.status().term;
-                    leaderless.insert(group, term);
-                    self.leaderless.get(&group) == Some(&term)
+                    let since = match self.leaderless.get(&group) {
+                        Some(&(seen, since)) if seen == term => since,
+                        _ => Instant::now(),
+                    };
+                    leaderless.insert(group, (term, since));
+                    since.elapsed() >= self.settings.sweep_every
                 }
             };
             if !due || !handle.is_voter() || !self.lock_active().insert(group) {

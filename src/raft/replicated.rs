@@ -51,32 +51,36 @@ impl RaftRegistry {
         let span = tracing::info_span!("raft_group", group);
         async {
             let (raft, handle, gone) = self.build_group(group, applier).await?;
+            // Whether this start created the group (so it must hold the first election).
             let result = async {
-                if let Bootstrap::Initialize(voters) = &bootstrap {
-                    let members: BTreeMap<NodeId, BasicNode> = voters
-                        .iter()
-                        .map(|&id| (id, BasicNode::default()))
-                        .collect();
-                    match raft.initialize(members).await {
-                        Ok(()) => {}
-                        // Recovered, or initialized by an earlier start: nothing to do.
-                        Err(OpenraftError::APIError(InitializeError::NotAllowed(_))) => {}
-                        Err(e) => return Err(RaftError::Raft(e.to_string())),
-                    }
+                let Bootstrap::Initialize(voters) = &bootstrap else {
+                    return Ok(false);
+                };
+                let members: BTreeMap<NodeId, BasicNode> = voters
+                    .iter()
+                    .map(|&id| (id, BasicNode::default()))
+                    .collect();
+                match raft.initialize(members).await {
+                    Ok(()) => Ok(true),
+                    // Recovered from storage (or contacted by a leader already): not new.
+                    Err(OpenraftError::APIError(InitializeError::NotAllowed(_))) => Ok(false),
+                    Err(e) => Err(RaftError::Raft(e.to_string())),
                 }
-                Ok(())
             }
             .await;
-            if let Err(e) = result {
-                self.abort_start(&handle, gone).await;
-                return Err(e);
-            }
+            let created = match result {
+                Ok(created) => created,
+                Err(e) => {
+                    self.abort_start(&handle, gone).await;
+                    return Err(e);
+                }
+            };
             self.insert_running(group, handle.clone(), gone);
-            if matches!(bootstrap, Bootstrap::Initialize(_)) && handle.current_leader().is_none() {
+            if created {
                 // Peers that are not running yet refuse the votes; the detector retries.
                 let _ = handle.trigger_elect(false).await;
             }
-            info!(group, ?bootstrap, "replicated group started");
+            info!(group, created, "replicated group started");
             Ok(handle)
         }
         .instrument(span)
