@@ -126,6 +126,16 @@ impl GroupHandle {
             .map_err(|e| RaftError::Raft(e.to_string()))
     }
 
+    /// Ask the leader (this node, if it leads) to hand leadership to voter `to`; returns at
+    /// once: watch [`GroupHandle::leader_watch`] for the outcome.
+    pub async fn transfer_leader(&self, to: NodeId) -> Result<(), RaftError> {
+        self.raft()
+            .trigger()
+            .transfer_leader(to)
+            .await
+            .map_err(|e| RaftError::Raft(e.to_string()))
+    }
+
     /// Wait until some leader is known here (this node or a peer); returns it.
     pub async fn wait_for_leader(&self, timeout: Duration) -> Result<NodeId, RaftError> {
         let mut watch = self.leader_watch();

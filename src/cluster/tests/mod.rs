@@ -27,11 +27,17 @@ const SECRET: &str = "test-cluster-secret";
 #[derive(Default)]
 pub(super) struct RecordingApplier {
     applied: Mutex<Vec<Vec<u8>>>,
+    restores: std::sync::atomic::AtomicUsize,
 }
 
 impl RecordingApplier {
     pub(super) fn applied(&self) -> Vec<Vec<u8>> {
         self.applied.lock().unwrap().clone()
+    }
+
+    /// How many snapshots were installed.
+    pub(super) fn restores(&self) -> usize {
+        self.restores.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -50,6 +56,8 @@ impl GroupApplier for RecordingApplier {
     }
 
     fn restore(&self, snapshot: &[u8]) -> std::io::Result<()> {
+        self.restores
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         *self.applied.lock().unwrap() = postcard::from_bytes(snapshot)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         Ok(())
@@ -65,6 +73,7 @@ pub(super) struct TestNode {
     liveness: Option<LivenessDetector>,
     appliers: Mutex<HashMap<GroupId, Arc<RecordingApplier>>>,
     addresses: Vec<SocketAddr>,
+    settings: RaftSettings,
     dir: TempDir,
 }
 
@@ -116,6 +125,11 @@ impl TestNode {
 
 /// `n` nodes (ids 1..=n) that know each other's addresses, all running.
 pub(super) async fn start_cluster(n: u64) -> Vec<TestNode> {
+    start_cluster_with(n, RaftSettings::default()).await
+}
+
+/// [`start_cluster`] with explicit Raft settings.
+pub(super) async fn start_cluster_with(n: u64, settings: RaftSettings) -> Vec<TestNode> {
     // Logs show only for a failing test.
     let _ = tracing_subscriber::fmt()
         .with_env_filter("warn,warrenmq=info")
@@ -129,7 +143,14 @@ pub(super) async fn start_cluster(n: u64) -> Vec<TestNode> {
     let mut nodes = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
         let dir = tempfile::tempdir().unwrap();
-        nodes.push(spawn_node(i as u64 + 1, dir, listener, addresses.clone()));
+        let id = i as u64 + 1;
+        nodes.push(spawn_node(
+            id,
+            dir,
+            listener,
+            addresses.clone(),
+            settings.clone(),
+        ));
     }
     nodes
 }
@@ -141,6 +162,7 @@ fn spawn_node(
     dir: TempDir,
     listener: tokio::net::TcpListener,
     addresses: Vec<SocketAddr>,
+    settings: RaftSettings,
 ) -> TestNode {
     let secret = ClusterSecret::new(SECRET).unwrap();
     let store = Store::open(dir.path()).unwrap();
@@ -149,7 +171,7 @@ fn spawn_node(
         peers.set_peer(j as u64 + 1, *addr);
     }
     let transport = Arc::new(GrpcTransport::new(peers.clone()));
-    let registry = RaftRegistry::with_settings(store, id, RaftSettings::default(), transport);
+    let registry = RaftRegistry::with_settings(store, id, settings.clone(), transport);
     let server = ClusterServer::start(
         listener,
         registry.clone(),
@@ -167,6 +189,7 @@ fn spawn_node(
         liveness: Some(liveness),
         appliers: Mutex::default(),
         addresses,
+        settings,
         dir,
     }
 }
@@ -181,6 +204,7 @@ impl TestNode {
             registry,
             peers,
             addresses,
+            settings,
             dir,
             ..
         } = self;
@@ -190,7 +214,7 @@ impl TestNode {
         let listener = tokio::net::TcpListener::bind(addresses[id as usize - 1])
             .await
             .unwrap();
-        spawn_node(id, dir, listener, addresses)
+        spawn_node(id, dir, listener, addresses, settings)
     }
 }
 

@@ -91,3 +91,56 @@ async fn a_learner_added_later_catches_up_and_becomes_a_voter() {
         voters([1, 2, 3])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_moves_to_the_node_it_is_transferred_to() {
+    let nodes = start_cluster(3).await;
+    let old = form_group(&nodes, 1, 1).await;
+    write(&nodes, 1, b"one".to_vec()).await;
+    let to = nodes.iter().map(|n| n.id).find(|&id| id != old).unwrap();
+    let handle = nodes[old as usize - 1].registry.group(1).unwrap();
+    handle.transfer_leader(to).await.unwrap();
+    wait_until(&format!("node {to} to lead"), WAIT, || {
+        nodes
+            .iter()
+            .all(|n| n.registry.group(1).unwrap().current_leader() == Some(to))
+    })
+    .await;
+    write(&nodes, 1, b"two".to_vec()).await;
+    wait_applied_everywhere(&nodes, 1, &[b"one".to_vec(), b"two".to_vec()]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_behind_the_purged_log_gets_a_snapshot_over_grpc() {
+    let settings = RaftSettings {
+        snapshot_every: 10,
+        keep_after_snapshot: 2,
+        ..RaftSettings::default()
+    };
+    let nodes = start_cluster_with(3, settings).await;
+    let members = voters([1, 2]);
+    nodes[1].start_group(4, &members, 1).await;
+    nodes[0].start_group(4, &members, 1).await;
+    leader_of(&nodes[..2], 4, WAIT).await;
+    let written: Vec<Vec<u8>> = (0..35).map(|i| format!("s{i}").into_bytes()).collect();
+    for p in &written {
+        write(&nodes[..2], 4, p.clone()).await;
+    }
+    let leader = leader_of(&nodes[..2], 4, WAIT).await;
+    let leader_handle = nodes[leader as usize - 1].registry.group(4).unwrap();
+    wait_until("the leader to snapshot and purge", WAIT, || {
+        leader_handle.status().last_applied >= Some(30)
+    })
+    .await;
+    nodes[2].start_group(4, &members, 1).await;
+    leader_handle.add_learner(3).await.unwrap();
+    let applier = nodes[2].applier(4);
+    wait_until("the learner to hold every write", WAIT, || {
+        applier.applied() == written
+    })
+    .await;
+    assert!(
+        applier.restores() >= 1,
+        "the learner was sent the log, not a snapshot"
+    );
+}
