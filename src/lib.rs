@@ -24,6 +24,7 @@
 
 pub mod amqp;
 pub mod broker;
+pub mod cluster;
 pub mod config;
 pub mod frontend;
 pub mod metadata;
