@@ -144,20 +144,14 @@ pub(super) async fn start_cluster_with(n: u64, settings: RaftSettings) -> Vec<Te
     for (i, listener) in listeners.into_iter().enumerate() {
         let dir = tempfile::tempdir().unwrap();
         let id = i as u64 + 1;
-        nodes.push(spawn_node(
-            id,
-            dir,
-            listener,
-            addresses.clone(),
-            settings.clone(),
-        ));
+        nodes.push(spawn_node(id, dir, listener, addresses.clone(), settings.clone()).await);
     }
     nodes
 }
 
 /// Start node `id` over the store in `dir`, serving `listener`; `addresses[i]` is node
 /// `i + 1`'s.
-fn spawn_node(
+async fn spawn_node(
     id: NodeId,
     dir: TempDir,
     listener: tokio::net::TcpListener,
@@ -165,7 +159,7 @@ fn spawn_node(
     settings: RaftSettings,
 ) -> TestNode {
     let secret = ClusterSecret::new(SECRET).unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = open_store(dir.path()).await;
     let peers = Peers::new(id, secret.clone(), TransportSettings::default());
     for (j, addr) in addresses.iter().enumerate() {
         peers.set_peer(j as u64 + 1, *addr);
@@ -214,7 +208,24 @@ impl TestNode {
         let listener = tokio::net::TcpListener::bind(addresses[id as usize - 1])
             .await
             .unwrap();
-        spawn_node(id, dir, listener, addresses, settings)
+        spawn_node(id, dir, listener, addresses, settings).await
+    }
+}
+
+/// Open the store in `dir`. After an in-process kill, a call that was in flight on a
+/// lingering connection can hold the old registry (and so the database lock) a moment
+/// longer, as a dying process would: wait for it, bounded.
+async fn open_store(dir: &std::path::Path) -> Store {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match Store::open(dir) {
+            Ok(store) => return store,
+            Err(e) if std::time::Instant::now() < deadline => {
+                tracing::debug!(error = %e, "store still locked by the killed node");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("reopening the store in {}: {e}", dir.display()),
+        }
     }
 }
 
