@@ -9,7 +9,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .compile_protos(&["proto/raft.proto", "proto/cluster.proto"], &["proto"])?;
+        .compile_protos(
+            &[
+                "proto/raft.proto",
+                "proto/cluster.proto",
+                "proto/admin.proto",
+            ],
+            &["proto"],
+        )?;
     println!("cargo:rerun-if-changed=proto");
     Ok(())
 }

@@ -26,6 +26,7 @@ pub mod amqp;
 pub mod broker;
 pub mod cluster;
 pub mod config;
+pub mod ctl;
 pub mod frontend;
 pub mod metadata;
 pub mod node;

@@ -1,6 +1,12 @@
 //! The protobuf messages and gRPC stubs generated from `proto/` by `build.rs`, and the
 //! conversions between them and `raft/`'s types (one place for pb <-> domain).
 
+/// `proto/admin.proto`: warrenctl's service.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod admin {
+    tonic::include_proto!("warrenmq.admin");
+}
+
 use crate::raft::{RaftError, RpcKind};
 
 /// `proto/raft.proto`: the group-tagged Raft RPC service.

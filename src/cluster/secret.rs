@@ -50,6 +50,14 @@ impl ClusterSecret {
         }
     }
 
+    /// Read the secret from an existing file (clients such as warrenctl: they never
+    /// create one). The same checks as [`ClusterSecret::load_or_create`].
+    pub fn load(path: &Path) -> io::Result<ClusterSecret> {
+        let text = std::fs::read_to_string(path)?;
+        Self::check_mode(path)?;
+        Self::parse(&text, path)
+    }
+
     /// A secret from text (configuration, tests). It must be printable ASCII, no spaces.
     pub fn new(text: &str) -> io::Result<ClusterSecret> {
         Self::parse(text, Path::new("<text>"))

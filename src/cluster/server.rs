@@ -17,6 +17,7 @@ use tonic::transport::Server;
 use tonic::{Request, Response, Status};
 use tracing::{info, warn};
 
+use super::admin::AdminHandler;
 use super::pb::cluster::liveness_server::{Liveness, LivenessServer};
 use super::pb::cluster::{PingReply, PingRequest};
 use super::pb::raft::raft_failure::Code;
@@ -98,6 +99,17 @@ impl ClusterServer {
         secret: &ClusterSecret,
         settings: &TransportSettings,
     ) -> io::Result<ClusterServer> {
+        Self::start_with_admin(listener, registry, secret, settings, None)
+    }
+
+    /// [`ClusterServer::start`], also serving warrenctl's admin service from `admin`.
+    pub fn start_with_admin(
+        listener: TcpListener,
+        registry: RaftRegistry,
+        secret: &ClusterSecret,
+        settings: &TransportSettings,
+        admin: Option<Arc<dyn AdminHandler>>,
+    ) -> io::Result<ClusterServer> {
         let local_addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             node_id: registry.node_id(),
@@ -120,7 +132,13 @@ impl ClusterServer {
             .http2_max_pending_accept_reset_streams(Some(RESET_STREAMS_ALLOWED))
             .http2_max_local_error_reset_streams(Some(RESET_STREAMS_ALLOWED))
             .add_service(raft)
-            .add_service(liveness);
+            .add_service(liveness)
+            .add_optional_service(admin.map(|handler| {
+                tonic::service::interceptor::InterceptedService::new(
+                    super::admin::server(handler),
+                    secret.check(),
+                )
+            }));
         let task = tokio::spawn(async move {
             router
                 .serve_with_incoming_shutdown(incoming, async {
