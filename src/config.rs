@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use serde::Deserialize;
 
+/// Name of the cluster secret file in a node's data dir (when no `secret-file` is set).
+pub const SECRET_FILE_NAME: &str = "cluster_secret";
+
 /// Everything a node needs to start.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
@@ -34,6 +37,9 @@ pub struct Config {
     /// Resident memory above which publishers are blocked (`connection.blocked`), in
     /// bytes; 0 = 40% of the machine's memory, as RabbitMQ's default watermark.
     pub memory_high_watermark: u64,
+    /// The cluster secret (as RabbitMQ's Erlang cookie); default `<data-dir>/cluster_secret`,
+    /// created with random content on first start.
+    pub secret_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -53,6 +59,7 @@ impl Default for Config {
             default_pass: "guest".into(),
             snapshot_every: 20_000,
             memory_high_watermark: 0,
+            secret_file: None,
         }
     }
 }
@@ -92,6 +99,8 @@ pub struct Args {
     pub snapshot_every: Option<u64>,
     #[arg(long, env = "WARRENMQ_MEMORY_HIGH_WATERMARK")]
     pub memory_high_watermark: Option<u64>,
+    #[arg(long, env = "WARRENMQ_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
 }
 
 /// A configuration that cannot be used.
@@ -151,8 +160,18 @@ impl Config {
             snapshot_every,
             memory_high_watermark
         );
+        if let Some(path) = args.secret_file {
+            config.secret_file = Some(path);
+        }
         config.validate()?;
         Ok(config)
+    }
+
+    /// The cluster secret file in use.
+    pub fn secret_path(&self) -> PathBuf {
+        self.secret_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(SECRET_FILE_NAME))
     }
 
     fn validate(&self) -> Result<(), ConfigError> {

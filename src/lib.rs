@@ -24,7 +24,9 @@
 
 pub mod amqp;
 pub mod broker;
+pub mod cluster;
 pub mod config;
+pub mod ctl;
 pub mod frontend;
 pub mod metadata;
 pub mod node;

@@ -99,6 +99,16 @@ impl Broker {
         self.memory_alarm.clone()
     }
 
+    /// The cluster's nodes as the local metadata lists them, by Raft node id.
+    pub fn cluster_nodes(&self) -> std::collections::BTreeMap<u64, crate::metadata::ClusterNode> {
+        self.meta
+            .state
+            .read()
+            .expect("metadata lock")
+            .nodes()
+            .clone()
+    }
+
     pub fn new_consumer_key(&self) -> ConsumerKey {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }

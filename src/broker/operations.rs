@@ -104,6 +104,7 @@ impl Broker {
                 .propose(MetaCommand::DeleteTransientQueuesOfNode { node: node_id })
                 .await?;
         }
+        broker.register_node().await?;
         // A single node's restart is a whole-cluster restart: non-durable exchanges go.
         let has_transient_exchanges = broker
             .meta
@@ -134,6 +135,36 @@ impl Broker {
             }
         });
         Ok(broker)
+    }
+
+    /// Record this node (name and cluster address) in the metadata, if it is not there
+    /// as it is now.
+    async fn register_node(&self) -> BrokerResult<()> {
+        let name = self.config.node_name.clone();
+        let cluster_addr =
+            std::net::SocketAddr::new(self.config.bind, self.config.cluster_port).to_string();
+        let current = self
+            .meta
+            .state
+            .read()
+            .expect("metadata lock")
+            .nodes()
+            .get(&self.node_id)
+            .cloned();
+        if current.is_some_and(|n| n.name == name && n.cluster_addr == cluster_addr) {
+            return Ok(());
+        }
+        match self
+            .propose(MetaCommand::SetNode {
+                id: self.node_id,
+                name,
+                cluster_addr,
+            })
+            .await?
+        {
+            MetaReply::Error(e) => Err(BrokerError::new(e.code, e.text)),
+            _ => Ok(()),
+        }
     }
 
     /// Propose a metadata command and wait until it is applied here.

@@ -6,7 +6,10 @@ use super::args::{
     assert_equivalence, check_dlx_type, validate_queue_args, COMPARED_EXCHANGE_ARGS,
     COMPARED_QUEUE_ARGS,
 };
-use super::state::{ExchangeRecord, MetaState, Permissions, QueueRecord, QueueType, User, VHost};
+use super::placement::place;
+use super::state::{
+    ClusterNode, ExchangeRecord, MetaState, Permissions, QueueRecord, QueueType, User, VHost,
+};
 use super::{ApplyMeta, Destination, ExchangeKind, MetaCommand, MetaEffect, MetaError, MetaReply};
 use crate::amqp::field::str_value;
 use crate::amqp::ReplyCode;
@@ -253,6 +256,21 @@ impl MetaState {
                 }
                 ok()
             }
+            MetaCommand::SetNode {
+                id,
+                name,
+                cluster_addr,
+            } => {
+                if let Some(other) = self.node_id(&name).filter(|&other| other != id) {
+                    return err(
+                        ReplyCode::PreconditionFailed,
+                        format!("node name '{name}' is already used by node {other}"),
+                    );
+                }
+                self.nodes.insert(id, ClusterNode { name, cluster_addr });
+                ok()
+            }
+            MetaCommand::RemoveNode { id } => self.remove_node(id),
             MetaCommand::DeleteTransientQueuesOfNode { node } => {
                 let doomed = self.queues_where(|q| {
                     (!q.durable || q.exclusive_owner.is_some()) && q.leader_node == node
@@ -522,6 +540,13 @@ impl MetaState {
         } else {
             0
         };
+        let (members, leader_node) = if group_id == 0 {
+            (vec![node], node)
+        } else {
+            let nodes: Vec<u64> = self.nodes.keys().copied().collect();
+            let existing = self.vhosts.values().flat_map(|v| v.queues.values());
+            place(queue_type, &arguments, node, &nodes, existing)
+        };
         let record = QueueRecord {
             name: name.clone(),
             durable,
@@ -530,8 +555,8 @@ impl MetaState {
             arguments,
             queue_type,
             group_id,
-            members: vec![node],
-            leader_node: node,
+            members,
+            leader_node,
         };
         let vhost = self.vhosts.get_mut(vhost_name).expect("vhost checked");
         vhost.routing.add_queue(&name);
@@ -548,6 +573,40 @@ impl MetaState {
             },
             vec![effect],
         )
+    }
+
+    /// A node leaves: its transient queues and queues with no other member go, every
+    /// other queue group loses it as a member (and as recorded leader).
+    fn remove_node(&mut self, id: u64) -> Applied {
+        if self.nodes.remove(&id).is_none() {
+            return ok();
+        }
+        let doomed = self.queues_where(|q| {
+            q.members == [id]
+                || ((!q.durable || q.exclusive_owner.is_some()) && q.leader_node == id)
+        });
+        let mut effects: Vec<MetaEffect> = doomed
+            .into_iter()
+            .filter_map(|(v, q)| self.delete_queue(&v, &q))
+            .collect();
+        for (vhost_name, vhost) in &mut self.vhosts {
+            for q in vhost.queues.values_mut() {
+                if !q.members.contains(&id) {
+                    continue;
+                }
+                q.members.retain(|&m| m != id);
+                if q.leader_node == id {
+                    q.leader_node = q.members[0];
+                }
+                effects.push(MetaEffect::QueueMembersChanged {
+                    vhost: vhost_name.clone(),
+                    name: q.name.clone(),
+                    group_id: q.group_id,
+                    members: q.members.clone(),
+                });
+            }
+        }
+        (MetaReply::Ok, effects)
     }
 
     fn delete_queue(&mut self, vhost_name: &str, name: &str) -> Option<MetaEffect> {

@@ -100,6 +100,17 @@ pub enum MetaCommand {
     /// Non-durable exchanges (and their bindings) do not survive a restart of the whole
     /// cluster, as in RabbitMQ.
     DeleteTransientExchanges,
+    /// Add a node to the cluster, or change its name or address.
+    SetNode {
+        id: u64,
+        name: String,
+        cluster_addr: String,
+    },
+    /// Remove a node: it leaves every queue group it was a member of, its transient and
+    /// exclusive queues are deleted.
+    RemoveNode {
+        id: u64,
+    },
 }
 
 /// A refusal, with RabbitMQ's code and full text (`NOT_FOUND - ...`).
@@ -140,5 +151,12 @@ pub enum MetaEffect {
         vhost: String,
         name: String,
         group_id: u64,
+    },
+    /// A queue group's recorded members changed (a node left the cluster).
+    QueueMembersChanged {
+        vhost: String,
+        name: String,
+        group_id: u64,
+        members: Vec<u64>,
     },
 }

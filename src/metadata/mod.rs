@@ -1,4 +1,5 @@
-//! The metadata machine: vhosts, users, permissions, exchanges, queues and bindings.
+//! The metadata machine: vhosts, users, permissions, exchanges, queues, bindings, the
+//! cluster's nodes and where each durable queue's group lives.
 //!
 //! Pure and deterministic like the queue machine: `MetaState::apply(meta, command) ->
 //! (reply, effects)`. Every node applies the metadata group's log and keeps the state as
@@ -9,15 +10,17 @@ mod apply;
 mod args;
 mod command;
 mod password;
+mod placement;
 mod state;
 
 pub use crate::queue::ApplyMeta;
 pub use crate::routing::{Destination, ExchangeKind, RouteResult};
 pub use command::{MetaCommand, MetaEffect, MetaError, MetaReply};
 pub use password::{check_password_hash, hash_password};
+pub use placement::{LeaderLocator, DEFAULT_QUORUM_SIZE};
 pub use state::{
-    ExchangeRecord, MetaState, OwnerId, Permissions, QueueRecord, QueueType, SnapshotError, User,
-    VHost,
+    ClusterNode, ExchangeRecord, MetaState, OwnerId, Permissions, QueueRecord, QueueType,
+    SnapshotError, User, VHost,
 };
 
 #[cfg(test)]

@@ -74,6 +74,14 @@ pub struct VHost {
     pub routing: RoutingTable,
 }
 
+/// A node of the cluster: its name (`warren@HOST`, unique) and the address of its
+/// cluster (gRPC) listener.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterNode {
+    pub name: String,
+    pub cluster_addr: String,
+}
+
 /// The whole replicated metadata.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct MetaState {
@@ -83,6 +91,17 @@ pub struct MetaState {
     pub(super) permissions: BTreeMap<(String, String), Permissions>,
     /// Last queue group id handed out (the metadata group is 0).
     pub(super) last_group_id: u64,
+    /// The cluster's nodes by Raft node id (snapshot format 2 and later).
+    pub(super) nodes: BTreeMap<u64, ClusterNode>,
+}
+
+/// Snapshot format 1: [`MetaState`] before it listed the cluster's nodes.
+#[derive(Deserialize)]
+struct MetaStateV1 {
+    vhosts: BTreeMap<String, VHost>,
+    users: BTreeMap<String, User>,
+    permissions: BTreeMap<(String, String), Permissions>,
+    last_group_id: u64,
 }
 
 /// A snapshot that cannot be read.
@@ -90,13 +109,13 @@ pub struct MetaState {
 pub enum SnapshotError {
     #[error("empty metadata snapshot")]
     Empty,
-    #[error("metadata snapshot format version {0} is unknown (this build reads 1)")]
+    #[error("metadata snapshot format version {0} is unknown (this build reads 1 and 2)")]
     UnsupportedVersion(u8),
     #[error("undecodable metadata snapshot: {0}")]
     Decode(#[from] postcard::Error),
 }
 
-const SNAPSHOT_VERSION: u8 = 1;
+const SNAPSHOT_VERSION: u8 = 2;
 
 impl MetaState {
     pub fn to_snapshot(&self) -> Vec<u8> {
@@ -109,6 +128,16 @@ impl MetaState {
         match bytes.split_first() {
             None => Err(SnapshotError::Empty),
             Some((&SNAPSHOT_VERSION, rest)) => Ok(postcard::from_bytes(rest)?),
+            Some((1, rest)) => {
+                let v1: MetaStateV1 = postcard::from_bytes(rest)?;
+                Ok(MetaState {
+                    vhosts: v1.vhosts,
+                    users: v1.users,
+                    permissions: v1.permissions,
+                    last_group_id: v1.last_group_id,
+                    nodes: BTreeMap::new(),
+                })
+            }
             Some((&v, _)) => Err(SnapshotError::UnsupportedVersion(v)),
         }
     }
@@ -160,6 +189,19 @@ impl MetaState {
     pub fn has_transient_queues_of(&self, node: u64) -> bool {
         self.all_queues()
             .any(|(_, q)| (!q.durable || q.exclusive_owner.is_some()) && q.leader_node == node)
+    }
+
+    /// The cluster's nodes, by Raft node id.
+    pub fn nodes(&self) -> &BTreeMap<u64, ClusterNode> {
+        &self.nodes
+    }
+
+    /// The id of the node called `name`.
+    pub fn node_id(&self, name: &str) -> Option<u64> {
+        self.nodes
+            .iter()
+            .find(|(_, n)| n.name == name)
+            .map(|(id, _)| *id)
     }
 
     pub fn has_transient_exchanges(&self) -> bool {

@@ -534,13 +534,16 @@ fn arb_command() -> impl Strategy<Value = MetaCommand> {
             if_unused: u
         }),
         (x.clone(), q.clone()).prop_map(|(x, q)| bind(&x, &q, "k")),
-        (x, q).prop_map(|(x, q)| MetaCommand::Unbind {
+        (x, q.clone()).prop_map(|(x, q)| MetaCommand::Unbind {
             vhost: "/".into(),
             source: x,
             destination: Destination::Queue(q),
             routing_key: "k".into(),
             arguments: FieldTable::default()
         }),
+        (1u64..5).prop_map(set_node),
+        (1u64..5).prop_map(|id| MetaCommand::RemoveNode { id }),
+        q.prop_map(|n| declare_q(&n, true, quorum_args())),
     ]
 }
 
@@ -563,6 +566,13 @@ proptest! {
             let groups: Vec<u64> = s.queues("/").map(|q| q.group_id).filter(|g| *g != 0).collect();
             let unique: std::collections::BTreeSet<u64> = groups.iter().copied().collect();
             prop_assert_eq!(groups.len(), unique.len());
+            // Every queue group has members, all distinct, led by one of them, and (once
+            // the cluster lists nodes) only on listed nodes.
+            for q in s.queues("/").filter(|q| q.group_id != 0) {
+                prop_assert!(q.members.contains(&q.leader_node), "{:?}", q);
+                let distinct: std::collections::BTreeSet<u64> = q.members.iter().copied().collect();
+                prop_assert_eq!(distinct.len(), q.members.len());
+            }
         }
         let snap = snap.unwrap_or_else(|| s.to_snapshot());
         let mut replay = MetaState::from_snapshot(&snap).unwrap();
@@ -605,4 +615,119 @@ fn transient_exchanges_and_their_bindings_go_durable_ones_stay() {
         .map(|b| (b.source.clone(), b.routing_key.clone()))
         .collect();
     assert_eq!(left, vec![("keep".to_string(), "k".to_string())]);
+}
+
+fn set_node(id: u64) -> MetaCommand {
+    MetaCommand::SetNode {
+        id,
+        name: format!("warren@node{id}"),
+        cluster_addr: format!("127.0.0.1:{}", 25671 + id),
+    }
+}
+
+fn quorum_args() -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString(LongString::from("quorum")),
+    );
+    args
+}
+
+fn record(s: &MetaState, name: &str) -> QueueRecord {
+    s.queue("/", name).expect("queue").clone()
+}
+
+#[test]
+fn nodes_are_named_uniquely_and_place_quorum_queues() {
+    let mut s = boot();
+    for id in 1..=3 {
+        assert_eq!(s.apply(META, set_node(id)).0, MetaReply::Ok);
+    }
+    let clash = MetaCommand::SetNode {
+        id: 4,
+        name: "warren@node2".into(),
+        cluster_addr: "127.0.0.1:1".into(),
+    };
+    assert_eq!(
+        error(s.apply(META, clash).0).0,
+        ReplyCode::PreconditionFailed
+    );
+    assert_eq!(s.node_id("warren@node3"), Some(3));
+    s.apply(META, declare_q("qq", true, quorum_args()));
+    let q = record(&s, "qq");
+    assert_eq!((q.members.clone(), q.leader_node), (vec![1, 2, 3], 1));
+    s.apply(META, declare_q("classic", true, FieldTable::default()));
+    assert_eq!(record(&s, "classic").members, vec![1]);
+}
+
+#[test]
+fn removing_a_node_shrinks_groups_and_drops_its_only_copies() {
+    let mut s = boot();
+    for id in 1..=3 {
+        s.apply(META, set_node(id));
+    }
+    s.apply(META, declare_q("qq", true, quorum_args()));
+    s.apply(META, declare_q("classic", true, FieldTable::default()));
+    s.apply(META, declare_q("transient", false, FieldTable::default()));
+    let qq_group = record(&s, "qq").group_id;
+    let classic_group = record(&s, "classic").group_id;
+    let (reply, effects) = s.apply(META, MetaCommand::RemoveNode { id: 1 });
+    assert_eq!(reply, MetaReply::Ok);
+    assert_eq!(
+        effects,
+        vec![
+            MetaEffect::QueueDeleted {
+                vhost: "/".into(),
+                name: "classic".into(),
+                group_id: classic_group,
+            },
+            MetaEffect::QueueDeleted {
+                vhost: "/".into(),
+                name: "transient".into(),
+                group_id: 0,
+            },
+            MetaEffect::QueueMembersChanged {
+                vhost: "/".into(),
+                name: "qq".into(),
+                group_id: qq_group,
+                members: vec![2, 3],
+            },
+        ]
+    );
+    let q = record(&s, "qq");
+    assert_eq!((q.members, q.leader_node), (vec![2, 3], 2));
+    assert!(s.nodes().keys().eq([2, 3].iter()));
+    // Removing an unknown node is a no-op.
+    assert_eq!(
+        s.apply(META, MetaCommand::RemoveNode { id: 1 }),
+        (MetaReply::Ok, vec![])
+    );
+}
+
+#[test]
+fn a_format_1_snapshot_still_loads() {
+    #[derive(serde::Serialize)]
+    struct V1<'a> {
+        vhosts: &'a std::collections::BTreeMap<String, VHost>,
+        users: std::collections::BTreeMap<String, User>,
+        permissions: std::collections::BTreeMap<(String, String), Permissions>,
+        last_group_id: u64,
+    }
+    let mut s = boot();
+    s.apply(META, declare_q("q", true, FieldTable::default()));
+    let vhosts = s.vhosts.clone();
+    let mut bytes = vec![1u8];
+    bytes.extend(
+        postcard::to_allocvec(&V1 {
+            vhosts: &vhosts,
+            users: s.users.clone(),
+            permissions: s.permissions.clone(),
+            last_group_id: s.last_group_id,
+        })
+        .unwrap(),
+    );
+    let loaded = MetaState::from_snapshot(&bytes).unwrap();
+    assert_eq!(loaded, s);
+    assert_eq!(MetaState::from_snapshot(&s.to_snapshot()).unwrap(), s);
 }

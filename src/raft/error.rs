@@ -18,6 +18,9 @@ pub enum RaftError {
     /// The group is not running on this node.
     #[error("group {0} is not running")]
     NotRunning(GroupId),
+    /// A peer's RPC could not be decoded.
+    #[error("bad request: {0}")]
+    BadRequest(String),
 }
 
 impl From<std::io::Error> for RaftError {

@@ -52,6 +52,11 @@ impl GroupHandle {
         self.inner.stopped.store(true, Ordering::SeqCst);
     }
 
+    /// Whether the group was stopped on this node (its handle is stale).
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.inner.stopped.load(Ordering::SeqCst)
+    }
+
     /// The group's id.
     pub fn group(&self) -> GroupId {
         self.inner.group
@@ -125,7 +130,7 @@ impl GroupHandle {
 }
 
 /// Map openraft's write errors to what the caller can act on.
-fn classify(
+pub(super) fn classify(
     e: OpenraftError<super::types::TypeConfig, ClientWriteError<super::types::TypeConfig>>,
 ) -> WriteError {
     match e {

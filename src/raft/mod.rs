@@ -13,7 +13,10 @@
 //! # Idle groups cost nothing
 //! openraft's tick is off for every group (`settings.rs`): no heartbeat, election or lease
 //! timer runs per group. A single-member group campaigns once when started and wins at
-//! once. Failure detection for groups with peers belongs to the node (a later issue).
+//! once. A group with peers ([`RaftRegistry::start_replicated_group`]) campaigns when the
+//! node's failure detector (`cluster::LivenessDetector`, per node, not per group) tells it
+//! its leader is gone ([`GroupHandle::trigger_elect`]). Followers need no heartbeat to
+//! learn commits: openraft sends an entry-less AppendEntries when the commit index moves.
 //!
 //! # Durability
 //! An append is acknowledged to openraft (its `IOFlushed` callback) only by the storage
@@ -22,16 +25,20 @@
 //!
 //! # Network
 //! Groups reach peers through a [`GroupTransport`] carrying opaque group-tagged RPCs
-//! (`network.rs`); `cluster/` will supply the gRPC one. Until then groups have one member and
-//! [`NoTransport`] is never called.
+//! (`network.rs`); `cluster/` supplies the gRPC one and feeds incoming RPCs back through
+//! [`RaftRegistry::handle_rpc`] (`rpc.rs`). A node without peers uses [`NoTransport`].
+//! Membership changes and leadership queries are on [`GroupHandle`] (`membership.rs`).
 
 mod alive;
 mod applier;
 mod error;
 mod handle;
 mod log_store;
+mod membership;
 mod network;
 mod registry;
+mod replicated;
+mod rpc;
 mod settings;
 mod state_machine;
 mod types;
@@ -39,8 +46,10 @@ mod types;
 pub use applier::GroupApplier;
 pub use error::{RaftError, WriteError};
 pub use handle::GroupHandle;
+pub use membership::{GroupStatus, Role};
 pub use network::{GroupTransport, NoTransport, RpcKind, TransportError, TransportFuture};
 pub use registry::RaftRegistry;
+pub use replicated::Bootstrap;
 pub use settings::RaftSettings;
 pub use types::{GroupId, NodeId, Request, RequestBody, Response, META_GROUP};
 

@@ -93,13 +93,7 @@ impl RaftRegistry {
         }
         let span = tracing::info_span!("raft_group", group);
         let (handle, gone) = self.start_locked(group, applier).instrument(span).await?;
-        self.running().insert(
-            group,
-            Running {
-                handle: handle.clone(),
-                gone,
-            },
-        );
+        self.insert_running(group, handle.clone(), gone);
         Ok(handle)
     }
 
@@ -110,17 +104,7 @@ impl RaftRegistry {
     ) -> Result<(GroupHandle, AliveWatch), RaftError> {
         let started = Instant::now();
         let me = self.inner.node_id;
-        let store = self.inner.store.register_group(group)?;
-        let (token, gone) = alive();
-        let log_store = GroupLogStore::new(store.clone(), token.clone());
-        let state_machine = GroupStateMachine::new(store, applier, token);
-        let network = GroupNetworkFactory::new(group, self.inner.transport.clone());
-        let config = Arc::new(self.inner.settings.openraft_config(group)?);
-        // Recovery happens here: snapshot restored, committed entries re-applied.
-        let raft = Raft::new(me, config, network, log_store, state_machine)
-            .await
-            .map_err(|e| RaftError::Raft(e.to_string()))?;
-        let handle = GroupHandle::new(group, raft.clone());
+        let (raft, handle, gone) = self.build_group(group, applier).await?;
         let result = async {
             let initialized = raft
                 .is_initialized()
@@ -136,9 +120,7 @@ impl RaftRegistry {
         }
         .await;
         if let Err(e) = result {
-            handle.mark_stopped();
-            let _ = raft.shutdown().await;
-            let _ = gone.all_dropped(self.inner.settings.stop_timeout).await;
+            self.abort_start(&handle, gone).await;
             return Err(e);
         }
         info!(
@@ -147,6 +129,44 @@ impl RaftRegistry {
             "group started"
         );
         Ok((handle, gone))
+    }
+
+    /// Create the group's openraft instance over this node's store. Recovery happens here:
+    /// the stored snapshot is restored and the committed entries after it re-applied.
+    pub(super) async fn build_group(
+        &self,
+        group: GroupId,
+        applier: Arc<dyn GroupApplier>,
+    ) -> Result<(Raft, GroupHandle, AliveWatch), RaftError> {
+        let store = self.inner.store.register_group(group)?;
+        let (token, gone) = alive();
+        let log_store = GroupLogStore::new(store.clone(), token.clone());
+        let state_machine = GroupStateMachine::new(store, applier, token);
+        let network = GroupNetworkFactory::new(group, self.inner.transport.clone());
+        let config = Arc::new(self.inner.settings.openraft_config(group)?);
+        let raft = Raft::new(
+            self.inner.node_id,
+            config,
+            network,
+            log_store,
+            state_machine,
+        )
+        .await
+        .map_err(|e| RaftError::Raft(e.to_string()))?;
+        let handle = GroupHandle::new(group, raft.clone());
+        Ok((raft, handle, gone))
+    }
+
+    /// Undo [`Self::build_group`] after a failed start: stop the core, wait for its tasks.
+    pub(super) async fn abort_start(&self, handle: &GroupHandle, gone: AliveWatch) {
+        handle.mark_stopped();
+        let _ = handle.raft().shutdown().await;
+        let _ = gone.all_dropped(self.inner.settings.stop_timeout).await;
+    }
+
+    /// Record a started group as running (found by [`Self::group`] and incoming RPCs).
+    pub(super) fn insert_running(&self, group: GroupId, handle: GroupHandle, gone: AliveWatch) {
+        self.running().insert(group, Running { handle, gone });
     }
 
     /// Campaign until this node leads (a single-member group wins at once; ticks are off
@@ -260,7 +280,7 @@ impl RaftRegistry {
         self.inner.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn lifecycle_lock(&self, group: GroupId) -> Arc<tokio::sync::Mutex<()>> {
+    pub(super) fn lifecycle_lock(&self, group: GroupId) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self
             .inner
             .lifecycle

@@ -19,6 +19,11 @@ pub struct RaftSettings {
     pub start_timeout: Duration,
     /// How long stopping a group may wait for its tasks to drop its storage.
     pub stop_timeout: Duration,
+    /// The deadline of a vote or pre-vote RPC, and the leader lease: a follower refuses to
+    /// vote for another candidate until this long after it last heard from its leader.
+    /// Keep it no longer than the failure detector's down time, or a campaign after a
+    /// leader's death is refused (and retried) until the lease ends.
+    pub election_timeout: Duration,
 }
 
 impl Default for RaftSettings {
@@ -28,6 +33,7 @@ impl Default for RaftSettings {
             keep_after_snapshot: 100,
             start_timeout: Duration::from_secs(10),
             stop_timeout: Duration::from_secs(10),
+            election_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -39,11 +45,17 @@ impl RaftSettings {
     /// group never wakes up. Elections are triggered explicitly (at start for a
     /// single-member group; by the node's failure detector once groups have peers).
     pub(crate) fn openraft_config(&self, group: GroupId) -> Result<Config, RaftError> {
+        // With timers off openraft uses the election timeout only as the vote RPCs' deadline
+        // (the minimum) and as the leader lease (the maximum). Its default, 150 ms, is too
+        // short for a node that starts a thousand groups at once: every vote times out.
+        let election_ms = (self.election_timeout.as_millis() as u64).max(100);
         let config = Config {
             cluster_name: format!("group-{group}"),
             enable_tick: false,
             enable_heartbeat: false,
             enable_elect: false,
+            election_timeout_min: election_ms,
+            election_timeout_max: election_ms + 1,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every.max(1)),
             max_in_snapshot_log_to_keep: self.keep_after_snapshot,
             purge_batch_size: 1,

@@ -28,10 +28,33 @@ pub(super) struct StoreInner {
     _db: sled::Db,
 }
 
+/// How long opening waits for a previous holder of the database's file lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Open the sled database in `dir`. sled releases its file lock from its own IO threads
+/// once they finish the last writes of a closed database, a moment after the last handle
+/// is dropped; a reopen in the same process (a restarted group registry, tests) waits for
+/// that, bounded, instead of failing at once.
+fn open_db(dir: &Path) -> io::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e))
+                if e.kind() == io::ErrorKind::WouldBlock
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 impl Store {
     /// Open (or create) the database in `dir` and start its flusher thread.
     pub fn open(dir: impl AsRef<Path>) -> io::Result<Store> {
-        let db = sled::Config::new().path(dir.as_ref()).open()?;
+        let db = open_db(dir.as_ref())?;
         let raft = db.open_tree(RAFT_TREE)?;
         let groups = db.open_tree(GROUPS_TREE)?;
         let flusher = Flusher::start(

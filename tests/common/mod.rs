@@ -21,6 +21,9 @@ pub fn free_port() -> u16 {
 pub struct Server {
     pub child: Option<Child>,
     pub port: u16,
+    /// The cluster (gRPC) port: peers and warrenctl.
+    #[allow(dead_code)] // Used by some test crates only.
+    pub cluster_port: u16,
     pub data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -47,21 +50,23 @@ impl Server {
 
     fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Server {
         let log = std::fs::File::create(data_dir.join(format!("server-{port}.log"))).unwrap();
+        let cluster_port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_warrenmq-server"))
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--amqp-port", &port.to_string()])
             .args(["--http-port", &free_port().to_string()])
-            .args(["--cluster-port", &free_port().to_string()])
+            .args(["--cluster-port", &cluster_port.to_string()])
             .args(extra)
             .env("WARRENMQ_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("spawn warrenmq-server");
-        let server = Server {
+        let mut server = Server {
             child: Some(child),
             port,
+            cluster_port,
             data_dir: data_dir.to_path_buf(),
             _tmp: None,
         };
@@ -69,9 +74,20 @@ impl Server {
         server
     }
 
-    fn wait_ready(&self, limit: Duration) {
+    fn wait_ready(&mut self, limit: Duration) {
         let start = Instant::now();
         while start.elapsed() < limit {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "warrenmq-server exited ({status}) before accepting AMQP on port {}; log:\n{}",
+                    self.port,
+                    self.log()
+                );
+            }
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return;
             }

@@ -1,0 +1,32 @@
+//! The only user of tonic: node-to-node gRPC. Raft RPCs of every group travel over one
+//! connection per peer ([`Peers`], [`GrpcTransport`]) to the peer's [`ClusterServer`],
+//! which hands them to its [`RaftRegistry`](crate::raft::RaftRegistry); every call carries
+//! the [`ClusterSecret`]. [`LivenessDetector`] pings peers and, when one goes down, makes
+//! this node campaign in the groups that lost their leader.
+//!
+//! The same server carries warrenctl's [`AdminHandler`] service (`admin.rs`).
+//!
+//! Wiring a node: `Peers::new` -> `GrpcTransport::new(peers.clone())` as the registry's
+//! transport -> `ClusterServer::start(listener, registry, ...)` ->
+//! `LivenessDetector::start(peers, registry, ...)`; `Peers::set_peer` as nodes become known.
+
+mod admin;
+mod election;
+mod liveness;
+pub mod pb;
+mod peers;
+mod secret;
+mod server;
+mod transport;
+
+pub use admin::{
+    AdminClient, AdminError, AdminHandler, ClusterNodeInfo, ClusterStatus, ListenerInfo, NodeStatus,
+};
+pub use liveness::{LivenessDetector, LivenessSettings, PeerState, PeerStates};
+pub use peers::{Peers, TransportSettings};
+pub use secret::{AttachSecret, CheckSecret, ClusterSecret, SECRET_METADATA_KEY};
+pub use server::{ClusterServer, ServerCounts};
+pub use transport::GrpcTransport;
+
+#[cfg(test)]
+mod tests;

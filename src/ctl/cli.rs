@@ -1,0 +1,89 @@
+//! warrenctl's command line: rabbitmqctl's global flags and subcommand names.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Manage WarrenMQ nodes, as rabbitmqctl manages RabbitMQ's.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "warrenctl", version)]
+pub struct Args {
+    /// The node to talk to: host:cluster-port, or warren@HOST (cluster port 25672)
+    #[arg(
+        short = 'n',
+        long,
+        env = "WARRENMQ_NODE",
+        default_value = "127.0.0.1:25672",
+        global = true
+    )]
+    pub node: String,
+
+    /// The cluster secret file [default: <data-dir>/cluster_secret]
+    #[arg(long, env = "WARRENMQ_SECRET_FILE", global = true)]
+    pub secret_file: Option<PathBuf>,
+
+    /// The node's data dir, where its cluster secret file is by default
+    #[arg(
+        long,
+        env = "WARRENMQ_DATA_DIR",
+        default_value = "warrenmq-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Formatter::Table, global = true)]
+    pub formatter: Formatter,
+
+    /// Seconds to wait for the node (await_startup waits this long for it to start)
+    #[arg(short = 't', long, default_value_t = 60, global = true)]
+    pub timeout: u64,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats, as rabbitmqctl's `--formatter`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Formatter {
+    /// Human-readable text
+    Table,
+    /// One JSON document
+    Json,
+}
+
+/// rabbitmqctl's commands WarrenMQ has so far.
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Show the node's status
+    #[command(name = "status")]
+    Status,
+    /// Show the cluster's nodes, which of them are running, and the listeners
+    #[command(name = "cluster_status")]
+    ClusterStatus,
+    /// Wait until the node runs its AMQP service
+    #[command(name = "await_startup")]
+    AwaitStartup,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rabbitmqctl_style_command_lines_parse() {
+        let a = Args::try_parse_from([
+            "warrenctl",
+            "-n",
+            "127.0.0.1:25673",
+            "cluster_status",
+            "--formatter",
+            "json",
+        ])
+        .unwrap();
+        assert_eq!(a.command, Command::ClusterStatus);
+        assert_eq!(a.formatter, Formatter::Json);
+        assert_eq!(a.node, "127.0.0.1:25673");
+        assert!(Args::try_parse_from(["warrenctl", "cluster-status"]).is_err());
+    }
+}

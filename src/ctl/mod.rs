@@ -1,0 +1,152 @@
+//! warrenctl's commands: rabbitmqctl's names, flags, output shapes and exit codes, as a
+//! client of a node's admin service (`cluster::AdminClient`).
+//!
+//! Exit codes (as rabbitmqctl's): 0 success, 64 usage error, 69 node unreachable or
+//! not running, 70 the node failed the command, 75 timed out, 77 refused (bad secret).
+
+mod cli;
+mod output;
+
+pub use cli::{Args, Command, Formatter};
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::cluster::{AdminClient, AdminError, ClusterSecret};
+use crate::config::SECRET_FILE_NAME;
+
+/// The default cluster port, used when `-n` names a node as `name@HOST`.
+pub const DEFAULT_CLUSTER_PORT: u16 = 25672;
+
+/// Exit codes.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const USAGE: u8 = 64;
+    pub const UNAVAILABLE: u8 = 69;
+    pub const SOFTWARE: u8 = 70;
+    pub const TEMPFAIL: u8 = 75;
+    pub const NOPERM: u8 = 77;
+}
+
+/// A failed command: its exit code and the message for stderr.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    fn new(code: u8, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<AdminError> for Failure {
+    fn from(e: AdminError) -> Failure {
+        let code = match &e {
+            AdminError::Unreachable { .. } => exit::UNAVAILABLE,
+            AdminError::Refused(text) if text.contains("cluster secret") => exit::NOPERM,
+            AdminError::Refused(_) => exit::SOFTWARE,
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+/// Where `-n NODE` points: `host:port`, or `name@HOST` (the default cluster port on HOST).
+pub fn resolve_node(node: &str) -> Result<SocketAddr, Failure> {
+    let target = match node.split_once('@') {
+        Some((_, host)) => format!("{host}:{DEFAULT_CLUSTER_PORT}"),
+        None => node.to_string(),
+    };
+    target
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| {
+            Failure::new(
+                exit::USAGE,
+                format!(
+                    "cannot resolve node '{node}': give it as host:cluster-port or warren@HOST"
+                ),
+            )
+        })
+}
+
+/// The secret file: `--secret-file`, else `<data-dir>/cluster_secret`.
+fn secret_path(args: &Args) -> PathBuf {
+    args.secret_file
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join(SECRET_FILE_NAME))
+}
+
+/// Run one command; returns what to print on stdout.
+pub async fn run(args: Args) -> Result<String, Failure> {
+    let addr = resolve_node(&args.node)?;
+    let path = secret_path(&args);
+    let timeout = Duration::from_secs(args.timeout);
+    if args.command == Command::AwaitStartup {
+        // A node starting on a fresh data dir creates its secret file as it starts.
+        let deadline = Instant::now() + timeout;
+        while !path.exists() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let secret = ClusterSecret::load(&path).map_err(|e| {
+        Failure::new(
+            exit::NOPERM,
+            format!(
+                "cannot read the cluster secret file {}: {e} (use --secret-file or WARRENMQ_SECRET_FILE)",
+                path.display()
+            ),
+        )
+    })?;
+    let json = args.formatter == Formatter::Json;
+    match &args.command {
+        Command::Status => {
+            let mut client = AdminClient::connect(addr, &secret, timeout).await?;
+            Ok(output::status(&client.status().await?, json))
+        }
+        Command::ClusterStatus => {
+            let mut client = AdminClient::connect(addr, &secret, timeout).await?;
+            Ok(output::cluster_status(
+                &client.cluster_status().await?,
+                json,
+            ))
+        }
+        Command::AwaitStartup => await_startup(addr, &secret, timeout).await,
+    }
+}
+
+/// Wait until the node runs its AMQP service, retrying while it cannot be reached.
+async fn await_startup(
+    addr: SocketAddr,
+    secret: &ClusterSecret,
+    timeout: Duration,
+) -> Result<String, Failure> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::from("not contacted yet");
+    while Instant::now() < deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match AdminClient::connect(addr, secret, left.min(Duration::from_secs(2))).await {
+            Ok(mut client) => match client.status().await {
+                Ok(status) if status.app_running => return Ok(String::new()),
+                Ok(_) => last = "the node is up but its AMQP service is not running".into(),
+                Err(e @ AdminError::Refused(_)) => return Err(e.into()),
+                Err(e) => last = e.to_string(),
+            },
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(Failure::new(
+        exit::TEMPFAIL,
+        format!(
+            "the node at {addr} did not start within {}s: {last}",
+            timeout.as_secs()
+        ),
+    ))
+}

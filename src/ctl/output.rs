@@ -1,0 +1,161 @@
+//! warrenctl's output in rabbitmqctl's shapes: the sectioned text of `status` and
+//! `cluster_status`, and their `--formatter json` documents (same keys as rabbitmqctl's).
+
+use std::fmt::Write;
+
+use serde_json::{json, Value};
+
+use crate::cluster::{ClusterStatus, ListenerInfo, NodeStatus};
+
+fn listener_json(node: &str, l: &ListenerInfo) -> Value {
+    json!({
+        "node": node,
+        "interface": l.interface,
+        "port": l.port,
+        "protocol": l.protocol,
+        "purpose": l.purpose,
+    })
+}
+
+fn listener_line(node: &str, l: &ListenerInfo) -> String {
+    format!(
+        "Node: {node}, interface: {}, port: {}, protocol: {}, purpose: {}",
+        l.interface, l.port, l.protocol, l.purpose
+    )
+}
+
+/// `status`.
+pub fn status(s: &NodeStatus, json: bool) -> String {
+    if json {
+        let doc = json!({
+            "node_name": s.node_name,
+            "pid": s.pid,
+            "uptime": s.uptime_ms / 1000,
+            "product_name": "WarrenMQ",
+            "product_version": s.version,
+            "is_running": s.app_running,
+            "data_directory": s.data_dir,
+            "memory": { "total": { "rss": s.resident_memory_bytes } },
+            "listeners": s.listeners.iter().map(|l| listener_json(&s.node_name, l)).collect::<Vec<_>>(),
+            "raft_node_id": s.node_id,
+        });
+        return format!("{doc}\n");
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "Status of node {} ...", s.node_name);
+    let _ = writeln!(out, "Runtime\n");
+    let _ = writeln!(out, "OS PID: {}", s.pid);
+    let _ = writeln!(out, "Uptime (seconds): {}", s.uptime_ms / 1000);
+    let _ = writeln!(out, "Is under maintenance?: false");
+    let _ = writeln!(out, "WarrenMQ version: {}", s.version);
+    let _ = writeln!(out, "Node name: {}", s.node_name);
+    let _ = writeln!(
+        out,
+        "AMQP service running: {}",
+        if s.app_running { "yes" } else { "no" }
+    );
+    let _ = writeln!(out, "\nData directory\n");
+    let _ = writeln!(out, "Node data directory: {}", s.data_dir);
+    let _ = writeln!(out, "\nMemory\n");
+    let _ = writeln!(
+        out,
+        "Total memory used: {:.4} gb",
+        s.resident_memory_bytes as f64 / 1e9
+    );
+    let _ = writeln!(out, "\nListeners\n");
+    for l in &s.listeners {
+        let _ = writeln!(out, "{}", listener_line(&s.node_name, l));
+    }
+    out
+}
+
+/// `cluster_status`.
+pub fn cluster_status(c: &ClusterStatus, json: bool) -> String {
+    let disk: Vec<&str> = c.nodes.iter().map(|n| n.name.as_str()).collect();
+    let running: Vec<&str> = c
+        .nodes
+        .iter()
+        .filter(|n| n.running)
+        .map(|n| n.name.as_str())
+        .collect();
+    if json {
+        let doc = json!({
+            "cluster_name": c.cluster_name,
+            "disk_nodes": disk,
+            "ram_nodes": [],
+            "running_nodes": running,
+            "alarms": [],
+            "partitions": {},
+            "maintenance_status": c.nodes.iter().map(|n| (n.name.clone(), json!("not under maintenance"))).collect::<serde_json::Map<_, _>>(),
+            "listeners": { c.node_name.clone(): c.listeners.iter().map(|l| listener_json(&c.node_name, l)).collect::<Vec<_>>() },
+        });
+        return format!("{doc}\n");
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "Cluster status of node {} ...", c.node_name);
+    let _ = writeln!(out, "Basics\n");
+    let _ = writeln!(out, "Cluster name: {}", c.cluster_name);
+    let _ = writeln!(out, "\nDisk Nodes\n");
+    for n in &disk {
+        let _ = writeln!(out, "{n}");
+    }
+    let _ = writeln!(out, "\nRunning Nodes\n");
+    for n in &running {
+        let _ = writeln!(out, "{n}");
+    }
+    let _ = writeln!(out, "\nAlarms\n\n(none)");
+    let _ = writeln!(out, "\nNetwork Partitions\n\n(none)");
+    let _ = writeln!(out, "\nListeners\n");
+    for l in &c.listeners {
+        let _ = writeln!(out, "{}", listener_line(&c.node_name, l));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::ClusterNodeInfo;
+
+    fn cluster() -> ClusterStatus {
+        let node = |name: &str, id, running| ClusterNodeInfo {
+            name: name.into(),
+            id,
+            cluster_addr: String::new(),
+            running,
+        };
+        ClusterStatus {
+            cluster_name: "warren@node1".into(),
+            node_name: "warren@node1".into(),
+            nodes: vec![
+                node("warren@node1", 5, true),
+                node("warren@node2", 9, false),
+            ],
+            listeners: vec![ListenerInfo {
+                protocol: "amqp".into(),
+                interface: "127.0.0.1".into(),
+                port: 5672,
+                purpose: "AMQP 0-9-1".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn cluster_status_json_has_rabbitmqctl_keys() {
+        let v: Value = serde_json::from_str(&cluster_status(&cluster(), true)).unwrap();
+        assert_eq!(v["running_nodes"], json!(["warren@node1"]));
+        assert_eq!(v["disk_nodes"], json!(["warren@node1", "warren@node2"]));
+        assert_eq!(v["cluster_name"], json!("warren@node1"));
+        assert_eq!(v["listeners"]["warren@node1"][0]["port"], json!(5672));
+    }
+
+    #[test]
+    fn cluster_status_text_has_rabbitmqctl_sections() {
+        let text = cluster_status(&cluster(), false);
+        let running = text.split("Running Nodes\n\n").nth(1).unwrap();
+        assert!(running.starts_with("warren@node1\n\nAlarms"), "{text}");
+        assert!(
+            text.contains("Node: warren@node1, interface: 127.0.0.1, port: 5672, protocol: amqp")
+        );
+    }
+}

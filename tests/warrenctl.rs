@@ -1,0 +1,106 @@
+//! warrenctl against a real node: await_startup, status, cluster_status (text and JSON),
+//! and the exit codes and messages of a wrong secret and an unreachable node.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{free_port, Server};
+
+fn warrenctl(server: &Server, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_warrenctl"))
+        .args(["-n", &format!("127.0.0.1:{}", server.cluster_port)])
+        .arg("--data-dir")
+        .arg(&server.data_dir)
+        .args(["--timeout", "20"])
+        .args(args)
+        .env_remove("WARRENMQ_SECRET_FILE")
+        .env_remove("WARRENMQ_NODE")
+        .output()
+        .expect("run warrenctl")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn status_and_cluster_status_of_a_single_node() {
+    let server = Server::start_with(&["--node-name", "warren@ctltest"]);
+    let out = warrenctl(&server, &["await_startup"]);
+    assert!(out.status.success(), "await_startup: {}", stderr(&out));
+
+    let out = warrenctl(&server, &["cluster_status", "--formatter", "json"]);
+    assert!(out.status.success(), "cluster_status: {}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(v["running_nodes"], serde_json::json!(["warren@ctltest"]));
+    assert_eq!(v["disk_nodes"], serde_json::json!(["warren@ctltest"]));
+    let ports: Vec<u64> = v["listeners"]["warren@ctltest"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .map(|l| l["port"].as_u64().unwrap())
+        .collect();
+    assert!(ports.contains(&u64::from(server.port)), "{v}");
+
+    let out = warrenctl(&server, &["cluster_status"]);
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("Cluster status of node warren@ctltest ..."),
+        "{text}"
+    );
+    assert!(text.contains("Running Nodes\n\nwarren@ctltest\n"), "{text}");
+
+    let out = warrenctl(&server, &["status", "--formatter", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(v["pid"].as_u64(), Some(u64::from(server.pid())));
+    assert_eq!(v["is_running"], serde_json::json!(true));
+}
+
+#[test]
+fn a_wrong_secret_is_refused_and_logged_and_a_dead_node_is_unreachable() {
+    let server = Server::start();
+    let bad = server.data_dir.join("wrong_secret");
+    std::fs::write(&bad, "not-the-secret\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let out = warrenctl(&server, &["status", "--secret-file", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(77), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("wrong cluster secret"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        server.log().contains("refused a cluster call"),
+        "the node logs the refusal:\n{}",
+        server.log()
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_warrenctl"))
+        .args(["-n", &format!("127.0.0.1:{}", free_port())])
+        .arg("--data-dir")
+        .arg(&server.data_dir)
+        .args(["--timeout", "5", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unable to connect"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_warrenctl"))
+        .args(["no_such_command"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+}
