@@ -14,18 +14,22 @@ use amqprs::connection::{Connection, OpenConnectionArguments};
 use amqprs::{BasicProperties, FieldTable};
 use common::{run, Server};
 
+async fn connect(server: &Server) -> Connection {
+    Connection::open(&OpenConnectionArguments::new(
+        "127.0.0.1",
+        server.port,
+        "guest",
+        "guest",
+    ))
+    .await
+    .expect("open")
+}
+
 #[test]
 fn amqprs_publishes_gets_and_consumes_with_prefetch() {
     let server = Server::start();
     run(Duration::from_secs(60), "amqprs round trip", async {
-        let conn = Connection::open(&OpenConnectionArguments::new(
-            "127.0.0.1",
-            server.port,
-            "guest",
-            "guest",
-        ))
-        .await
-        .expect("open");
+        let conn = connect(&server).await;
         let ch = conn.open_channel(None).await.unwrap();
         let (name, count, consumers) = ch
             .queue_declare(QueueDeclareArguments::durable_client_named("rs-q"))
@@ -108,14 +112,7 @@ fn amqprs_publishes_gets_and_consumes_with_prefetch() {
 fn amqprs_unbinds_of_missing_queues_exchanges_and_bindings_succeed() {
     let server = Server::start();
     run(Duration::from_secs(30), "amqprs unbind", async {
-        let conn = Connection::open(&OpenConnectionArguments::new(
-            "127.0.0.1",
-            server.port,
-            "guest",
-            "guest",
-        ))
-        .await
-        .expect("open");
+        let conn = connect(&server).await;
         let ch = conn.open_channel(None).await.unwrap();
         ch.queue_declare(QueueDeclareArguments::durable_client_named("rs-unbind"))
             .await

@@ -143,14 +143,7 @@ impl Broker {
         let name = self.config.node_name.clone();
         let cluster_addr =
             std::net::SocketAddr::new(self.config.bind, self.config.cluster_port).to_string();
-        let current = self
-            .meta
-            .state
-            .read()
-            .expect("metadata lock")
-            .nodes()
-            .get(&self.node_id)
-            .cloned();
+        let current = self.cluster_nodes().remove(&self.node_id);
         if current.is_some_and(|n| n.name == name && n.cluster_addr == cluster_addr) {
             return Ok(());
         }

@@ -47,6 +47,17 @@ impl Connection {
             .ok_or_else(|| AmqpError::new(ReplyCode::NotFound, "no previously declared queue"))
     }
 
+    /// The queue and routing key a queue.bind / queue.unbind means: an empty queue name is
+    /// the last declared queue, and with both names empty the key is that queue's name.
+    fn binding_names(&mut self, ch: u16, queue: &str, key: &str) -> AmqpResult<(String, String)> {
+        let name = self.queue_name(ch, queue)?;
+        let key = match (queue, key) {
+            ("", "") => name.clone(),
+            (_, key) => key.to_owned(),
+        };
+        Ok((name, key))
+    }
+
     pub(super) async fn handle_channel_method(
         &mut self,
         ch: u16,
@@ -309,12 +320,8 @@ impl Connection {
                 }
             }
             queue::AMQPMethod::Bind(b) => {
-                let queue = self.queue_name(ch, b.queue.as_str())?;
-                // With both names empty the routing key is the queue's name too.
-                let key = match (b.queue.as_str(), b.routing_key.as_str()) {
-                    ("", "") => queue.clone(),
-                    (_, key) => key.to_owned(),
-                };
+                let (queue, key) =
+                    self.binding_names(ch, b.queue.as_str(), b.routing_key.as_str())?;
                 broker
                     .bind(
                         vhost,
@@ -336,12 +343,8 @@ impl Connection {
                 }
             }
             queue::AMQPMethod::Unbind(b) => {
-                let queue = self.queue_name(ch, b.queue.as_str())?;
-                // With both names empty the routing key is the queue's name too.
-                let key = match (b.queue.as_str(), b.routing_key.as_str()) {
-                    ("", "") => queue.clone(),
-                    (_, key) => key.to_owned(),
-                };
+                let (queue, key) =
+                    self.binding_names(ch, b.queue.as_str(), b.routing_key.as_str())?;
                 broker
                     .bind(
                         vhost,

@@ -12,6 +12,14 @@ use crate::amqp::{encode_content, encode_method, AMQPClass, ReplyCode, BASIC_CLA
 use crate::broker::{ConfirmTo, QueueMsg};
 use crate::queue::Message;
 
+/// RabbitMQ's error for a content frame where only a method may come.
+fn method_expected() -> AmqpError {
+    AmqpError::new(
+        ReplyCode::UnexpectedFrame,
+        "expected method frame, got non method frame instead",
+    )
+}
+
 impl Connection {
     pub(super) fn content_header(
         &mut self,
@@ -23,19 +31,13 @@ impl Connection {
         let max = self.broker.config().max_message_size;
         let Some(channel) = self.channels.get_mut(&ch) else {
             // A channel that is not open expects channel.open, a method.
-            return Err(AmqpError::new(
-                ReplyCode::UnexpectedFrame,
-                "expected method frame, got non method frame instead",
-            ));
+            return Err(method_expected());
         };
         if channel.closing {
             return Ok(());
         }
         let Some(assembly) = channel.assembly.as_mut() else {
-            return Err(AmqpError::new(
-                ReplyCode::UnexpectedFrame,
-                "expected method frame, got non method frame instead",
-            ));
+            return Err(method_expected());
         };
         if assembly.header.is_some() {
             return Err(AmqpError::new(
@@ -69,19 +71,13 @@ impl Connection {
     pub(super) async fn content_body(&mut self, ch: u16, payload: Bytes) -> AmqpResult<()> {
         let Some(channel) = self.channels.get_mut(&ch) else {
             // A channel that is not open expects channel.open, a method.
-            return Err(AmqpError::new(
-                ReplyCode::UnexpectedFrame,
-                "expected method frame, got non method frame instead",
-            ));
+            return Err(method_expected());
         };
         if channel.closing {
             return Ok(());
         }
         let Some(assembly) = channel.assembly.as_mut() else {
-            return Err(AmqpError::new(
-                ReplyCode::UnexpectedFrame,
-                "expected method frame, got non method frame instead",
-            ));
+            return Err(method_expected());
         };
         let Some((size, _)) = assembly.header else {
             return Err(AmqpError::new(

@@ -235,11 +235,7 @@ impl MetaState {
                 false,
             ),
             MetaCommand::DeleteQueuesOfOwner { owner } => {
-                let doomed = self.queues_where(|q| q.exclusive_owner == Some(owner));
-                let effects = doomed
-                    .into_iter()
-                    .filter_map(|(v, q)| self.delete_queue(&v, &q))
-                    .collect();
+                let effects = self.delete_queues_where(|q| q.exclusive_owner == Some(owner));
                 (MetaReply::Ok, effects)
             }
             MetaCommand::DeleteTransientExchanges => {
@@ -272,13 +268,7 @@ impl MetaState {
             }
             MetaCommand::RemoveNode { id } => self.remove_node(id),
             MetaCommand::DeleteTransientQueuesOfNode { node } => {
-                let doomed = self.queues_where(|q| {
-                    (!q.durable || q.exclusive_owner.is_some()) && q.leader_node == node
-                });
-                let effects = doomed
-                    .into_iter()
-                    .filter_map(|(v, q)| self.delete_queue(&v, &q))
-                    .collect();
+                let effects = self.delete_queues_where(|q| q.dies_with(node));
                 (MetaReply::Ok, effects)
             }
         }
@@ -581,14 +571,7 @@ impl MetaState {
         if self.nodes.remove(&id).is_none() {
             return ok();
         }
-        let doomed = self.queues_where(|q| {
-            q.members == [id]
-                || ((!q.durable || q.exclusive_owner.is_some()) && q.leader_node == id)
-        });
-        let mut effects: Vec<MetaEffect> = doomed
-            .into_iter()
-            .filter_map(|(v, q)| self.delete_queue(&v, &q))
-            .collect();
+        let mut effects = self.delete_queues_where(|q| q.members == [id] || q.dies_with(id));
         for (vhost_name, vhost) in &mut self.vhosts {
             for q in vhost.queues.values_mut() {
                 if !q.members.contains(&id) {
@@ -607,6 +590,14 @@ impl MetaState {
             }
         }
         (MetaReply::Ok, effects)
+    }
+
+    /// Delete every queue `doomed` picks; returns their effects.
+    fn delete_queues_where(&mut self, doomed: impl Fn(&QueueRecord) -> bool) -> Vec<MetaEffect> {
+        self.queues_where(doomed)
+            .into_iter()
+            .filter_map(|(v, q)| self.delete_queue(&v, &q))
+            .collect()
     }
 
     fn delete_queue(&mut self, vhost_name: &str, name: &str) -> Option<MetaEffect> {

@@ -67,6 +67,13 @@ pub struct QueueRecord {
     pub leader_node: u64,
 }
 
+impl QueueRecord {
+    /// A non-durable or exclusive queue lives in memory on its node and dies with it.
+    pub fn dies_with(&self, node: u64) -> bool {
+        (!self.durable || self.exclusive_owner.is_some()) && self.leader_node == node
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct VHost {
     pub exchanges: BTreeMap<String, ExchangeRecord>,
@@ -187,8 +194,7 @@ impl MetaState {
     }
 
     pub fn has_transient_queues_of(&self, node: u64) -> bool {
-        self.all_queues()
-            .any(|(_, q)| (!q.durable || q.exclusive_owner.is_some()) && q.leader_node == node)
+        self.all_queues().any(|(_, q)| q.dies_with(node))
     }
 
     /// The cluster's nodes, by Raft node id.

@@ -37,6 +37,18 @@ pub enum StartError {
     Secret(String, String),
 }
 
+/// Bind `ip:port` (port 0: any free one); returns the listener and its actual address.
+async fn listen(ip: std::net::IpAddr, port: u16) -> Result<(TcpListener, SocketAddr), StartError> {
+    let addr = SocketAddr::new(ip, port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| StartError::Listen(addr, e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| StartError::Listen(addr, e))?;
+    Ok((listener, bound))
+}
+
 /// A running node.
 pub struct Node {
     pub amqp_addr: SocketAddr,
@@ -78,21 +90,9 @@ impl Node {
             Arc::new(GrpcTransport::new(peers.clone())),
         );
         // The cluster port first: once AMQP accepts, warrenctl can reach the node too.
-        let addr = SocketAddr::new(config.bind, config.cluster_port);
-        let cluster_listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| StartError::Listen(addr, e))?;
-        let cluster_addr = cluster_listener
-            .local_addr()
-            .map_err(|e| StartError::Listen(addr, e))?;
-        let addr = SocketAddr::new(config.bind, config.amqp_port);
+        let (cluster_listener, cluster_addr) = listen(config.bind, config.cluster_port).await?;
         // Listen first so clients can connect while queues recover.
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| StartError::Listen(addr, e))?;
-        let amqp_addr = listener
-            .local_addr()
-            .map_err(|e| StartError::Listen(addr, e))?;
+        let (listener, amqp_addr) = listen(config.bind, config.amqp_port).await?;
         let admin = Arc::new(NodeAdmin::new(&config, node_id, amqp_addr, cluster_addr));
         // Serve peers and warrenctl before the groups start: they may need votes.
         let cluster = ClusterServer::start_with_admin(

@@ -58,4 +58,4 @@ mod bench;
 #[cfg(test)]
 mod crash_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -39,6 +39,16 @@ impl TestApplier {
     pub(crate) fn events(&self) -> Vec<Event> {
         self.events.lock().unwrap().clone()
     }
+
+    /// How many snapshots were installed.
+    pub(crate) fn restores(&self) -> usize {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| matches!(e, Event::Restored(_)))
+            .count()
+    }
 }
 
 impl GroupApplier for TestApplier {

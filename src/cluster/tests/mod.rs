@@ -14,55 +14,14 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use super::*;
+use crate::raft::tests::{request, TestApplier};
 use crate::raft::{
-    Bootstrap, GroupApplier, GroupHandle, GroupId, NodeId, RaftRegistry, RaftSettings, Request,
-    RequestBody, Response, WriteError,
+    Bootstrap, GroupHandle, GroupId, NodeId, RaftRegistry, RaftSettings, WriteError,
 };
 use crate::storage::Store;
 
 /// The secret every test cluster shares.
 const SECRET: &str = "test-cluster-secret";
-
-/// A test machine: records every applied payload; its reply is the new count.
-#[derive(Default)]
-pub(super) struct RecordingApplier {
-    applied: Mutex<Vec<Vec<u8>>>,
-    restores: std::sync::atomic::AtomicUsize,
-}
-
-impl RecordingApplier {
-    pub(super) fn applied(&self) -> Vec<Vec<u8>> {
-        self.applied.lock().unwrap().clone()
-    }
-
-    /// How many snapshots were installed.
-    pub(super) fn restores(&self) -> usize {
-        self.restores.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-impl GroupApplier for RecordingApplier {
-    fn apply(&self, _index: u64, request: &Request) -> Response {
-        let RequestBody::Queue(payload) = &request.body else {
-            panic!("the recording applier expects queue bodies");
-        };
-        let mut applied = self.applied.lock().unwrap();
-        applied.push(payload.clone());
-        Response((applied.len() as u64).to_be_bytes().to_vec())
-    }
-
-    fn snapshot(&self) -> Vec<u8> {
-        postcard::to_stdvec(&*self.applied.lock().unwrap()).unwrap()
-    }
-
-    fn restore(&self, snapshot: &[u8]) -> std::io::Result<()> {
-        self.restores
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        *self.applied.lock().unwrap() = postcard::from_bytes(snapshot)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        Ok(())
-    }
-}
 
 /// One in-process node. Dropping it does not stop it: call [`TestNode::kill`].
 pub(super) struct TestNode {
@@ -71,7 +30,7 @@ pub(super) struct TestNode {
     pub(super) peers: Peers,
     server: Option<ClusterServer>,
     liveness: Option<LivenessDetector>,
-    appliers: Mutex<HashMap<GroupId, Arc<RecordingApplier>>>,
+    appliers: Mutex<HashMap<GroupId, Arc<TestApplier>>>,
     addresses: Vec<SocketAddr>,
     settings: RaftSettings,
     dir: TempDir,
@@ -83,7 +42,7 @@ impl TestNode {
         self.server.as_ref().expect("node is running").counts()
     }
 
-    pub(super) fn applier(&self, group: GroupId) -> Arc<RecordingApplier> {
+    pub(super) fn applier(&self, group: GroupId) -> Arc<TestApplier> {
         self.appliers.lock().unwrap()[&group].clone()
     }
 
@@ -94,7 +53,7 @@ impl TestNode {
         voters: &BTreeSet<NodeId>,
         designated: NodeId,
     ) -> GroupHandle {
-        let applier = Arc::new(RecordingApplier::default());
+        let applier = Arc::new(TestApplier::default());
         self.appliers.lock().unwrap().insert(group, applier.clone());
         let bootstrap = if self.id == designated {
             Bootstrap::Initialize(voters.clone())
@@ -306,16 +265,9 @@ pub(super) async fn wait_applied_everywhere(
         wait_until(
             &format!("node {} to apply {} writes", node.id, payloads.len()),
             WAIT,
-            || applier.applied() == payloads,
+            || applier.payloads() == payloads,
         )
         .await;
-    }
-}
-
-pub(super) fn request(payload: Vec<u8>) -> Request {
-    Request {
-        time_ms: 0,
-        body: RequestBody::Queue(payload),
     }
 }
 

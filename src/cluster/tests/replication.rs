@@ -136,7 +136,7 @@ async fn a_learner_behind_the_purged_log_gets_a_snapshot_over_grpc() {
     leader_handle.add_learner(3).await.unwrap();
     let applier = nodes[2].applier(4);
     wait_until("the learner to hold every write", WAIT, || {
-        applier.applied() == written
+        applier.payloads() == written
     })
     .await;
     assert!(
