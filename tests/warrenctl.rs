@@ -104,3 +104,84 @@ fn a_wrong_secret_is_refused_and_logged_and_a_dead_node_is_unreachable() {
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
 }
+
+#[test]
+fn stop_app_closes_amqp_start_app_serves_the_same_data_and_reset_needs_a_stopped_app() {
+    use std::net::TcpStream;
+    let server = Server::start();
+    let out = warrenctl(&server, &["reset"]);
+    assert_eq!(out.status.code(), Some(70), "reset of a running app fails");
+    assert!(stderr(&out).contains("stop_app"), "{}", stderr(&out));
+    let declare = |passive: bool| {
+        let uri = server.uri();
+        common::run(
+            std::time::Duration::from_secs(30),
+            "declare an exchange",
+            async move {
+                let conn = lapin::Connection::connect(&uri, Default::default())
+                    .await
+                    .expect("connect");
+                let ch = conn.create_channel().await.unwrap();
+                let options = lapin::options::ExchangeDeclareOptions {
+                    passive,
+                    durable: true,
+                    ..Default::default()
+                };
+                ch.exchange_declare(
+                    "kept".into(),
+                    lapin::ExchangeKind::Fanout,
+                    options,
+                    Default::default(),
+                )
+                .await
+                .expect("exchange declare");
+            },
+        )
+    };
+    declare(false);
+
+    let out = warrenctl(&server, &["stop_app"]);
+    assert!(out.status.success(), "stop_app: {}", stderr(&out));
+    assert!(
+        TcpStream::connect(("127.0.0.1", server.port)).is_err(),
+        "AMQP is closed while the app is stopped"
+    );
+    let out = warrenctl(&server, &["status", "--formatter", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(v["is_running"], serde_json::json!(false), "{v}");
+
+    let out = warrenctl(&server, &["start_app"]);
+    assert!(out.status.success(), "start_app: {}", stderr(&out));
+    declare(true);
+
+    // Reset wipes the definitions: after it the exchange is gone.
+    assert!(warrenctl(&server, &["stop_app"]).status.success());
+    let out = warrenctl(&server, &["reset"]);
+    assert!(out.status.success(), "reset: {}", stderr(&out));
+    assert!(warrenctl(&server, &["start_app"]).status.success());
+    let uri = server.uri();
+    common::run(
+        std::time::Duration::from_secs(30),
+        "after reset",
+        async move {
+            let conn = lapin::Connection::connect(&uri, Default::default())
+                .await
+                .expect("connect");
+            let ch = conn.create_channel().await.unwrap();
+            let options = lapin::options::ExchangeDeclareOptions {
+                passive: true,
+                ..Default::default()
+            };
+            let err = ch
+                .exchange_declare(
+                    "kept".into(),
+                    lapin::ExchangeKind::Fanout,
+                    options,
+                    Default::default(),
+                )
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("NOT_FOUND"), "{err}");
+        },
+    );
+}

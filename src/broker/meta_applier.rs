@@ -3,10 +3,12 @@
 
 use std::sync::{Arc, RwLock};
 
-use tokio::sync::{mpsc, oneshot};
+use std::collections::BTreeMap;
+
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{BrokerEvent, QueueMap, QueueMsg};
-use crate::metadata::{ApplyMeta, MetaCommand, MetaEffect, MetaReply, MetaState};
+use crate::metadata::{ApplyMeta, ClusterNode, MetaCommand, MetaEffect, MetaReply, MetaState};
 use crate::raft::{GroupApplier, Request, RequestBody, Response};
 
 /// The metadata machine of this node and what reacts to its effects.
@@ -14,9 +16,21 @@ pub(crate) struct MetaApplier {
     pub state: RwLock<MetaState>,
     pub queues: Arc<QueueMap>,
     pub events: mpsc::UnboundedSender<BrokerEvent>,
+    /// The cluster's nodes, republished whenever an applied entry or snapshot changes them.
+    pub nodes: watch::Sender<BTreeMap<u64, ClusterNode>>,
 }
 
 impl MetaApplier {
+    fn publish_nodes(&self, state: &MetaState) {
+        self.nodes.send_if_modified(|nodes| {
+            let changed = nodes != state.nodes();
+            if changed {
+                nodes.clone_from(state.nodes());
+            }
+            changed
+        });
+    }
+
     fn effect(&self, effect: MetaEffect) {
         if let MetaEffect::QueueDeleted {
             vhost,
@@ -55,7 +69,12 @@ impl GroupApplier for MetaApplier {
                     index,
                     time_ms: request.time_ms,
                 };
-                let (reply, effects) = self.state.write().expect("metadata lock").apply(meta, cmd);
+                let (reply, effects) = {
+                    let mut state = self.state.write().expect("metadata lock");
+                    let applied = state.apply(meta, cmd);
+                    self.publish_nodes(&state);
+                    applied
+                };
                 for effect in effects {
                     self.effect(effect);
                 }
@@ -76,6 +95,7 @@ impl GroupApplier for MetaApplier {
     fn restore(&self, snapshot: &[u8]) -> std::io::Result<()> {
         let state = MetaState::from_snapshot(snapshot)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+        self.publish_nodes(&state);
         *self.state.write().expect("metadata lock") = state;
         Ok(())
     }

@@ -11,6 +11,7 @@ mod operations;
 mod queue_actor;
 mod queue_applier;
 mod queue_handle;
+mod start;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +22,7 @@ use tokio::sync::mpsc;
 pub use consumers::ChannelCredit;
 pub use events::{ConfirmTo, ConnEvent, ConnTx, Delivery, GetReply, QueueMsg, QueueStatus};
 pub use queue_handle::QueueHandle;
+pub use start::MetaStart;
 
 use crate::amqp::ReplyCode;
 use crate::config::Config;
@@ -101,12 +103,7 @@ impl Broker {
 
     /// The cluster's nodes as the local metadata lists them, by Raft node id.
     pub fn cluster_nodes(&self) -> std::collections::BTreeMap<u64, crate::metadata::ClusterNode> {
-        self.meta
-            .state
-            .read()
-            .expect("metadata lock")
-            .nodes()
-            .clone()
+        self.read_meta().nodes().clone()
     }
 
     pub fn new_consumer_key(&self) -> ConsumerKey {

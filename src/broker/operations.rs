@@ -2,30 +2,20 @@
 //! routing and queue lookup. Checks run on the local read model; changes are proposed
 //! to the metadata group and take effect when applied.
 
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use amq_protocol::types::FieldTable;
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::warn;
 
-use super::meta_applier::MetaApplier;
 use super::queue_actor::{Backend, QueueActor};
 use super::queue_applier::QueueApplier;
-use super::{
-    Broker, BrokerError, BrokerEvent, BrokerResult, QueueHandle, QueueMap, QueueMsg, QueueStatus,
-};
+use super::{Broker, BrokerError, BrokerEvent, BrokerResult, QueueHandle, QueueMsg, QueueStatus};
 use crate::amqp::{parse_properties, ReplyCode};
-use crate::config::Config;
-use crate::metadata::{
-    hash_password, Destination, ExchangeKind, MetaCommand, MetaReply, MetaState, QueueRecord,
-};
+use crate::metadata::{Destination, ExchangeKind, MetaCommand, MetaReply, QueueRecord};
 use crate::queue::QueueMachine;
-use crate::raft::{RaftRegistry, Request, RequestBody, WriteError};
-
-/// Group id of the metadata Raft group.
-const META_GROUP: u64 = 0;
+use crate::raft::{Request, RequestBody, WriteError};
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -44,122 +34,6 @@ fn locked_queue(name: &str, vhost: &str) -> BrokerError {
 }
 
 impl Broker {
-    /// Start the runtime: recover the metadata group, bootstrap a fresh node, drop the
-    /// transient queues of a previous life, and start every durable queue in the background.
-    pub async fn start(
-        config: Config,
-        raft: RaftRegistry,
-        node_id: u64,
-    ) -> Result<Arc<Broker>, BrokerError> {
-        let (events, events_rx) = mpsc::unbounded_channel();
-        let queues: Arc<QueueMap> = Arc::new(Mutex::new(Default::default()));
-        let meta = Arc::new(MetaApplier {
-            state: RwLock::new(MetaState::default()),
-            queues: queues.clone(),
-            events: events.clone(),
-        });
-        let meta_group = raft
-            .start_group(META_GROUP, meta.clone())
-            .await
-            .map_err(|e| {
-                BrokerError::new(ReplyCode::InternalError, format!("metadata group: {e:?}"))
-            })?;
-        let limit = super::alarm::watermark(config.memory_high_watermark);
-        let memory_alarm = super::alarm::spawn_monitor(limit, Duration::from_secs(1));
-        let broker = Arc::new(Broker {
-            memory_alarm,
-            config,
-            node_id,
-            raft,
-            meta,
-            meta_group,
-            queues,
-            starting: tokio::sync::Mutex::new(()),
-            events,
-            next_id: AtomicU64::new(1),
-        });
-        if !broker
-            .meta
-            .state
-            .read()
-            .expect("metadata lock")
-            .vhost_exists("/")
-        {
-            let salt: [u8; 4] = rand::random();
-            let cmd = MetaCommand::Bootstrap {
-                default_user: broker.config.default_user.clone(),
-                password_hash: hash_password(&broker.config.default_pass, salt),
-            };
-            broker.propose(cmd).await?;
-            info!("bootstrapped a fresh node");
-        }
-        let has_transient = broker
-            .meta
-            .state
-            .read()
-            .expect("metadata lock")
-            .has_transient_queues_of(node_id);
-        if has_transient {
-            broker
-                .propose(MetaCommand::DeleteTransientQueuesOfNode { node: node_id })
-                .await?;
-        }
-        broker.register_node().await?;
-        // A single node's restart is a whole-cluster restart: non-durable exchanges go.
-        let has_transient_exchanges = broker
-            .meta
-            .state
-            .read()
-            .expect("metadata lock")
-            .has_transient_exchanges();
-        if has_transient_exchanges {
-            broker
-                .propose(MetaCommand::DeleteTransientExchanges)
-                .await?;
-        }
-        tokio::spawn(run_events(Arc::downgrade(&broker), events_rx));
-        let durable: Vec<(String, String)> = {
-            let state = broker.meta.state.read().expect("metadata lock");
-            state
-                .all_queues()
-                .filter(|(_, q)| q.group_id != 0)
-                .map(|(v, q)| (v.to_owned(), q.name.clone()))
-                .collect()
-        };
-        let b = broker.clone();
-        tokio::spawn(async move {
-            for (vhost, name) in durable {
-                if let Err(e) = b.ensure_queue(&vhost, &name).await {
-                    warn!(vhost, name, error = ?e, "queue recovery failed");
-                }
-            }
-        });
-        Ok(broker)
-    }
-
-    /// Record this node (name and cluster address) in the metadata, if it is not there
-    /// as it is now.
-    async fn register_node(&self) -> BrokerResult<()> {
-        let name = self.config.node_name.clone();
-        let cluster_addr =
-            std::net::SocketAddr::new(self.config.bind, self.config.cluster_port).to_string();
-        let current = self.cluster_nodes().remove(&self.node_id);
-        if current.is_some_and(|n| n.name == name && n.cluster_addr == cluster_addr) {
-            return Ok(());
-        }
-        match self
-            .propose(MetaCommand::SetNode {
-                id: self.node_id,
-                name,
-                cluster_addr,
-            })
-            .await?
-        {
-            MetaReply::Error(e) => Err(BrokerError::new(e.code, e.text)),
-            _ => Ok(()),
-        }
-    }
-
     /// Propose a metadata command and wait until it is applied here.
     pub(crate) async fn propose(&self, cmd: MetaCommand) -> BrokerResult<MetaReply> {
         let body = postcard::to_allocvec(&cmd).expect("encode metadata command");
@@ -169,7 +43,7 @@ impl Broker {
         };
         let mut backoff = Duration::from_millis(5);
         for _ in 0..40 {
-            match self.meta_group.write(request.clone()).await {
+            match self.meta_group.write_anywhere(request.clone()).await {
                 Ok(resp) => {
                     let reply: MetaReply = postcard::from_bytes(&resp.0).map_err(|e| {
                         BrokerError::new(
@@ -357,6 +231,9 @@ impl Broker {
                 format!("no queue '{name}' in vhost '{vhost}'"),
             )
         })?;
+        if record.group_id != 0 && record.members != [self.node_id] {
+            return Err(self.elsewhere(vhost, &record));
+        }
         let machine = Arc::new(Mutex::new(QueueMachine::default()));
         // Durable, non-exclusive queues have a Raft group; the rest live in memory.
         let backend = if record.group_id != 0 {
@@ -402,6 +279,24 @@ impl Broker {
             .expect("queue map")
             .insert(key, handle.clone());
         Ok(handle)
+    }
+
+    /// The refusal to serve a durable queue whose group is not (only) on this node.
+    fn elsewhere(&self, vhost: &str, record: &QueueRecord) -> BrokerError {
+        let nodes = self.cluster_nodes();
+        let names: Vec<&str> = record
+            .members
+            .iter()
+            .map(|id| nodes.get(id).map_or("an unknown node", |n| n.name.as_str()))
+            .collect();
+        BrokerError::new(
+            ReplyCode::NotFound,
+            format!(
+                "queue '{}' in vhost '{vhost}' has its replicas on {}; this node cannot serve replicated or other nodes' queues yet",
+                record.name,
+                names.join(", ")
+            ),
+        )
     }
 
     /// A queue a client wants to use (consume, get, purge): exists and is not locked.
@@ -589,7 +484,10 @@ impl Broker {
     }
 }
 
-async fn run_events(broker: std::sync::Weak<Broker>, mut rx: mpsc::UnboundedReceiver<BrokerEvent>) {
+pub(super) async fn run_events(
+    broker: std::sync::Weak<Broker>,
+    mut rx: mpsc::UnboundedReceiver<BrokerEvent>,
+) {
     while let Some(event) = rx.recv().await {
         let Some(broker) = broker.upgrade() else {
             return;

@@ -56,10 +56,35 @@ pub struct ClusterStatus {
     pub listeners: Vec<ListenerInfo>,
 }
 
+/// A node joining the cluster, as it asks a member to add it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoiningNode {
+    pub id: u64,
+    pub name: String,
+    pub cluster_addr: String,
+}
+
+/// The outcome of an admin command: `Err` carries the text shown to the user.
+pub type AdminFuture<'a> = futures::future::BoxFuture<'a, Result<(), String>>;
+
 /// The node's answers to admin calls.
 pub trait AdminHandler: Send + Sync + 'static {
     fn status(&self) -> NodeStatus;
     fn cluster_status(&self) -> ClusterStatus;
+    fn stop_app(&self) -> AdminFuture<'_>;
+    fn start_app(&self) -> AdminFuture<'_>;
+    fn reset(&self) -> AdminFuture<'_>;
+    /// `node`: a node name or `host:cluster-port`.
+    fn join_cluster(&self, node: String) -> AdminFuture<'_>;
+    fn forget_cluster_node(&self, node: String) -> AdminFuture<'_>;
+    fn add_node(&self, node: JoiningNode) -> AdminFuture<'_>;
+}
+
+/// An admin command's outcome as a gRPC reply.
+fn done(result: Result<(), String>) -> Result<Response<admin::Empty>, Status> {
+    result
+        .map(|()| Response::new(admin::Empty {}))
+        .map_err(Status::failed_precondition)
 }
 
 pub(super) struct AdminService(pub(super) Arc<dyn AdminHandler>);
@@ -83,6 +108,67 @@ impl Admin for AdminService {
     ) -> Result<Response<admin::ClusterStatusReply>, Status> {
         Ok(Response::new(cluster_to_pb(self.0.cluster_status())))
     }
+
+    async fn stop_app(&self, _: Request<admin::Empty>) -> Result<Response<admin::Empty>, Status> {
+        done(self.0.stop_app().await)
+    }
+
+    async fn start_app(&self, _: Request<admin::Empty>) -> Result<Response<admin::Empty>, Status> {
+        done(self.0.start_app().await)
+    }
+
+    async fn reset(&self, _: Request<admin::Empty>) -> Result<Response<admin::Empty>, Status> {
+        done(self.0.reset().await)
+    }
+
+    async fn join_cluster(
+        &self,
+        request: Request<admin::NodeRequest>,
+    ) -> Result<Response<admin::Empty>, Status> {
+        done(self.0.join_cluster(request.into_inner().node).await)
+    }
+
+    async fn forget_cluster_node(
+        &self,
+        request: Request<admin::NodeRequest>,
+    ) -> Result<Response<admin::Empty>, Status> {
+        done(self.0.forget_cluster_node(request.into_inner().node).await)
+    }
+
+    async fn add_node(
+        &self,
+        request: Request<admin::AddNodeRequest>,
+    ) -> Result<Response<admin::Empty>, Status> {
+        let r = request.into_inner();
+        done(
+            self.0
+                .add_node(JoiningNode {
+                    id: r.id,
+                    name: r.name,
+                    cluster_addr: r.cluster_addr,
+                })
+                .await,
+        )
+    }
+}
+
+/// The cluster port a node named `name@HOST` listens on.
+pub const DEFAULT_CLUSTER_PORT: u16 = 25672;
+
+/// Where a node is: `host:port`, or `name@HOST` (the default cluster port on HOST).
+pub fn resolve_node(node: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let target = match node.split_once('@') {
+        Some((_, host)) => format!("{host}:{DEFAULT_CLUSTER_PORT}"),
+        None => node.to_string(),
+    };
+    target
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| {
+            format!("cannot resolve node '{node}': give it as host:cluster-port or warren@HOST")
+        })
 }
 
 /// A failed admin call, with a message for the command line.
@@ -140,6 +226,55 @@ impl AdminClient {
             .await
             .map_err(refused)?;
         Ok(cluster_from_pb(reply.into_inner()))
+    }
+
+    pub async fn stop_app(&mut self) -> Result<(), AdminError> {
+        self.inner
+            .stop_app(admin::Empty {})
+            .await
+            .map_err(refused)?;
+        Ok(())
+    }
+
+    pub async fn start_app(&mut self) -> Result<(), AdminError> {
+        self.inner
+            .start_app(admin::Empty {})
+            .await
+            .map_err(refused)?;
+        Ok(())
+    }
+
+    pub async fn reset(&mut self) -> Result<(), AdminError> {
+        self.inner.reset(admin::Empty {}).await.map_err(refused)?;
+        Ok(())
+    }
+
+    pub async fn join_cluster(&mut self, node: &str) -> Result<(), AdminError> {
+        let node = node.to_string();
+        self.inner
+            .join_cluster(admin::NodeRequest { node })
+            .await
+            .map_err(refused)?;
+        Ok(())
+    }
+
+    pub async fn forget_cluster_node(&mut self, node: &str) -> Result<(), AdminError> {
+        let node = node.to_string();
+        self.inner
+            .forget_cluster_node(admin::NodeRequest { node })
+            .await
+            .map_err(refused)?;
+        Ok(())
+    }
+
+    pub async fn add_node(&mut self, node: &JoiningNode) -> Result<(), AdminError> {
+        let request = admin::AddNodeRequest {
+            id: node.id,
+            name: node.name.clone(),
+            cluster_addr: node.cluster_addr.clone(),
+        };
+        self.inner.add_node(request).await.map_err(refused)?;
+        Ok(())
     }
 }
 

@@ -125,7 +125,7 @@ async fn run(
     states: watch::Sender<PeerStates>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut elections = Elections::new(registry, states.subscribe(), settings.clone());
+    let mut elections = Elections::new(registry.clone(), states.subscribe(), settings.clone());
     let (acks, mut ack_rx) = mpsc::unbounded_channel::<PingResult>();
     let mut tracked: HashMap<NodeId, Tracked> = HashMap::new();
     let mut tick = tokio::time::interval(settings.ping_every);
@@ -136,14 +136,18 @@ async fn run(
             _ = stop.changed() => break,
             Some((node, result)) = ack_rx.recv() => {
                 if let Some(peer) = tracked.get_mut(&node) {
-                    record(node, peer, result);
+                    if record(node, peer, result) {
+                        tokio::spawn(announce_leaders(registry.clone(), node));
+                    }
                 }
             }
             _ = tick.tick() => {
                 // Answers that arrived while this task waited count before any verdict.
                 while let Ok((node, result)) = ack_rx.try_recv() {
                     if let Some(peer) = tracked.get_mut(&node) {
-                        record(node, peer, result);
+                        if record(node, peer, result) {
+                            tokio::spawn(announce_leaders(registry.clone(), node));
+                        }
                     }
                 }
                 let now = Instant::now();
@@ -187,25 +191,49 @@ async fn run(
     }
 }
 
-/// Apply one ping's outcome to what is known of the peer.
-fn record(node: NodeId, peer: &mut Tracked, result: Result<u64, String>) {
+/// Apply one ping's outcome to what is known of the peer. Returns true when the peer is
+/// back (up again, or restarted): it may not know the leaders of its groups.
+fn record(node: NodeId, peer: &mut Tracked, result: Result<u64, String>) -> bool {
     peer.in_flight = false;
     match result {
         Ok(incarnation) => {
+            let mut back = false;
             peer.last_ok = Instant::now();
             peer.failures = 0;
             if peer.state == PeerState::Down {
                 info!(node, "peer is up");
                 peer.state = PeerState::Up;
+                back = true;
             }
             if peer.incarnation.is_some_and(|i| i != incarnation) {
                 info!(node, "peer restarted");
+                back = true;
             }
             peer.incarnation = Some(incarnation);
+            back
         }
         Err(e) => {
             peer.failures += 1;
             tracing::debug!(node, error = %e, "ping failed");
+            false
+        }
+    }
+}
+
+/// A peer is back: in every group this node leads and the peer is a member of, send a
+/// heartbeat, so the peer learns its leader at once instead of campaigning (idle groups
+/// send nothing by themselves).
+async fn announce_leaders(registry: RaftRegistry, node: NodeId) {
+    for group in registry.running_groups() {
+        let Some(handle) = registry.group(group) else {
+            continue;
+        };
+        if !handle.is_leader() {
+            continue;
+        }
+        let status = handle.status();
+        if status.voters.contains(&node) || status.learners.contains(&node) {
+            let _ = handle.trigger_heartbeat().await;
         }
     }
 }

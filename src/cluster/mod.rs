@@ -20,7 +20,8 @@ mod server;
 mod transport;
 
 pub use admin::{
-    AdminClient, AdminError, AdminHandler, ClusterNodeInfo, ClusterStatus, ListenerInfo, NodeStatus,
+    resolve_node, AdminClient, AdminError, AdminFuture, AdminHandler, ClusterNodeInfo,
+    ClusterStatus, JoiningNode, ListenerInfo, NodeStatus, DEFAULT_CLUSTER_PORT,
 };
 pub use liveness::{LivenessDetector, LivenessSettings, PeerState, PeerStates};
 pub use peers::{Peers, TransportSettings};

@@ -32,6 +32,7 @@ pub(crate) fn kind_to_pb(kind: RpcKind) -> raft::RpcKind {
         RpcKind::PreVote => raft::RpcKind::PreVote,
         RpcKind::FullSnapshot => raft::RpcKind::FullSnapshot,
         RpcKind::TransferLeader => raft::RpcKind::TransferLeader,
+        RpcKind::ClientWrite => raft::RpcKind::ClientWrite,
     }
 }
 
@@ -44,6 +45,7 @@ pub(crate) fn kind_from_pb(kind: i32) -> Option<RpcKind> {
         raft::RpcKind::PreVote => Some(RpcKind::PreVote),
         raft::RpcKind::FullSnapshot => Some(RpcKind::FullSnapshot),
         raft::RpcKind::TransferLeader => Some(RpcKind::TransferLeader),
+        raft::RpcKind::ClientWrite => Some(RpcKind::ClientWrite),
     }
 }
 
@@ -97,6 +99,7 @@ mod tests {
             RpcKind::PreVote,
             RpcKind::FullSnapshot,
             RpcKind::TransferLeader,
+            RpcKind::ClientWrite,
         ] {
             assert_eq!(kind_from_pb(kind_to_pb(kind) as i32), Some(kind));
         }

@@ -26,7 +26,7 @@ use super::pb::raft::{raft_reply, RaftBatch, RaftReplies, RaftReply, RaftRequest
 use super::pb::{failure, kind_from_pb, reply_to_pb};
 use super::peers::TransportSettings;
 use super::secret::ClusterSecret;
-use crate::raft::{NodeId, RaftRegistry};
+use crate::raft::RaftRegistry;
 
 /// Cancelled or failed streams tolerated on one connection (h2's default is 20 to 1,024).
 pub(crate) const RESET_STREAMS_ALLOWED: usize = 1 << 16;
@@ -54,7 +54,7 @@ struct Stats {
 
 /// State shared by the services and the server handle.
 struct Shared {
-    node_id: NodeId,
+    /// `None` while the node's app is stopped (`stop_app`): it takes no part in Raft then.
     /// Taken at shutdown: connections that linger (their tasks outlive the server's)
     /// must not keep the registry, and so the node's database, alive.
     registry: Mutex<Option<RaftRegistry>>,
@@ -79,7 +79,7 @@ impl Shared {
         let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
         registry
             .clone()
-            .ok_or_else(|| Status::unavailable("node is shutting down"))
+            .ok_or_else(|| Status::unavailable("the node's app is stopped"))
     }
 }
 
@@ -99,21 +99,21 @@ impl ClusterServer {
         secret: &ClusterSecret,
         settings: &TransportSettings,
     ) -> io::Result<ClusterServer> {
-        Self::start_with_admin(listener, registry, secret, settings, None)
+        Self::start_with_admin(listener, Some(registry), secret, settings, None)
     }
 
-    /// [`ClusterServer::start`], also serving warrenctl's admin service from `admin`.
+    /// [`ClusterServer::start`], also serving warrenctl's admin service from `admin`; the
+    /// registry may come later ([`ClusterServer::set_registry`]).
     pub fn start_with_admin(
         listener: TcpListener,
-        registry: RaftRegistry,
+        registry: Option<RaftRegistry>,
         secret: &ClusterSecret,
         settings: &TransportSettings,
         admin: Option<Arc<dyn AdminHandler>>,
     ) -> io::Result<ClusterServer> {
         let local_addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
-            node_id: registry.node_id(),
-            registry: Mutex::new(Some(registry)),
+            registry: Mutex::new(registry),
             stats: Stats::default(),
             serving: AtomicBool::new(true),
             incarnation: rand::random(),
@@ -153,6 +153,16 @@ impl ClusterServer {
             shutdown,
             task,
         })
+    }
+
+    /// Serve Raft for `registry` from now on (`None`: refuse Raft and liveness calls, as
+    /// a node with a stopped app does).
+    pub fn set_registry(&self, registry: Option<RaftRegistry>) {
+        *self
+            .shared
+            .registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = registry;
     }
 
     /// The address the server listens on.
@@ -237,10 +247,10 @@ struct LivenessService(Arc<Shared>);
 #[tonic::async_trait]
 impl Liveness for LivenessService {
     async fn ping(&self, _request: Request<PingRequest>) -> Result<Response<PingReply>, Status> {
-        self.0.check_serving()?;
+        let registry = self.0.registry()?;
         self.0.stats.pings.fetch_add(1, Ordering::Relaxed);
         Ok(Response::new(PingReply {
-            node_id: self.0.node_id,
+            node_id: registry.node_id(),
             incarnation: self.0.incarnation,
         }))
     }

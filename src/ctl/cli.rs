@@ -64,6 +64,29 @@ pub enum Command {
     /// Wait until the node runs its AMQP service
     #[command(name = "await_startup")]
     AwaitStartup,
+    /// Stop the AMQP service and Raft participation, leaving the process running
+    #[command(name = "stop_app")]
+    StopApp,
+    /// Start what stop_app stopped
+    #[command(name = "start_app")]
+    StartApp,
+    /// Wipe a stopped node's data (it leaves its cluster and becomes a fresh node)
+    #[command(name = "reset")]
+    Reset,
+    /// Make the (stopped) node a member of the cluster NODE is in; the node is reset first
+    #[command(name = "join_cluster")]
+    JoinCluster {
+        /// A member of the cluster: warren@HOST or host:cluster-port
+        #[arg(id = "target_node", value_name = "NODE")]
+        node: String,
+    },
+    /// Remove a stopped node from the cluster
+    #[command(name = "forget_cluster_node")]
+    ForgetClusterNode {
+        /// The node as cluster_status lists it (or host:cluster-port)
+        #[arg(id = "target_node", value_name = "NODE")]
+        node: String,
+    },
 }
 
 #[cfg(test)]
@@ -85,5 +108,15 @@ mod tests {
         assert_eq!(a.formatter, Formatter::Json);
         assert_eq!(a.node, "127.0.0.1:25673");
         assert!(Args::try_parse_from(["warrenctl", "cluster-status"]).is_err());
+        let a = Args::try_parse_from(["warrenctl", "-n", "h:1", "join_cluster", "warren@node1"])
+            .unwrap();
+        assert_eq!(a.node, "h:1", "the target must not replace -n");
+        assert_eq!(
+            a.command,
+            Command::JoinCluster {
+                node: "warren@node1".into()
+            }
+        );
+        assert!(Args::try_parse_from(["warrenctl", "forget_cluster_node"]).is_err());
     }
 }

@@ -9,15 +9,12 @@ mod output;
 
 pub use cli::{Args, Command, Formatter};
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::cluster::{AdminClient, AdminError, ClusterSecret};
 use crate::config::SECRET_FILE_NAME;
-
-/// The default cluster port, used when `-n` names a node as `name@HOST`.
-pub const DEFAULT_CLUSTER_PORT: u16 = 25672;
 
 /// Exit codes.
 pub mod exit {
@@ -58,22 +55,7 @@ impl From<AdminError> for Failure {
 
 /// Where `-n NODE` points: `host:port`, or `name@HOST` (the default cluster port on HOST).
 pub fn resolve_node(node: &str) -> Result<SocketAddr, Failure> {
-    let target = match node.split_once('@') {
-        Some((_, host)) => format!("{host}:{DEFAULT_CLUSTER_PORT}"),
-        None => node.to_string(),
-    };
-    target
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| {
-            Failure::new(
-                exit::USAGE,
-                format!(
-                    "cannot resolve node '{node}': give it as host:cluster-port or warren@HOST"
-                ),
-            )
-        })
+    crate::cluster::resolve_node(node).map_err(|e| Failure::new(exit::USAGE, e))
 }
 
 /// The secret file: `--secret-file`, else `<data-dir>/cluster_secret`.
@@ -118,6 +100,35 @@ pub async fn run(args: Args) -> Result<String, Failure> {
             ))
         }
         Command::AwaitStartup => await_startup(addr, &secret, timeout).await,
+        Command::StopApp => {
+            let mut client = AdminClient::connect(addr, &secret, timeout).await?;
+            let name = client.status().await?.node_name;
+            client.stop_app().await?;
+            Ok(format!("Stopping warren application on node {name} ...\n"))
+        }
+        Command::StartApp => {
+            let mut client = AdminClient::connect(addr, &secret, timeout).await?;
+            let name = client.status().await?.node_name;
+            client.start_app().await?;
+            Ok(format!("Starting node {name} ...\n"))
+        }
+        Command::Reset => {
+            let mut client = AdminClient::connect(addr, &secret, timeout).await?;
+            let name = client.status().await?.node_name;
+            client.reset().await?;
+            Ok(format!("Resetting node {name} ...\n"))
+        }
+        Command::JoinCluster { node } => {
+            let mut client = AdminClient::connect(addr, &secret, timeout).await?;
+            let name = client.status().await?.node_name;
+            client.join_cluster(node).await?;
+            Ok(format!("Clustering node {name} with {node}\n"))
+        }
+        Command::ForgetClusterNode { node } => {
+            let mut client = AdminClient::connect(addr, &secret, timeout).await?;
+            client.forget_cluster_node(node).await?;
+            Ok(format!("Removing node {node} from the cluster\n"))
+        }
     }
 }
 

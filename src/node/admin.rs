@@ -1,129 +1,124 @@
-//! `NodeAdmin`: this node's answers to warrenctl (`status`, `cluster_status`), from its
-//! configuration, the local metadata and the liveness of its peers.
+//! warrenctl's answers: `status` and `cluster_status` from the node's configuration, the
+//! local metadata and the liveness of its peers; the lifecycle and membership commands
+//! from [`Control`].
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::sync::Arc;
 
-use tokio::sync::watch;
-
-use crate::broker::Broker;
 use crate::cluster::{
-    AdminHandler, ClusterNodeInfo, ClusterStatus, ListenerInfo, NodeStatus, PeerState, PeerStates,
+    AdminFuture, AdminHandler, ClusterNodeInfo, ClusterStatus, JoiningNode, ListenerInfo,
+    NodeStatus, PeerState,
 };
-use crate::config::Config;
 
-pub(super) struct NodeAdmin {
-    node_name: String,
-    node_id: u64,
-    data_dir: String,
-    started: Instant,
-    listeners: Vec<ListenerInfo>,
-    /// Set once the broker runs (the cluster port answers before that).
-    broker: OnceLock<Arc<Broker>>,
-    liveness: OnceLock<watch::Receiver<PeerStates>>,
-}
+use super::control::Control;
+
+/// [`Control`] as the admin service's handler.
+pub(super) struct NodeAdmin(pub Arc<Control>);
 
 impl NodeAdmin {
-    pub(super) fn new(
-        config: &Config,
-        node_id: u64,
-        amqp: SocketAddr,
-        cluster: SocketAddr,
-    ) -> NodeAdmin {
+    fn listeners(&self) -> Vec<ListenerInfo> {
         let listener = |protocol: &str, addr: SocketAddr, purpose: &str| ListenerInfo {
             protocol: protocol.into(),
             interface: addr.ip().to_string(),
             port: addr.port(),
             purpose: purpose.into(),
         };
-        NodeAdmin {
-            node_name: config.node_name.clone(),
-            node_id,
-            data_dir: config.data_dir.display().to_string(),
-            started: Instant::now(),
-            listeners: vec![
-                listener(
-                    "clustering",
-                    cluster,
-                    "inter-node and CLI tool communication",
-                ),
-                listener("amqp", amqp, "AMQP 0-9-1"),
-            ],
-            broker: OnceLock::new(),
-            liveness: OnceLock::new(),
+        let mut listeners = vec![listener(
+            "clustering",
+            self.0.cluster_addr,
+            "inter-node and CLI tool communication",
+        )];
+        if let Some(view) = self.0.view() {
+            listeners.push(listener("amqp", view.amqp_addr, "AMQP 0-9-1"));
         }
-    }
-
-    pub(super) fn set_broker(&self, broker: Arc<Broker>) {
-        let _ = self.broker.set(broker);
-    }
-
-    pub(super) fn set_liveness(&self, states: watch::Receiver<PeerStates>) {
-        let _ = self.liveness.set(states);
-    }
-
-    fn peer_up(&self, id: u64) -> bool {
-        self.liveness
-            .get()
-            .is_some_and(|w| w.borrow().get(&id) == Some(&PeerState::Up))
+        listeners
     }
 }
 
 impl AdminHandler for NodeAdmin {
     fn status(&self) -> NodeStatus {
+        let view = self.0.view();
         NodeStatus {
-            node_name: self.node_name.clone(),
-            node_id: self.node_id,
+            node_name: self.0.config.node_name.clone(),
+            node_id: view.as_ref().map_or(0, |v| v.node_id),
             pid: std::process::id(),
             version: env!("CARGO_PKG_VERSION").into(),
-            uptime_ms: self.started.elapsed().as_millis() as u64,
-            app_running: self.broker.get().is_some(),
-            listeners: self.listeners.clone(),
-            data_dir: self.data_dir.clone(),
+            uptime_ms: self.0.started.elapsed().as_millis() as u64,
+            app_running: view.is_some(),
+            listeners: self.listeners(),
+            data_dir: self.0.config.data_dir.display().to_string(),
             resident_memory_bytes: crate::broker::alarm::resident_bytes(),
         }
     }
 
     fn cluster_status(&self) -> ClusterStatus {
-        let mut nodes: Vec<ClusterNodeInfo> = self
-            .broker
-            .get()
-            .map(|b| b.cluster_nodes())
+        let view = self.0.view();
+        let me = view.as_ref().map_or(0, |v| v.node_id);
+        let up = |id: u64| {
+            view.as_ref()
+                .is_some_and(|v| v.peer_states.borrow().get(&id) == Some(&PeerState::Up))
+        };
+        let mut nodes: Vec<ClusterNodeInfo> = view
+            .as_ref()
+            .map(|v| v.broker.cluster_nodes())
             .unwrap_or_default()
             .into_iter()
             .map(|(id, n)| ClusterNodeInfo {
-                running: id == self.node_id || self.peer_up(id),
+                running: id == me || up(id),
                 name: n.name,
                 id,
                 cluster_addr: n.cluster_addr,
             })
             .collect();
-        if !nodes.iter().any(|n| n.id == self.node_id) {
-            // Not recorded yet (still starting): this node is running all the same.
+        if !nodes.iter().any(|n| n.id == me && me != 0) {
+            // Not recorded yet, or the app is stopped: list this node all the same.
             nodes.push(ClusterNodeInfo {
-                name: self.node_name.clone(),
-                id: self.node_id,
-                cluster_addr: self
-                    .listeners
-                    .first()
-                    .map(|l| format!("{}:{}", l.interface, l.port))
-                    .unwrap_or_default(),
-                running: true,
+                name: self.0.config.node_name.clone(),
+                id: me,
+                cluster_addr: self.0.advertised_cluster_addr(),
+                running: view.is_some(),
             });
         }
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
         // RabbitMQ names a cluster after its first node unless renamed.
         let cluster_name = nodes
             .iter()
+            .filter(|n| n.id != 0)
             .min_by_key(|n| n.id)
             .map(|n| n.name.clone())
-            .unwrap_or_else(|| self.node_name.clone());
+            .unwrap_or_else(|| self.0.config.node_name.clone());
         ClusterStatus {
             cluster_name,
-            node_name: self.node_name.clone(),
+            node_name: self.0.config.node_name.clone(),
             nodes,
-            listeners: self.listeners.clone(),
+            listeners: self.listeners(),
         }
+    }
+
+    fn stop_app(&self) -> AdminFuture<'_> {
+        Box::pin(async move {
+            self.0.stop_app().await;
+            Ok(())
+        })
+    }
+
+    fn start_app(&self) -> AdminFuture<'_> {
+        Box::pin(async move { self.0.start_app().await.map_err(|e| e.to_string()) })
+    }
+
+    fn reset(&self) -> AdminFuture<'_> {
+        Box::pin(self.0.reset())
+    }
+
+    fn join_cluster(&self, node: String) -> AdminFuture<'_> {
+        Box::pin(async move { self.0.join_cluster(&node).await })
+    }
+
+    fn forget_cluster_node(&self, node: String) -> AdminFuture<'_> {
+        Box::pin(async move { self.0.forget_cluster_node(&node).await })
+    }
+
+    fn add_node(&self, node: JoiningNode) -> AdminFuture<'_> {
+        Box::pin(self.0.add_node(node))
     }
 }

@@ -35,6 +35,14 @@ pub(super) fn load_or_create_node_id(data_dir: &Path) -> std::io::Result<u64> {
     }
 }
 
+/// Forget this node's id (`reset`): the next start picks a new one, as a fresh node.
+pub(super) fn remove_node_id(data_dir: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(data_dir.join(NODE_ID_FILE)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ use openraft::error::{ClientWriteError, Fatal, RaftError as OpenraftError};
 use tokio::sync::watch;
 
 use super::error::{RaftError, WriteError};
+use super::network::GroupTransport;
 use super::types::{GroupId, NodeId, Raft, Request, Response};
 
 /// How many times, and how long at first, a write refused with no leader known (an
@@ -25,18 +26,29 @@ pub struct GroupHandle {
 
 struct Shared {
     group: GroupId,
+    /// This node.
+    me: NodeId,
     raft: Raft,
+    /// Reaches the group's leader when it is elsewhere (forwarded writes).
+    transport: Arc<dyn GroupTransport>,
     leader: watch::Receiver<Option<NodeId>>,
     stopped: AtomicBool,
 }
 
 impl GroupHandle {
-    pub(crate) fn new(group: GroupId, raft: Raft) -> Self {
+    pub(crate) fn new(
+        group: GroupId,
+        me: NodeId,
+        raft: Raft,
+        transport: Arc<dyn GroupTransport>,
+    ) -> Self {
         let leader = spawn_leader_watch(&raft);
         GroupHandle {
             inner: Arc::new(Shared {
                 group,
+                me,
                 raft,
+                transport,
                 leader,
                 stopped: AtomicBool::new(false),
             }),
@@ -45,6 +57,15 @@ impl GroupHandle {
 
     pub(crate) fn raft(&self) -> &Raft {
         &self.inner.raft
+    }
+
+    /// This node's id.
+    pub(crate) fn me(&self) -> NodeId {
+        self.inner.me
+    }
+
+    pub(crate) fn transport(&self) -> &Arc<dyn GroupTransport> {
+        &self.inner.transport
     }
 
     /// Mark the group stopped: later writes fail with `Fatal` without reaching openraft.
@@ -63,8 +84,17 @@ impl GroupHandle {
     }
 
     /// Replicate `request`; returns the applier's response once it is committed (on disk on
-    /// a majority) and applied here.
+    /// a majority) and applied here. Only the leader can do this ([`WriteError::NotLeader`]
+    /// elsewhere); [`GroupHandle::write_anywhere`] forwards to the leader.
     pub async fn write(&self, request: Request) -> Result<Response, WriteError> {
+        self.write_indexed(request).await.map(|(_, resp)| resp)
+    }
+
+    /// [`GroupHandle::write`], also returning the entry's log index.
+    pub(crate) async fn write_indexed(
+        &self,
+        request: Request,
+    ) -> Result<(u64, Response), WriteError> {
         let mut backoff = NO_LEADER_BACKOFF;
         for attempt in 0.. {
             if self.inner.stopped.load(Ordering::SeqCst) {
@@ -74,10 +104,15 @@ impl GroupHandle {
                 )));
             }
             match self.inner.raft.client_write(request.clone()).await {
-                Ok(resp) => return Ok(resp.data),
+                Ok(resp) => return Ok((resp.log_id.index, resp.data)),
                 Err(e) => match classify(e) {
                     // Refused before reaching the log, no leader yet: retrying is safe.
                     WriteError::NotLeader { leader: None } if attempt < NO_LEADER_RETRIES => {
+                        // A leader of an idle group has no recent quorum acks (no timers
+                        // run), so its lease has lapsed: a heartbeat round renews it.
+                        if self.is_leader() {
+                            let _ = self.trigger_heartbeat().await;
+                        }
                         tokio::time::sleep(backoff).await;
                         backoff *= 2;
                     }

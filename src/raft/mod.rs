@@ -32,6 +32,7 @@
 mod alive;
 mod applier;
 mod error;
+mod forward;
 mod handle;
 mod log_store;
 mod membership;

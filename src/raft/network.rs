@@ -35,6 +35,11 @@ pub enum RpcKind {
     FullSnapshot,
     /// Leadership transfer.
     TransferLeader,
+    /// A client write forwarded to the leader (`forward.rs`): a [`Request`] in, a
+    /// `ForwardReply` out.
+    ///
+    /// [`Request`]: super::Request
+    ClientWrite,
 }
 
 /// A transport failure (peer unreachable, connection lost, remote refused).

@@ -153,7 +153,12 @@ impl RaftRegistry {
         )
         .await
         .map_err(|e| RaftError::Raft(e.to_string()))?;
-        let handle = GroupHandle::new(group, raft.clone());
+        let handle = GroupHandle::new(
+            group,
+            self.inner.node_id,
+            raft.clone(),
+            self.inner.transport.clone(),
+        );
         Ok((raft, handle, gone))
     }
 

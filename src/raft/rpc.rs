@@ -6,9 +6,10 @@
 use serde::Serialize;
 
 use super::error::RaftError;
+use super::forward::ForwardReply;
 use super::network::RpcKind;
 use super::registry::RaftRegistry;
-use super::types::{decode, encode, GroupId, Snapshot, SnapshotData, SnapshotMeta, Vote};
+use super::types::{decode, encode, GroupId, Request, Snapshot, SnapshotData, SnapshotMeta, Vote};
 use openraft::raft::{AppendEntriesRequest, TransferLeaderRequest, VoteRequest};
 
 use super::types::TypeConfig;
@@ -64,6 +65,10 @@ impl RaftRegistry {
                         .await
                         .map_err(|e| failed(&e))?,
                 )
+            }
+            RpcKind::ClientWrite => {
+                let req: Request = decode_request(group, kind, payload)?;
+                reply(&ForwardReply::from_result(handle.write_indexed(req).await))
             }
         }
     }

@@ -48,9 +48,23 @@ impl Server {
         Server::spawn(data_dir, port, &[])
     }
 
+    /// Start a node on a given data dir, AMQP and cluster port (a cluster member's
+    /// restart keeps its cluster address).
+    pub fn start_on_ports(data_dir: &Path, port: u16, cluster_port: u16, extra: &[&str]) -> Server {
+        Server::spawn_on(data_dir, port, cluster_port, extra)
+    }
+
     fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Server {
-        let log = std::fs::File::create(data_dir.join(format!("server-{port}.log"))).unwrap();
-        let cluster_port = free_port();
+        Server::spawn_on(data_dir, port, free_port(), extra)
+    }
+
+    fn spawn_on(data_dir: &Path, port: u16, cluster_port: u16, extra: &[&str]) -> Server {
+        std::fs::create_dir_all(data_dir).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join(format!("server-{port}.log")))
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_warrenmq-server"))
             .arg("--data-dir")
             .arg(data_dir)

@@ -1,0 +1,174 @@
+//! Starting a node's runtime: the metadata group (recovered, new, or joining a cluster),
+//! this node's record in it, the first node's bootstrap, and the recovery of durable
+//! queues.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+use super::meta_applier::MetaApplier;
+use super::{Broker, BrokerError, BrokerResult, QueueMap};
+use crate::amqp::ReplyCode;
+use crate::config::Config;
+use crate::metadata::{hash_password, ClusterNode, MetaCommand, MetaReply, MetaState};
+use crate::raft::{Bootstrap, GroupHandle, RaftRegistry, META_GROUP};
+
+/// How often a node waiting for its cluster's metadata leader says so in the log.
+const LEADER_WAIT_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// How the metadata group comes up on this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetaStart {
+    /// Recover it from storage, or create a new one-node cluster on a fresh node.
+    Recover,
+    /// Start empty and wait for a cluster's leader to add this node (`join_cluster`).
+    Join,
+}
+
+impl Broker {
+    /// Start the runtime: bring up the metadata group, wait until it has a leader and this
+    /// node has caught up with it, bootstrap a fresh cluster, drop the transient queues of
+    /// this node's previous life, and start every durable queue in the background.
+    pub async fn start(
+        config: Config,
+        raft: RaftRegistry,
+        node_id: u64,
+        how: MetaStart,
+        nodes: watch::Sender<BTreeMap<u64, ClusterNode>>,
+    ) -> Result<Arc<Broker>, BrokerError> {
+        let (events, events_rx) = mpsc::unbounded_channel();
+        let queues: Arc<QueueMap> = Arc::new(Mutex::new(Default::default()));
+        let meta = Arc::new(MetaApplier {
+            state: RwLock::new(MetaState::default()),
+            queues: queues.clone(),
+            events: events.clone(),
+            nodes,
+        });
+        let bootstrap = match how {
+            MetaStart::Recover => Bootstrap::Initialize(BTreeSet::from([node_id])),
+            MetaStart::Join => Bootstrap::Join,
+        };
+        let meta_group = raft
+            .start_replicated_group(META_GROUP, meta.clone(), bootstrap)
+            .await
+            .map_err(|e| {
+                BrokerError::new(ReplyCode::InternalError, format!("metadata group: {e:?}"))
+            })?;
+        wait_for_meta_leader(&meta_group, node_id).await?;
+        let limit = super::alarm::watermark(config.memory_high_watermark);
+        let memory_alarm = super::alarm::spawn_monitor(limit, Duration::from_secs(1));
+        let broker = Arc::new(Broker {
+            memory_alarm,
+            config,
+            node_id,
+            raft,
+            meta,
+            meta_group,
+            queues,
+            starting: tokio::sync::Mutex::new(()),
+            events,
+            next_id: AtomicU64::new(1),
+        });
+        // A write through the leader, applied here before it returns: from now on the local
+        // read model holds everything committed before this node started.
+        broker.register_node().await?;
+        if !broker.read_meta().vhost_exists("/") {
+            let salt: [u8; 4] = rand::random();
+            let cmd = MetaCommand::Bootstrap {
+                default_user: broker.config.default_user.clone(),
+                password_hash: hash_password(&broker.config.default_pass, salt),
+            };
+            broker.propose(cmd).await?;
+            info!("bootstrapped a fresh node");
+        }
+        if broker.read_meta().has_transient_queues_of(node_id) {
+            broker
+                .propose(MetaCommand::DeleteTransientQueuesOfNode { node: node_id })
+                .await?;
+        }
+        // A lone node's restart is a whole-cluster restart: non-durable exchanges go.
+        let alone = broker.meta_group.voters() == BTreeSet::from([node_id]);
+        if alone && broker.read_meta().has_transient_exchanges() {
+            broker
+                .propose(MetaCommand::DeleteTransientExchanges)
+                .await?;
+        }
+        tokio::spawn(super::operations::run_events(
+            Arc::downgrade(&broker),
+            events_rx,
+        ));
+        let durable: Vec<(String, String)> = {
+            let state = broker.read_meta();
+            state
+                .all_queues()
+                .filter(|(_, q)| q.group_id != 0 && q.members.contains(&node_id))
+                .map(|(v, q)| (v.to_owned(), q.name.clone()))
+                .collect()
+        };
+        let b = broker.clone();
+        tokio::spawn(async move {
+            for (vhost, name) in durable {
+                if let Err(e) = b.ensure_queue(&vhost, &name).await {
+                    warn!(vhost, name, error = ?e, "queue recovery failed");
+                }
+            }
+        });
+        Ok(broker)
+    }
+
+    /// The local metadata read model.
+    pub(crate) fn read_meta(&self) -> std::sync::RwLockReadGuard<'_, MetaState> {
+        self.meta.state.read().expect("metadata lock")
+    }
+
+    /// The metadata group (membership changes are made on its leader).
+    pub fn meta_group(&self) -> &GroupHandle {
+        &self.meta_group
+    }
+
+    /// Record this node (name and cluster address) in the metadata. Always proposed, even
+    /// when unchanged: its commit tells this node it has caught up with the cluster.
+    async fn register_node(&self) -> BrokerResult<()> {
+        let name = self.config.node_name.clone();
+        let cluster_addr =
+            std::net::SocketAddr::new(self.config.bind, self.config.cluster_port).to_string();
+        match self
+            .propose(MetaCommand::SetNode {
+                id: self.node_id,
+                name,
+                cluster_addr,
+            })
+            .await?
+        {
+            MetaReply::Error(e) => Err(BrokerError::new(e.code, e.text)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Wait until the metadata group has a leader. A lone member elects itself; a member of
+/// a cluster waits for its peers (the failure detector campaigns when none leads), as long
+/// as it takes, as a RabbitMQ node waits for its cluster at boot.
+async fn wait_for_meta_leader(group: &GroupHandle, me: u64) -> BrokerResult<()> {
+    if group.voters() == BTreeSet::from([me]) && group.current_leader().is_none() {
+        let _ = group.trigger_elect(false).await;
+    }
+    loop {
+        match group.wait_for_leader(LEADER_WAIT_LOG_EVERY).await {
+            Ok(_) => return Ok(()),
+            Err(crate::raft::RaftError::Timeout(_)) => {
+                info!(voters = ?group.voters(), "waiting for the cluster's metadata leader")
+            }
+            Err(e) => {
+                return Err(BrokerError::new(
+                    ReplyCode::InternalError,
+                    format!("metadata group: {e}"),
+                ))
+            }
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Three real `warrenmq-server` processes made a cluster with `warrenctl join_cluster`:
+//! metadata declared on any node is seen on every node, a SIGKILLed node catches up when
+//! it restarts, the metadata group survives its leader's death, and a stopped node is
+//! forgotten and rejoins after `reset`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::{free_port, run, Server};
+use lapin::options::*;
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
+
+/// One member's fixed address (it keeps it across restarts).
+struct Member {
+    name: String,
+    dir: PathBuf,
+    amqp: u16,
+    cluster: u16,
+    server: Option<Server>,
+}
+
+struct Cluster {
+    secret: PathBuf,
+    members: Vec<Member>,
+    _tmp: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Three standalone nodes sharing a cluster secret (not joined yet).
+    fn start() -> Cluster {
+        let tmp = tempfile::tempdir().unwrap();
+        let secret = tmp.path().join("cluster_secret");
+        let mut cluster = Cluster {
+            secret,
+            members: Vec::new(),
+            _tmp: tmp,
+        };
+        for i in 1..=3 {
+            let dir = cluster._tmp.path().join(format!("node{i}"));
+            cluster.members.push(Member {
+                name: format!("warren@c{i}"),
+                dir,
+                amqp: free_port(),
+                cluster: free_port(),
+                server: None,
+            });
+            cluster.boot(i - 1);
+        }
+        cluster
+    }
+
+    /// (Re)start member `i`'s process on its data dir and ports.
+    fn boot(&mut self, i: usize) {
+        let secret = self.secret.display().to_string();
+        let m = &mut self.members[i];
+        let args = ["--node-name", &m.name, "--secret-file", &secret];
+        m.server = Some(Server::start_on_ports(&m.dir, m.amqp, m.cluster, &args));
+    }
+
+    fn kill(&mut self, i: usize) {
+        if let Some(mut s) = self.members[i].server.take() {
+            s.kill();
+        }
+    }
+
+    fn server(&self, i: usize) -> &Server {
+        self.members[i].server.as_ref().expect("member runs")
+    }
+
+    fn ctl(&self, i: usize, args: &[&str]) -> Output {
+        warrenctl(&self.secret, self.members[i].cluster, args)
+    }
+
+    /// Run warrenctl on member `i` and require success.
+    fn ctl_ok(&self, i: usize, args: &[&str]) -> String {
+        let out = self.ctl(i, args);
+        assert!(
+            out.status.success(),
+            "warrenctl {args:?} on {}: {}\nlog:\n{}",
+            self.members[i].name,
+            String::from_utf8_lossy(&out.stderr),
+            self.server(i).log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn join(&self, i: usize, to: usize) {
+        let target = format!("127.0.0.1:{}", self.members[to].cluster);
+        self.ctl_ok(i, &["stop_app"]);
+        self.ctl_ok(i, &["join_cluster", &target]);
+        self.ctl_ok(i, &["start_app"]);
+    }
+
+    /// The running nodes member `i` reports, waiting (bounded) until they are `want`.
+    fn wait_running(&self, i: usize, want: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            let out = self.ctl(i, &["cluster_status", "--formatter", "json"]);
+            if out.status.success() {
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+                let mut running: Vec<String> = v["running_nodes"]
+                    .as_array()
+                    .expect("running_nodes")
+                    .iter()
+                    .map(|n| n.as_str().unwrap().to_string())
+                    .collect();
+                running.sort();
+                if running == want {
+                    return;
+                }
+                last = v.to_string();
+            } else {
+                last = String::from_utf8_lossy(&out.stderr).into_owned();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "{} never reported running nodes {want:?}; last: {last}",
+            self.members[i].name
+        );
+    }
+}
+
+fn warrenctl(secret: &Path, cluster_port: u16, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_warrenctl"))
+        .args(["-n", &format!("127.0.0.1:{cluster_port}")])
+        .arg("--secret-file")
+        .arg(secret)
+        .args(["--timeout", "60"])
+        .args(args)
+        .env_remove("WARRENMQ_SECRET_FILE")
+        .env_remove("WARRENMQ_NODE")
+        .output()
+        .expect("run warrenctl")
+}
+
+async fn channel(server: &Server) -> (Connection, lapin::Channel) {
+    let conn = Connection::connect(&server.uri(), ConnectionProperties::default())
+        .await
+        .expect("connect");
+    let ch = conn.create_channel().await.expect("channel");
+    (conn, ch)
+}
+
+async fn declare_exchange(server: &Server, name: &str, passive: bool) -> Result<(), String> {
+    let (conn, ch) = channel(server).await;
+    let options = ExchangeDeclareOptions {
+        passive,
+        durable: true,
+        ..Default::default()
+    };
+    let result = ch
+        .exchange_declare(
+            name.into(),
+            ExchangeKind::Topic,
+            options,
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|e| e.to_string());
+    let _ = conn.close(200, "bye".into()).await;
+    result
+}
+
+#[test]
+fn nodes_join_share_metadata_catch_up_survive_the_leader_and_are_forgotten() {
+    let mut c = Cluster::start();
+    c.join(1, 0);
+    c.join(2, 0);
+    let all = ["warren@c1", "warren@c2", "warren@c3"];
+    c.wait_running(0, &all);
+    c.wait_running(2, &all);
+
+    run(
+        Duration::from_secs(120),
+        "cluster metadata scenario",
+        async {
+            // Declared on node 2, seen on node 3 and node 1.
+            declare_exchange(c.server(1), "x.shared", false)
+                .await
+                .unwrap();
+            declare_exchange(c.server(2), "x.shared", true)
+                .await
+                .unwrap();
+            declare_exchange(c.server(0), "x.shared", true)
+                .await
+                .unwrap();
+            let err = declare_exchange(c.server(2), "x.never", true)
+                .await
+                .unwrap_err();
+            assert!(err.contains("NOT_FOUND"), "{err}");
+
+            // A classic durable queue on node 3, bound to the shared exchange from node 3.
+            let (conn, ch) = channel(c.server(2)).await;
+            let durable = QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            };
+            ch.queue_declare("q.c3".into(), durable, FieldTable::default())
+                .await
+                .unwrap();
+            ch.queue_bind(
+                "q.c3".into(),
+                "x.shared".into(),
+                "orders.#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+            ch.confirm_select(ConfirmSelectOptions::default())
+                .await
+                .unwrap();
+            let confirm = ch
+                .basic_publish(
+                    "x.shared".into(),
+                    "orders.eu".into(),
+                    BasicPublishOptions::default(),
+                    b"routed by the replicated binding",
+                    BasicProperties::default().with_delivery_mode(2),
+                )
+                .await
+                .unwrap();
+            assert!(confirm.await.unwrap().is_ack());
+            let got = ch
+                .basic_get("q.c3".into(), BasicGetOptions { no_ack: true })
+                .await
+                .unwrap()
+                .expect("the message");
+            assert_eq!(got.delivery.data, b"routed by the replicated binding");
+            let _ = conn.close(200, "bye".into()).await;
+        },
+    );
+
+    // Node 2 dies; the other two carry on; node 2 restarts and has caught up.
+    c.kill(1);
+    run(
+        Duration::from_secs(60),
+        "declare while node 2 is down",
+        async {
+            declare_exchange(c.server(0), "x.while-down", false)
+                .await
+                .unwrap();
+        },
+    );
+    c.boot(1);
+    c.wait_running(0, &all);
+    run(Duration::from_secs(60), "restarted node caught up", async {
+        declare_exchange(c.server(1), "x.while-down", true)
+            .await
+            .unwrap();
+    });
+
+    // A running node cannot be forgotten; a stopped one can, and rejoins after a reset.
+    let out = c.ctl(0, &["forget_cluster_node", "warren@c3"]);
+    assert_eq!(
+        out.status.code(),
+        Some(70),
+        "forgetting a running node fails"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is running"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    c.ctl_ok(2, &["stop_app"]);
+    c.ctl_ok(0, &["forget_cluster_node", "warren@c3"]);
+    c.wait_running(0, &["warren@c1", "warren@c2"]);
+    let status = c.ctl_ok(1, &["cluster_status", "--formatter", "json"]);
+    assert!(!status.contains("warren@c3"), "{status}");
+    c.ctl_ok(2, &["reset"]);
+    c.ctl_ok(
+        2,
+        &[
+            "join_cluster",
+            &format!("127.0.0.1:{}", c.members[1].cluster),
+        ],
+    );
+    c.ctl_ok(2, &["start_app"]);
+    c.wait_running(0, &all);
+    run(
+        Duration::from_secs(60),
+        "rejoined node has the metadata",
+        async {
+            declare_exchange(c.server(2), "x.while-down", true)
+                .await
+                .unwrap();
+        },
+    );
+
+    // Whichever node led the metadata, killing node 1 leaves a majority that elects one.
+    c.kill(0);
+    run(
+        Duration::from_secs(60),
+        "metadata after node 1's death",
+        async {
+            declare_exchange(c.server(1), "x.after-kill", false)
+                .await
+                .unwrap();
+            declare_exchange(c.server(2), "x.after-kill", true)
+                .await
+                .unwrap();
+        },
+    );
+}
