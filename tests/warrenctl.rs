@@ -105,6 +105,37 @@ fn a_wrong_secret_is_refused_and_logged_and_a_dead_node_is_unreachable() {
     assert_eq!(out.status.code(), Some(64));
 }
 
+/// Declare (or with `passive`, look up) the durable fanout exchange `kept` on `server`.
+fn declare_kept(server: &Server, passive: bool) -> Result<(), String> {
+    let uri = server.uri();
+    let mut outcome = Err("not run".to_string());
+    common::run(
+        std::time::Duration::from_secs(30),
+        "declare an exchange",
+        async {
+            let conn = lapin::Connection::connect(&uri, Default::default())
+                .await
+                .expect("connect");
+            let ch = conn.create_channel().await.unwrap();
+            let options = lapin::options::ExchangeDeclareOptions {
+                passive,
+                durable: true,
+                ..Default::default()
+            };
+            outcome = ch
+                .exchange_declare(
+                    "kept".into(),
+                    lapin::ExchangeKind::Fanout,
+                    options,
+                    Default::default(),
+                )
+                .await
+                .map_err(|e| e.to_string());
+        },
+    );
+    outcome
+}
+
 #[test]
 fn stop_app_closes_amqp_start_app_serves_the_same_data_and_reset_needs_a_stopped_app() {
     use std::net::TcpStream;
@@ -112,33 +143,7 @@ fn stop_app_closes_amqp_start_app_serves_the_same_data_and_reset_needs_a_stopped
     let out = warrenctl(&server, &["reset"]);
     assert_eq!(out.status.code(), Some(70), "reset of a running app fails");
     assert!(stderr(&out).contains("stop_app"), "{}", stderr(&out));
-    let declare = |passive: bool| {
-        let uri = server.uri();
-        common::run(
-            std::time::Duration::from_secs(30),
-            "declare an exchange",
-            async move {
-                let conn = lapin::Connection::connect(&uri, Default::default())
-                    .await
-                    .expect("connect");
-                let ch = conn.create_channel().await.unwrap();
-                let options = lapin::options::ExchangeDeclareOptions {
-                    passive,
-                    durable: true,
-                    ..Default::default()
-                };
-                ch.exchange_declare(
-                    "kept".into(),
-                    lapin::ExchangeKind::Fanout,
-                    options,
-                    Default::default(),
-                )
-                .await
-                .expect("exchange declare");
-            },
-        )
-    };
-    declare(false);
+    declare_kept(&server, false).unwrap();
 
     let out = warrenctl(&server, &["stop_app"]);
     assert!(out.status.success(), "stop_app: {}", stderr(&out));
@@ -152,36 +157,13 @@ fn stop_app_closes_amqp_start_app_serves_the_same_data_and_reset_needs_a_stopped
 
     let out = warrenctl(&server, &["start_app"]);
     assert!(out.status.success(), "start_app: {}", stderr(&out));
-    declare(true);
+    declare_kept(&server, true).expect("the exchange survived stop_app/start_app");
 
     // Reset wipes the definitions: after it the exchange is gone.
     assert!(warrenctl(&server, &["stop_app"]).status.success());
     let out = warrenctl(&server, &["reset"]);
     assert!(out.status.success(), "reset: {}", stderr(&out));
     assert!(warrenctl(&server, &["start_app"]).status.success());
-    let uri = server.uri();
-    common::run(
-        std::time::Duration::from_secs(30),
-        "after reset",
-        async move {
-            let conn = lapin::Connection::connect(&uri, Default::default())
-                .await
-                .expect("connect");
-            let ch = conn.create_channel().await.unwrap();
-            let options = lapin::options::ExchangeDeclareOptions {
-                passive: true,
-                ..Default::default()
-            };
-            let err = ch
-                .exchange_declare(
-                    "kept".into(),
-                    lapin::ExchangeKind::Fanout,
-                    options,
-                    Default::default(),
-                )
-                .await
-                .unwrap_err();
-            assert!(err.to_string().contains("NOT_FOUND"), "{err}");
-        },
-    );
+    let err = declare_kept(&server, true).unwrap_err();
+    assert!(err.contains("NOT_FOUND"), "{err}");
 }
