@@ -308,3 +308,125 @@ fn nodes_join_share_metadata_catch_up_survive_the_leader_and_are_forgotten() {
         },
     );
 }
+
+/// Member `i`'s channel, or the error text of connecting.
+async fn try_channel(server: &Server) -> (Connection, lapin::Channel) {
+    channel(server).await
+}
+
+#[test]
+fn a_quorum_queue_is_replicated_and_served_by_its_new_leader_after_a_kill() {
+    let mut c = Cluster::start();
+    c.join(1, 0);
+    c.join(2, 0);
+    c.wait_running(0, &["warren@c1", "warren@c2", "warren@c3"]);
+    const COUNT: usize = 200;
+    let mut quorum = FieldTable::default();
+    quorum.insert(
+        "x-queue-type".into(),
+        lapin::types::AMQPValue::LongString("quorum".into()),
+    );
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    let node1 = c.server(0).uri();
+    // Published and confirmed on node 1 (the queue's leader: client-local placement); one
+    // message delivered and not acked when node 1 dies.
+    let (conn1, _ch1) = run_value(Duration::from_secs(60), "publish on node 1", async {
+        let conn = Connection::connect(&node1, ConnectionProperties::default())
+            .await
+            .unwrap();
+        let ch = conn.create_channel().await.unwrap();
+        ch.queue_declare("qq".into(), durable, quorum.clone())
+            .await
+            .unwrap();
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        let mut confirms = Vec::new();
+        for i in 0..COUNT {
+            confirms.push(
+                ch.basic_publish(
+                    "".into(),
+                    "qq".into(),
+                    BasicPublishOptions::default(),
+                    format!("m{i}").as_bytes(),
+                    BasicProperties::default().with_delivery_mode(2),
+                )
+                .await
+                .unwrap(),
+            );
+        }
+        for confirm in confirms {
+            assert!(confirm.await.unwrap().is_ack());
+        }
+        let first = ch
+            .basic_get("qq".into(), BasicGetOptions { no_ack: false })
+            .await
+            .unwrap()
+            .expect("a message");
+        assert_eq!(first.delivery.data, b"m0");
+        assert!(!first.delivery.redelivered);
+        (conn, ch)
+    });
+    c.kill(0);
+    drop(conn1);
+
+    // One of the two survivors is elected and serves every confirmed message, in order,
+    // the one delivered before the kill flagged redelivered.
+    run(
+        Duration::from_secs(90),
+        "consume from the new leader",
+        async {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let (conn, ch) = loop {
+                let mut served = None;
+                for i in [1, 2] {
+                    let (conn, ch) = try_channel(c.server(i)).await;
+                    let passive = QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    };
+                    if let Ok(q) = ch
+                        .queue_declare("qq".into(), passive, FieldTable::default())
+                        .await
+                    {
+                        assert_eq!(q.message_count() as usize, COUNT, "every confirmed message");
+                        served = Some((conn, ch));
+                        break;
+                    }
+                }
+                if let Some(found) = served {
+                    break found;
+                }
+                assert!(Instant::now() < deadline, "no survivor serves the queue");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            };
+            for i in 0..COUNT {
+                let got = ch
+                    .basic_get("qq".into(), BasicGetOptions { no_ack: true })
+                    .await
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("message {i} is missing"));
+                assert_eq!(got.delivery.data, format!("m{i}").as_bytes());
+                assert_eq!(got.delivery.redelivered, i == 0, "redelivered flag of m{i}");
+            }
+            let empty = ch
+                .basic_get("qq".into(), BasicGetOptions { no_ack: true })
+                .await
+                .unwrap();
+            assert!(empty.is_none(), "nothing unpublished appears");
+            let _ = conn.close(200, "bye".into()).await;
+        },
+    );
+}
+
+/// [`run`] for a body that returns a value.
+fn run_value<T, F: std::future::Future<Output = T>>(limit: Duration, what: &str, f: F) -> T {
+    let mut out = None;
+    run(limit, what, async {
+        out = Some(f.await);
+    });
+    out.expect("finished")
+}

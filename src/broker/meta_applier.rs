@@ -32,6 +32,10 @@ impl MetaApplier {
     }
 
     fn effect(&self, effect: MetaEffect) {
+        if let MetaEffect::QueueCreated { vhost, name, .. } = effect {
+            let _ = self.events.send(BrokerEvent::StartReplica { vhost, name });
+            return;
+        }
         if let MetaEffect::QueueDeleted {
             vhost,
             name,

@@ -11,6 +11,7 @@ mod operations;
 mod queue_actor;
 mod queue_applier;
 mod queue_handle;
+mod replica;
 mod start;
 
 use std::collections::HashMap;
@@ -61,6 +62,8 @@ pub type BrokerResult<T> = Result<T, BrokerError>;
 pub enum BrokerEvent {
     /// An auto-delete queue lost its last consumer.
     AutoDelete { vhost: String, name: String },
+    /// A replicated queue was declared: run this node's replica if it is a member.
+    StartReplica { vhost: String, name: String },
     /// A queue's Raft group must go (the queue was deleted).
     RemoveGroup { group: u64 },
 }

@@ -17,7 +17,7 @@ use crate::metadata::{Destination, ExchangeKind, MetaCommand, MetaReply, QueueRe
 use crate::queue::QueueMachine;
 use crate::raft::{Request, RequestBody, WriteError};
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -159,7 +159,7 @@ impl Broker {
         self.propose(cmd).await.map(|_| ())
     }
 
-    fn queue_record(&self, vhost: &str, name: &str) -> Option<QueueRecord> {
+    pub(super) fn queue_record(&self, vhost: &str, name: &str) -> Option<QueueRecord> {
         self.meta
             .state
             .read()
@@ -231,8 +231,12 @@ impl Broker {
                 format!("no queue '{name}' in vhost '{vhost}'"),
             )
         })?;
+        if record.group_id != 0 && record.members.len() > 1 {
+            drop(_guard);
+            return self.replicated_queue(&record, vhost).await;
+        }
         if record.group_id != 0 && record.members != [self.node_id] {
-            return Err(self.elsewhere(vhost, &record));
+            return Err(self.elsewhere(vhost, &record, record.members.first().copied()));
         }
         let machine = Arc::new(Mutex::new(QueueMachine::default()));
         // Durable, non-exclusive queues have a Raft group; the rest live in memory.
@@ -254,17 +258,14 @@ impl Broker {
         } else {
             Backend::Local { next_index: 0 }
         };
-        let (tx, rx) = mpsc::unbounded_channel();
-        let handle = QueueHandle::new(vhost.to_owned(), name.to_owned(), tx);
-        let actor = QueueActor::new(
-            handle.clone(),
+        let handle = spawn_actor(
+            &self.events,
+            vhost,
+            name,
             machine,
             backend,
-            rx,
-            self.events.clone(),
             record.auto_delete,
         );
-        tokio::spawn(actor.run());
         // The queue may have been deleted while its group started.
         if self.queue_record(vhost, name).is_none() {
             let (reply, _rx) = tokio::sync::oneshot::channel();
@@ -281,18 +282,24 @@ impl Broker {
         Ok(handle)
     }
 
-    /// The refusal to serve a durable queue whose group is not (only) on this node.
-    fn elsewhere(&self, vhost: &str, record: &QueueRecord) -> BrokerError {
+    /// The refusal to serve a durable queue this node does not lead (no forwarding yet).
+    pub(super) fn elsewhere(
+        &self,
+        vhost: &str,
+        record: &QueueRecord,
+        leader: Option<u64>,
+    ) -> BrokerError {
         let nodes = self.cluster_nodes();
-        let names: Vec<&str> = record
-            .members
-            .iter()
-            .map(|id| nodes.get(id).map_or("an unknown node", |n| n.name.as_str()))
-            .collect();
+        let name_of = |id: &u64| nodes.get(id).map_or("an unknown node", |n| n.name.as_str());
+        let names: Vec<&str> = record.members.iter().map(name_of).collect();
+        let led = match leader {
+            Some(id) => format!("is led by {}", name_of(&id)),
+            None => "has no leader at the moment".to_string(),
+        };
         BrokerError::new(
             ReplyCode::NotFound,
             format!(
-                "queue '{}' in vhost '{vhost}' has its replicas on {}; this node cannot serve replicated or other nodes' queues yet",
+                "queue '{}' in vhost '{vhost}' {led} (replicas on {}); clients of other nodes cannot use it yet: connect to its leader",
                 record.name,
                 names.join(", ")
             ),
@@ -508,6 +515,11 @@ pub(super) async fn run_events(
                     }
                 }
             }
+            BrokerEvent::StartReplica { vhost, name } => {
+                if let Err(e) = broker.ensure_replica(&vhost, &name).await {
+                    warn!(vhost, name, error = ?e, "could not start the queue's replica");
+                }
+            }
             BrokerEvent::RemoveGroup { group } => {
                 if let Err(e) = broker.raft.remove_group(group).await {
                     warn!(group, error = ?e, "could not remove queue group");
@@ -515,4 +527,27 @@ pub(super) async fn run_events(
             }
         }
     }
+}
+
+/// Start a queue's actor over `machine` and `backend`.
+pub(super) fn spawn_actor(
+    events: &mpsc::UnboundedSender<BrokerEvent>,
+    vhost: &str,
+    name: &str,
+    machine: Arc<Mutex<QueueMachine>>,
+    backend: Backend,
+    auto_delete: bool,
+) -> QueueHandle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let handle = QueueHandle::new(vhost.to_owned(), name.to_owned(), tx);
+    let actor = QueueActor::new(
+        handle.clone(),
+        machine,
+        backend,
+        rx,
+        events.clone(),
+        auto_delete,
+    );
+    tokio::spawn(actor.run());
+    handle
 }

@@ -101,18 +101,23 @@ impl Broker {
             Arc::downgrade(&broker),
             events_rx,
         ));
-        let durable: Vec<(String, String)> = {
+        let durable: Vec<(String, String, bool)> = {
             let state = broker.read_meta();
             state
                 .all_queues()
                 .filter(|(_, q)| q.group_id != 0 && q.members.contains(&node_id))
-                .map(|(v, q)| (v.to_owned(), q.name.clone()))
+                .map(|(v, q)| (v.to_owned(), q.name.clone(), q.members.len() > 1))
                 .collect()
         };
         let b = broker.clone();
         tokio::spawn(async move {
-            for (vhost, name) in durable {
-                if let Err(e) = b.ensure_queue(&vhost, &name).await {
+            for (vhost, name, replicated) in durable {
+                let started = if replicated {
+                    b.ensure_replica(&vhost, &name).await
+                } else {
+                    b.ensure_queue(&vhost, &name).await.map(|_| ())
+                };
+                if let Err(e) = started {
                     warn!(vhost, name, error = ?e, "queue recovery failed");
                 }
             }

@@ -1,0 +1,196 @@
+//! Replicated durable queues (quorum queues, groups of several members): every member node
+//! runs the queue's Raft group, applying committed commands to its copy of the queue
+//! machine; the queue's actor (consumer registry, proposals) runs only on the node that
+//! leads the group, and moves with the leadership.
+//!
+//! The member placement chose first initializes the group with all members; the others
+//! start empty and are brought up to date by the leader. When this node becomes leader it
+//! first commits an empty batch, so that everything the previous leader committed is
+//! applied here before the actor reads the machine; delivered-but-unsettled messages
+//! are then ready again and go out with `redelivered = true`.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use super::queue_actor::Backend;
+use super::queue_applier::QueueApplier;
+use tokio::sync::mpsc;
+
+use super::operations::spawn_actor;
+use super::{Broker, BrokerError, BrokerEvent, BrokerResult, QueueHandle, QueueMap, QueueMsg};
+use crate::amqp::ReplyCode;
+use crate::metadata::QueueRecord;
+use crate::queue::{QueueCommand, QueueMachine};
+use crate::raft::{Bootstrap, GroupHandle, Request, RequestBody};
+
+/// How long a client's operation waits for a new queue's first leader.
+const FIRST_LEADER_WAIT: Duration = Duration::from_secs(10);
+/// How long it waits for this node's actor once this node leads.
+const ACTOR_WAIT: Duration = Duration::from_secs(10);
+
+impl Broker {
+    /// Run this node's replica of a replicated queue, if this node is a member and it does
+    /// not run yet.
+    pub(crate) async fn ensure_replica(&self, vhost: &str, name: &str) -> BrokerResult<()> {
+        // One start at a time: a second replica would run over a machine nobody applies to.
+        let _guard = self.starting.lock().await;
+        let Some(record) = self.queue_record(vhost, name) else {
+            return Ok(());
+        };
+        if record.group_id == 0
+            || record.members.len() < 2
+            || !record.members.contains(&self.node_id)
+            || self.raft.group(record.group_id).is_some()
+        {
+            return Ok(());
+        }
+        let machine = Arc::new(Mutex::new(QueueMachine::default()));
+        let applier = Arc::new(QueueApplier {
+            machine: machine.clone(),
+        });
+        let bootstrap = if record.members.first() == Some(&self.node_id) {
+            Bootstrap::Initialize(record.members.iter().copied().collect::<BTreeSet<u64>>())
+        } else {
+            Bootstrap::Join
+        };
+        let group = self
+            .raft
+            .start_replicated_group(record.group_id, applier, bootstrap)
+            .await
+            .map_err(|e| {
+                BrokerError::new(
+                    ReplyCode::InternalError,
+                    format!("queue group {}: {e}", record.group_id),
+                )
+            })?;
+        let local = Local {
+            node_id: self.node_id,
+            queues: self.queues.clone(),
+            events: self.events.clone(),
+        };
+        tokio::spawn(follow_leadership(
+            local,
+            vhost.to_owned(),
+            name.to_owned(),
+            group,
+            machine,
+            record.auto_delete,
+        ));
+        Ok(())
+    }
+
+    /// The actor of a replicated queue when this node leads it; else a refusal naming
+    /// the leader (clients of other nodes are not served yet).
+    pub(super) async fn replicated_queue(
+        &self,
+        record: &QueueRecord,
+        vhost: &str,
+    ) -> BrokerResult<QueueHandle> {
+        if !record.members.contains(&self.node_id) {
+            return Err(self.elsewhere(vhost, record, None));
+        }
+        self.ensure_replica(vhost, &record.name).await?;
+        let group = self
+            .raft
+            .group(record.group_id)
+            .ok_or_else(|| self.elsewhere(vhost, record, None))?;
+        let leader = group.wait_for_leader(FIRST_LEADER_WAIT).await.ok();
+        if leader != Some(self.node_id) {
+            return Err(self.elsewhere(vhost, record, leader));
+        }
+        let key = (vhost.to_owned(), record.name.clone());
+        let deadline = tokio::time::Instant::now() + ACTOR_WAIT;
+        loop {
+            if let Some(h) = self.queues.lock().expect("queue map").get(&key) {
+                return Ok(h.clone());
+            }
+            if tokio::time::Instant::now() >= deadline || !group.is_leader() {
+                return Err(self.elsewhere(vhost, record, group.current_leader()));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// What a replica needs of its node to run the queue's actor.
+struct Local {
+    node_id: u64,
+    queues: Arc<QueueMap>,
+    events: mpsc::UnboundedSender<BrokerEvent>,
+}
+
+/// Run the queue's actor here while this node leads its group; ends when the group stops.
+async fn follow_leadership(
+    local: Local,
+    vhost: String,
+    name: String,
+    group: GroupHandle,
+    machine: Arc<Mutex<QueueMachine>>,
+    auto_delete: bool,
+) {
+    let key = (vhost.clone(), name.clone());
+    let mut leader = group.leader_watch();
+    let mut actor: Option<QueueHandle> = None;
+    loop {
+        let leads = *leader.borrow_and_update() == Some(local.node_id);
+        if leads && actor.is_none() {
+            match catch_up(&group).await {
+                Ok(()) if group.is_leader() => {
+                    let handle = spawn_actor(
+                        &local.events,
+                        &vhost,
+                        &name,
+                        machine.clone(),
+                        Backend::Raft(group.clone()),
+                        auto_delete,
+                    );
+                    local
+                        .queues
+                        .lock()
+                        .expect("queue map")
+                        .insert(key.clone(), handle.clone());
+                    info!(vhost, name, "leading the queue here");
+                    actor = Some(handle);
+                }
+                Ok(()) => {}
+                Err(e) => warn!(vhost, name, error = %e, "could not take over the queue"),
+            }
+        } else if !leads {
+            if let Some(handle) = actor.take() {
+                stop_actor(&local.queues, &key, handle);
+                info!(vhost, name, "no longer leading the queue here");
+            }
+        }
+        if leader.changed().await.is_err() {
+            break;
+        }
+    }
+    if let Some(handle) = actor {
+        stop_actor(&local.queues, &key, handle);
+    }
+}
+
+/// Commit an empty batch: once it is applied, so is everything before it.
+async fn catch_up(group: &GroupHandle) -> Result<(), crate::raft::WriteError> {
+    let empty: Vec<QueueCommand> = Vec::new();
+    let request = Request {
+        time_ms: super::operations::now_ms(),
+        body: RequestBody::Queue(postcard::to_allocvec(&empty).expect("encode empty batch")),
+    };
+    group.write(request).await.map(|_| ())
+}
+
+/// Stop an actor this replica started, unless the map holds another one by now.
+fn stop_actor(queues: &QueueMap, key: &(String, String), handle: QueueHandle) {
+    let mut queues = queues.lock().expect("queue map");
+    if queues.get(key).is_some_and(|h| h.same(&handle)) {
+        queues.remove(key);
+    }
+    drop(queues);
+    let (reply, _rx) = oneshot::channel();
+    handle.send(QueueMsg::Shutdown { reply });
+}
