@@ -108,8 +108,12 @@ impl Broker {
             if let Some(h) = self.queues.lock().expect("queue map").get(&key) {
                 return Ok(h.clone());
             }
-            if tokio::time::Instant::now() >= deadline || !group.is_leader() {
-                return Err(self.elsewhere(vhost, record, group.current_leader()));
+            // Leadership may flicker while the group settles (a second campaign); only
+            // another node's leadership, or the deadline, ends the wait.
+            let leader = group.current_leader();
+            if tokio::time::Instant::now() >= deadline || leader.is_some_and(|l| l != self.node_id)
+            {
+                return Err(self.elsewhere(vhost, record, leader));
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
