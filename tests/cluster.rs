@@ -370,6 +370,36 @@ fn a_quorum_queue_is_replicated_and_served_by_its_new_leader_after_a_kill() {
         assert!(!first.delivery.redelivered);
         (conn, ch)
     });
+    // Any node lists the queue with its leader's counts.
+    let columns = ["name", "messages", "type", "leader", "members", "online"];
+    let list = |c: &Cluster, i: usize| -> serde_json::Value {
+        let mut args = vec!["list_queues", "--formatter", "json"];
+        args.extend(columns);
+        serde_json::from_str(&c.ctl_ok(i, &args)).expect("JSON")
+    };
+    // Polled: under load a peer's ping can be late and the peer briefly called down.
+    let list_until = |c: &Cluster, i: usize, done: &dyn Fn(&serde_json::Value) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let listed = list(c, i);
+            if done(&listed[0]) || Instant::now() > deadline {
+                return listed;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let online = |q: &serde_json::Value| q["online"].as_array().map(Vec::len);
+    let listed = list_until(&c, 2, &|q| online(q) == Some(3));
+    let qq = &listed[0];
+    assert_eq!(qq["name"], "qq", "{listed}");
+    assert_eq!(qq["messages"], COUNT, "{listed}");
+    assert_eq!(qq["type"], "quorum", "{listed}");
+    assert_eq!(qq["leader"], "warren@c1", "{listed}");
+    assert_eq!(qq["members"].as_array().map(Vec::len), Some(3), "{listed}");
+    assert_eq!(qq["online"].as_array().map(Vec::len), Some(3), "{listed}");
+    let text = c.ctl_ok(1, &["list_queues", "name", "leader"]);
+    assert!(text.contains("name\tleader\nqq\twarren@c1\n"), "{text}");
+
     c.kill(0);
     drop(conn1);
 
@@ -420,6 +450,12 @@ fn a_quorum_queue_is_replicated_and_served_by_its_new_leader_after_a_kill() {
             let _ = conn.close(200, "bye".into()).await;
         },
     );
+    // Node 2 reports the dead member offline once its failure detector has seen it die.
+    let listed = list_until(&c, 1, &|q| online(q) == Some(2));
+    let qq = &listed[0];
+    assert_eq!(qq["online"].as_array().map(Vec::len), Some(2), "{listed}");
+    assert_eq!(qq["messages"], 0, "{listed}");
+    assert_ne!(qq["leader"], "warren@c1", "{listed}");
 }
 
 /// [`run`] for a body that returns a value.

@@ -130,6 +130,28 @@ impl Broker {
         self.meta.state.read().expect("metadata lock")
     }
 
+    /// The queue records of `vhost`; `None` if the vhost does not exist.
+    pub fn queue_records(&self, vhost: &str) -> Option<Vec<crate::metadata::QueueRecord>> {
+        let state = self.read_meta();
+        state
+            .vhost_exists(vhost)
+            .then(|| state.queues(vhost).cloned().collect())
+    }
+
+    /// The queue's actor, if it runs on this node (this node leads the queue).
+    pub fn local_queue(&self, vhost: &str, name: &str) -> Option<super::QueueHandle> {
+        self.queues
+            .lock()
+            .expect("queue map")
+            .get(&(vhost.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
+    /// The leader of a durable queue's group, as this node sees it when it is a member.
+    pub fn queue_group_leader(&self, group: u64) -> Option<u64> {
+        self.raft.group(group)?.current_leader()
+    }
+
     /// The metadata group (membership changes are made on its leader).
     pub fn meta_group(&self) -> &GroupHandle {
         &self.meta_group

@@ -64,6 +64,24 @@ pub struct JoiningNode {
     pub cluster_addr: String,
 }
 
+/// One queue as `list_queues` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueInfo {
+    pub vhost: String,
+    pub name: String,
+    pub queue_type: String,
+    /// Empty when no leader is known.
+    pub leader: String,
+    pub members: Vec<String>,
+    pub online: Vec<String>,
+    /// `None` when the node running the queue did not answer.
+    pub messages: Option<u64>,
+    pub consumers: Option<u32>,
+}
+
+/// The outcome of `list_queues`.
+pub type QueuesFuture<'a> = futures::future::BoxFuture<'a, Result<Vec<QueueInfo>, String>>;
+
 /// The outcome of an admin command: `Err` carries the text shown to the user.
 pub type AdminFuture<'a> = futures::future::BoxFuture<'a, Result<(), String>>;
 
@@ -78,6 +96,7 @@ pub trait AdminHandler: Send + Sync + 'static {
     fn join_cluster(&self, node: String) -> AdminFuture<'_>;
     fn forget_cluster_node(&self, node: String) -> AdminFuture<'_>;
     fn add_node(&self, node: JoiningNode) -> AdminFuture<'_>;
+    fn list_queues(&self, vhost: String, local_only: bool) -> QueuesFuture<'_>;
 }
 
 /// An admin command's outcome as a gRPC reply.
@@ -133,6 +152,21 @@ impl Admin for AdminService {
         request: Request<admin::NodeRequest>,
     ) -> Result<Response<admin::Empty>, Status> {
         done(self.0.forget_cluster_node(request.into_inner().node).await)
+    }
+
+    async fn list_queues(
+        &self,
+        request: Request<admin::ListQueuesRequest>,
+    ) -> Result<Response<admin::ListQueuesReply>, Status> {
+        let r = request.into_inner();
+        let queues = self
+            .0
+            .list_queues(r.vhost, r.local_only)
+            .await
+            .map_err(Status::failed_precondition)?;
+        Ok(Response::new(admin::ListQueuesReply {
+            queues: queues.into_iter().map(queue_to_pb).collect(),
+        }))
     }
 
     async fn add_node(
@@ -267,6 +301,24 @@ impl AdminClient {
         Ok(())
     }
 
+    pub async fn list_queues(
+        &mut self,
+        vhost: &str,
+        local_only: bool,
+    ) -> Result<Vec<QueueInfo>, AdminError> {
+        let request = admin::ListQueuesRequest {
+            vhost: vhost.to_string(),
+            local_only,
+        };
+        let reply = self.inner.list_queues(request).await.map_err(refused)?;
+        Ok(reply
+            .into_inner()
+            .queues
+            .into_iter()
+            .map(queue_from_pb)
+            .collect())
+    }
+
     pub async fn add_node(&mut self, node: &JoiningNode) -> Result<(), AdminError> {
         let request = admin::AddNodeRequest {
             id: node.id,
@@ -298,6 +350,32 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+fn queue_to_pb(q: QueueInfo) -> admin::QueueInfo {
+    admin::QueueInfo {
+        vhost: q.vhost,
+        name: q.name,
+        r#type: q.queue_type,
+        leader: q.leader,
+        members: q.members,
+        online: q.online,
+        messages: q.messages,
+        consumers: q.consumers,
+    }
+}
+
+fn queue_from_pb(q: admin::QueueInfo) -> QueueInfo {
+    QueueInfo {
+        vhost: q.vhost,
+        name: q.name,
+        queue_type: q.r#type,
+        leader: q.leader,
+        members: q.members,
+        online: q.online,
+        messages: q.messages,
+        consumers: q.consumers,
+    }
 }
 
 fn listener_to_pb(l: ListenerInfo) -> admin::Listener {

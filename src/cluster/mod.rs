@@ -21,7 +21,8 @@ mod transport;
 
 pub use admin::{
     resolve_node, AdminClient, AdminError, AdminFuture, AdminHandler, ClusterNodeInfo,
-    ClusterStatus, JoiningNode, ListenerInfo, NodeStatus, DEFAULT_CLUSTER_PORT,
+    ClusterStatus, JoiningNode, ListenerInfo, NodeStatus, QueueInfo, QueuesFuture,
+    DEFAULT_CLUSTER_PORT,
 };
 pub use liveness::{LivenessDetector, LivenessSettings, PeerState, PeerStates};
 pub use peers::{Peers, TransportSettings};

@@ -80,6 +80,16 @@ pub enum Command {
         #[arg(id = "target_node", value_name = "NODE")]
         node: String,
     },
+    /// List a vhost's queues; columns: name messages consumers type leader members online
+    #[command(name = "list_queues")]
+    ListQueues {
+        /// The virtual host
+        #[arg(short = 'p', long = "vhost", default_value = "/")]
+        vhost: String,
+        /// Columns to show [default: name messages]
+        #[arg(value_name = "COLUMN", value_parser = ["name", "messages", "consumers", "type", "leader", "members", "online"])]
+        columns: Vec<String>,
+    },
     /// Remove a stopped node from the cluster
     #[command(name = "forget_cluster_node")]
     ForgetClusterNode {
@@ -118,5 +128,15 @@ mod tests {
             }
         );
         assert!(Args::try_parse_from(["warrenctl", "forget_cluster_node"]).is_err());
+        let a = Args::try_parse_from(["warrenctl", "list_queues", "-p", "v", "name", "leader"])
+            .unwrap();
+        assert_eq!(
+            a.command,
+            Command::ListQueues {
+                vhost: "v".into(),
+                columns: vec!["name".into(), "leader".into()]
+            }
+        );
+        assert!(Args::try_parse_from(["warrenctl", "list_queues", "colour"]).is_err());
     }
 }

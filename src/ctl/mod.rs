@@ -124,6 +124,11 @@ pub async fn run(args: Args) -> Result<String, Failure> {
             client.join_cluster(node).await?;
             Ok(format!("Clustering node {name} with {node}\n"))
         }
+        Command::ListQueues { vhost, columns } => {
+            let mut client = AdminClient::connect(addr, &secret, timeout).await?;
+            let queues = client.list_queues(vhost, false).await?;
+            Ok(output::list_queues(&queues, vhost, columns, json))
+        }
         Command::ForgetClusterNode { node } => {
             let mut client = AdminClient::connect(addr, &secret, timeout).await?;
             client.forget_cluster_node(node).await?;

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde_json::{json, Value};
 
-use crate::cluster::{ClusterStatus, ListenerInfo, NodeStatus};
+use crate::cluster::{ClusterStatus, ListenerInfo, NodeStatus, QueueInfo};
 
 fn listener_json(node: &str, l: &ListenerInfo) -> Value {
     json!({
@@ -108,6 +108,62 @@ pub fn cluster_status(c: &ClusterStatus, json: bool) -> String {
     let _ = writeln!(out, "\nListeners\n");
     for l in &c.listeners {
         let _ = writeln!(out, "{}", listener_line(&c.node_name, l));
+    }
+    out
+}
+
+/// `list_queues`: rabbitmqctl's header lines and tab-separated columns, or a JSON array
+/// of objects with the requested keys. Unknown counts print empty (JSON null).
+pub fn list_queues(queues: &[QueueInfo], vhost: &str, columns: &[String], json: bool) -> String {
+    let default = ["name".to_string(), "messages".to_string()];
+    let columns = if columns.is_empty() {
+        &default[..]
+    } else {
+        columns
+    };
+    let value = |q: &QueueInfo, column: &str| -> Value {
+        match column {
+            "name" => json!(q.name),
+            "messages" => json!(q.messages),
+            "consumers" => json!(q.consumers),
+            "type" => json!(q.queue_type),
+            "leader" => json!(q.leader),
+            "members" => json!(q.members),
+            "online" => json!(q.online),
+            _ => Value::Null,
+        }
+    };
+    if json {
+        let rows: Vec<Value> = queues
+            .iter()
+            .map(|q| {
+                let row: serde_json::Map<String, Value> =
+                    columns.iter().map(|c| (c.clone(), value(q, c))).collect();
+                Value::Object(row)
+            })
+            .collect();
+        return format!("{}\n", Value::Array(rows));
+    }
+    let text = |v: Value| match v {
+        Value::String(s) => s,
+        Value::Null => String::new(),
+        Value::Array(items) => {
+            let names: Vec<String> = items
+                .into_iter()
+                .map(|i| i.as_str().unwrap_or_default().to_string())
+                .collect();
+            format!("[{}]", names.join(", "))
+        }
+        other => other.to_string(),
+    };
+    let mut out = format!(
+        "Listing queues for vhost {vhost} ...\n{}\n",
+        columns.join("\t")
+    );
+    for q in queues {
+        let cells: Vec<String> = columns.iter().map(|c| text(value(q, c))).collect();
+        out.push_str(&cells.join("\t"));
+        out.push('\n');
     }
     out
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::cluster::{
     AdminFuture, AdminHandler, ClusterNodeInfo, ClusterStatus, JoiningNode, ListenerInfo,
-    NodeStatus, PeerState,
+    NodeStatus, PeerState, QueuesFuture,
 };
 
 use super::control::Control;
@@ -120,5 +120,9 @@ impl AdminHandler for NodeAdmin {
 
     fn add_node(&self, node: JoiningNode) -> AdminFuture<'_> {
         Box::pin(self.0.add_node(node))
+    }
+
+    fn list_queues(&self, vhost: String, local_only: bool) -> QueuesFuture<'_> {
+        Box::pin(async move { self.0.list_queues(&vhost, local_only).await })
     }
 }

@@ -18,7 +18,7 @@ const PEER_ADDRESS_WAIT: Duration = Duration::from_secs(2);
 const ADMIN_CONNECT: Duration = Duration::from_secs(5);
 
 impl Control {
-    fn running_view(&self) -> Result<AppView, String> {
+    pub(super) fn running_view(&self) -> Result<AppView, String> {
         self.view().ok_or_else(|| {
             "the app is not running on this node; start it with 'warrenctl start_app'".to_string()
         })

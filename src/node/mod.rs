@@ -6,6 +6,7 @@ mod app;
 mod control;
 mod identity;
 mod membership;
+mod queues;
 
 use admin::NodeAdmin;
 use control::Control;

@@ -1,0 +1,111 @@
+//! `list_queues`: every queue of a vhost with its type, leader, members and which of them
+//! run, from the local metadata; message and consumer counts come from the node running
+//! the queue's actor (this one, or a peer asked for the queues it runs).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::control::{AppView, Control};
+use crate::cluster::{AdminClient, PeerState, QueueInfo};
+
+/// How long a peer may take to report its queues.
+const PEER_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Control {
+    pub(crate) async fn list_queues(
+        &self,
+        vhost: &str,
+        local_only: bool,
+    ) -> Result<Vec<QueueInfo>, String> {
+        let view = self.running_view()?;
+        let records = view
+            .broker
+            .queue_records(vhost)
+            .ok_or_else(|| format!("virtual host '{vhost}' does not exist"))?;
+        let nodes = view.broker.cluster_nodes();
+        let name_of = |id: u64| {
+            nodes
+                .get(&id)
+                .map_or_else(|| format!("node {id}"), |n| n.name.clone())
+        };
+        let up = |id: u64| {
+            id == view.node_id || view.peer_states.borrow().get(&id) == Some(&PeerState::Up)
+        };
+        let mut queues = Vec::new();
+        for record in records {
+            let local = view.broker.local_queue(vhost, &record.name);
+            if local_only && local.is_none() {
+                continue;
+            }
+            let status = match &local {
+                Some(handle) => handle.status().await,
+                None => None,
+            };
+            let leader = if local.is_some() {
+                Some(view.node_id)
+            } else if record.group_id != 0 && record.members.len() > 1 {
+                view.broker.queue_group_leader(record.group_id)
+            } else {
+                Some(record.leader_node)
+            };
+            queues.push(QueueInfo {
+                vhost: vhost.to_string(),
+                name: record.name.clone(),
+                queue_type: record.queue_type.as_str().to_string(),
+                leader: leader.map(name_of).unwrap_or_default(),
+                members: record.members.iter().map(|&m| name_of(m)).collect(),
+                online: record
+                    .members
+                    .iter()
+                    .filter(|&&m| up(m))
+                    .map(|&m| name_of(m))
+                    .collect(),
+                messages: status.map(|s| s.ready + s.unacked),
+                consumers: status.map(|s| s.consumers),
+            });
+        }
+        if !local_only && queues.iter().any(|q| q.messages.is_none()) {
+            let remote = self.peer_counts(&view, vhost).await;
+            for q in &mut queues {
+                if let Some((leader, messages, consumers)) = remote.get(&q.name) {
+                    if q.messages.is_none() {
+                        q.leader.clone_from(leader);
+                        q.messages = *messages;
+                        q.consumers = *consumers;
+                    }
+                }
+            }
+        }
+        Ok(queues)
+    }
+
+    /// What the running peers report of the queues they run: leader, messages, consumers.
+    async fn peer_counts(
+        &self,
+        view: &AppView,
+        vhost: &str,
+    ) -> HashMap<String, (String, Option<u64>, Option<u32>)> {
+        let mut counts = HashMap::new();
+        // Every other node is asked, whatever the failure detector thinks of it just now:
+        // a node it has wrongly called down (a slow ping) still answers, a dead one fails
+        // at once (connection refused).
+        for (id, node) in view.broker.cluster_nodes() {
+            if id == view.node_id {
+                continue;
+            }
+            let Ok(addr) = node.cluster_addr.parse() else {
+                continue;
+            };
+            let Ok(mut client) = AdminClient::connect(addr, &self.secret, PEER_TIMEOUT).await
+            else {
+                continue;
+            };
+            if let Ok(queues) = client.list_queues(vhost, true).await {
+                for q in queues {
+                    counts.insert(q.name, (q.leader, q.messages, q.consumers));
+                }
+            }
+        }
+        counts
+    }
+}
