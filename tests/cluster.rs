@@ -309,11 +309,6 @@ fn nodes_join_share_metadata_catch_up_survive_the_leader_and_are_forgotten() {
     );
 }
 
-/// Member `i`'s channel, or the error text of connecting.
-async fn try_channel(server: &Server) -> (Connection, lapin::Channel) {
-    channel(server).await
-}
-
 #[test]
 fn a_quorum_queue_is_replicated_and_served_by_its_new_leader_after_a_kill() {
     let mut c = Cluster::start();
@@ -413,7 +408,7 @@ fn a_quorum_queue_is_replicated_and_served_by_its_new_leader_after_a_kill() {
             let (conn, ch) = loop {
                 let mut served = None;
                 for i in [1, 2] {
-                    let (conn, ch) = try_channel(c.server(i)).await;
+                    let (conn, ch) = channel(c.server(i)).await;
                     let passive = QueueDeclareOptions {
                         passive: true,
                         ..Default::default()

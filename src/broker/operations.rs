@@ -59,10 +59,13 @@ impl Broker {
                     }
                     return Ok(reply);
                 }
-                Err(WriteError::NotLeader { .. }) | Err(WriteError::Unknown(_)) => {
+                // Lost in transit or at a leader change: it may have committed or not.
+                Err(WriteError::Unknown(_)) => {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_millis(500));
                 }
+                // `write_anywhere` has already waited out elections.
+                Err(WriteError::NotLeader { .. }) => break,
                 Err(WriteError::Fatal(e)) => {
                     return Err(BrokerError::new(ReplyCode::InternalError, e))
                 }
@@ -160,12 +163,7 @@ impl Broker {
     }
 
     pub(super) fn queue_record(&self, vhost: &str, name: &str) -> Option<QueueRecord> {
-        self.meta
-            .state
-            .read()
-            .expect("metadata lock")
-            .queue(vhost, name)
-            .cloned()
+        self.read_meta().queue(vhost, name).cloned()
     }
 
     fn check_owner(&self, record: &QueueRecord, vhost: &str, conn: u64) -> BrokerResult<()> {
@@ -238,22 +236,14 @@ impl Broker {
         if record.group_id != 0 && record.members != [self.node_id] {
             return Err(self.elsewhere(vhost, &record, record.members.first().copied()));
         }
-        let machine = Arc::new(Mutex::new(QueueMachine::default()));
+        let (machine, applier) = QueueApplier::with_new_machine();
         // Durable, non-exclusive queues have a Raft group; the rest live in memory.
         let backend = if record.group_id != 0 {
-            let applier = Arc::new(QueueApplier {
-                machine: machine.clone(),
-            });
             let group = self
                 .raft
                 .start_group(record.group_id, applier)
                 .await
-                .map_err(|e| {
-                    BrokerError::new(
-                        ReplyCode::InternalError,
-                        format!("queue group {}: {e:?}", record.group_id),
-                    )
-                })?;
+                .map_err(|e| group_error(record.group_id, e))?;
             Backend::Raft(group)
         } else {
             Backend::Local { next_index: 0 }
@@ -527,6 +517,14 @@ pub(super) async fn run_events(
             }
         }
     }
+}
+
+/// A queue group that could not start, as a client sees it.
+pub(super) fn group_error(group: u64, e: crate::raft::RaftError) -> BrokerError {
+    BrokerError::new(
+        ReplyCode::InternalError,
+        format!("queue group {group}: {e}"),
+    )
 }
 
 /// Start a queue's actor over `machine` and `backend`.

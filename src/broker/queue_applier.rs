@@ -10,6 +10,17 @@ pub(crate) struct QueueApplier {
     pub machine: Arc<Mutex<QueueMachine>>,
 }
 
+impl QueueApplier {
+    /// A fresh queue machine and the applier that feeds it.
+    pub(crate) fn with_new_machine() -> (Arc<Mutex<QueueMachine>>, Arc<QueueApplier>) {
+        let machine = Arc::new(Mutex::new(QueueMachine::default()));
+        let applier = Arc::new(QueueApplier {
+            machine: machine.clone(),
+        });
+        (machine, applier)
+    }
+}
+
 impl GroupApplier for QueueApplier {
     fn apply(&self, index: u64, request: &Request) -> Response {
         let RequestBody::Queue(bytes) = &request.body else {

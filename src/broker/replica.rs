@@ -13,16 +13,13 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
+use super::operations::{group_error, spawn_actor};
 use super::queue_actor::Backend;
 use super::queue_applier::QueueApplier;
-use tokio::sync::mpsc;
-
-use super::operations::spawn_actor;
-use super::{Broker, BrokerError, BrokerEvent, BrokerResult, QueueHandle, QueueMap, QueueMsg};
-use crate::amqp::ReplyCode;
+use super::{Broker, BrokerEvent, BrokerResult, QueueHandle, QueueMap, QueueMsg};
 use crate::metadata::QueueRecord;
 use crate::queue::{QueueCommand, QueueMachine};
 use crate::raft::{Bootstrap, GroupHandle, Request, RequestBody};
@@ -48,10 +45,7 @@ impl Broker {
         {
             return Ok(());
         }
-        let machine = Arc::new(Mutex::new(QueueMachine::default()));
-        let applier = Arc::new(QueueApplier {
-            machine: machine.clone(),
-        });
+        let (machine, applier) = QueueApplier::with_new_machine();
         let bootstrap = if record.members.first() == Some(&self.node_id) {
             Bootstrap::Initialize(record.members.iter().copied().collect::<BTreeSet<u64>>())
         } else {
@@ -61,12 +55,7 @@ impl Broker {
             .raft
             .start_replicated_group(record.group_id, applier, bootstrap)
             .await
-            .map_err(|e| {
-                BrokerError::new(
-                    ReplyCode::InternalError,
-                    format!("queue group {}: {e}", record.group_id),
-                )
-            })?;
+            .map_err(|e| group_error(record.group_id, e))?;
         let local = Local {
             node_id: self.node_id,
             queues: self.queues.clone(),
@@ -102,11 +91,10 @@ impl Broker {
         if leader != Some(self.node_id) {
             return Err(self.elsewhere(vhost, record, leader));
         }
-        let key = (vhost.to_owned(), record.name.clone());
         let deadline = tokio::time::Instant::now() + ACTOR_WAIT;
         loop {
-            if let Some(h) = self.queues.lock().expect("queue map").get(&key) {
-                return Ok(h.clone());
+            if let Some(handle) = self.local_queue(vhost, &record.name) {
+                return Ok(handle);
             }
             // Leadership may flicker while the group settles (a second campaign); only
             // another node's leadership, or the deadline, ends the wait.

@@ -134,21 +134,11 @@ async fn run(
     loop {
         tokio::select! {
             _ = stop.changed() => break,
-            Some((node, result)) = ack_rx.recv() => {
-                if let Some(peer) = tracked.get_mut(&node) {
-                    if record(node, peer, result) {
-                        tokio::spawn(announce_leaders(registry.clone(), node));
-                    }
-                }
-            }
+            Some((node, result)) = ack_rx.recv() => heard(&registry, &mut tracked, node, result),
             _ = tick.tick() => {
                 // Answers that arrived while this task waited count before any verdict.
                 while let Ok((node, result)) = ack_rx.try_recv() {
-                    if let Some(peer) = tracked.get_mut(&node) {
-                        if record(node, peer, result) {
-                            tokio::spawn(announce_leaders(registry.clone(), node));
-                        }
-                    }
+                    heard(&registry, &mut tracked, node, result);
                 }
                 let now = Instant::now();
                 let addresses = peers.addresses();
@@ -187,6 +177,20 @@ async fn run(
                     elections.sweep();
                 }
             }
+        }
+    }
+}
+
+/// A ping's outcome for a peer still tracked; a peer that is back hears from the leaders.
+fn heard(
+    registry: &RaftRegistry,
+    tracked: &mut HashMap<NodeId, Tracked>,
+    node: NodeId,
+    result: Result<u64, String>,
+) {
+    if let Some(peer) = tracked.get_mut(&node) {
+        if record(node, peer, result) {
+            tokio::spawn(announce_leaders(registry.clone(), node));
         }
     }
 }

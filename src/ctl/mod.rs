@@ -86,51 +86,43 @@ pub async fn run(args: Args) -> Result<String, Failure> {
             ),
         )
     })?;
+    if args.command == Command::AwaitStartup {
+        return await_startup(addr, &secret, timeout).await;
+    }
     let json = args.formatter == Formatter::Json;
+    let mut client = AdminClient::connect(addr, &secret, timeout).await?;
     match &args.command {
-        Command::Status => {
-            let mut client = AdminClient::connect(addr, &secret, timeout).await?;
-            Ok(output::status(&client.status().await?, json))
-        }
-        Command::ClusterStatus => {
-            let mut client = AdminClient::connect(addr, &secret, timeout).await?;
-            Ok(output::cluster_status(
-                &client.cluster_status().await?,
-                json,
-            ))
-        }
-        Command::AwaitStartup => await_startup(addr, &secret, timeout).await,
+        Command::Status => Ok(output::status(&client.status().await?, json)),
+        Command::ClusterStatus => Ok(output::cluster_status(
+            &client.cluster_status().await?,
+            json,
+        )),
+        Command::AwaitStartup => unreachable!("handled above"),
         Command::StopApp => {
-            let mut client = AdminClient::connect(addr, &secret, timeout).await?;
             let name = client.status().await?.node_name;
             client.stop_app().await?;
             Ok(format!("Stopping warren application on node {name} ...\n"))
         }
         Command::StartApp => {
-            let mut client = AdminClient::connect(addr, &secret, timeout).await?;
             let name = client.status().await?.node_name;
             client.start_app().await?;
             Ok(format!("Starting node {name} ...\n"))
         }
         Command::Reset => {
-            let mut client = AdminClient::connect(addr, &secret, timeout).await?;
             let name = client.status().await?.node_name;
             client.reset().await?;
             Ok(format!("Resetting node {name} ...\n"))
         }
         Command::JoinCluster { node } => {
-            let mut client = AdminClient::connect(addr, &secret, timeout).await?;
             let name = client.status().await?.node_name;
             client.join_cluster(node).await?;
             Ok(format!("Clustering node {name} with {node}\n"))
         }
         Command::ListQueues { vhost, columns } => {
-            let mut client = AdminClient::connect(addr, &secret, timeout).await?;
             let queues = client.list_queues(vhost, false).await?;
             Ok(output::list_queues(&queues, vhost, columns, json))
         }
         Command::ForgetClusterNode { node } => {
-            let mut client = AdminClient::connect(addr, &secret, timeout).await?;
             client.forget_cluster_node(node).await?;
             Ok(format!("Removing node {node} from the cluster\n"))
         }

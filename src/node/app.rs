@@ -21,17 +21,13 @@ use crate::metadata::ClusterNode;
 use crate::raft::{RaftRegistry, RaftSettings};
 use crate::storage::Store;
 
-/// The parts of a running app that outlive their start-up.
+/// A running app: its Raft side, the broker, and the AMQP listener.
 pub(super) struct App {
-    pub node_id: u64,
+    pub core: Starting,
     pub amqp_addr: SocketAddr,
     pub broker: Arc<Broker>,
-    pub raft: RaftRegistry,
-    pub peers: Peers,
-    liveness: LivenessDetector,
-    peer_sync: JoinHandle<()>,
     shutdown: watch::Sender<bool>,
-    server: Option<JoinHandle<()>>,
+    server: JoinHandle<()>,
 }
 
 /// An app whose Raft side runs (so peers reach its groups) while its broker starts.
@@ -113,19 +109,20 @@ impl Starting {
         ));
         info!(%amqp_addr, node_id = self.node_id, "accepting AMQP connections");
         Ok(App {
-            node_id: self.node_id,
+            core: self,
             amqp_addr,
             broker,
-            raft: self.raft,
-            peers: self.peers,
-            liveness: self.liveness,
-            peer_sync: self.peer_sync,
             shutdown,
-            server: Some(server),
+            server,
         })
     }
 
-    /// Stop what [`Starting::open`] started.
+    /// The liveness of this node's peers.
+    pub(super) fn peer_states(&self) -> watch::Receiver<PeerStates> {
+        self.liveness.watch()
+    }
+
+    /// Stop what [`Starting::open`] started (closing storage once the last group is gone).
     pub(super) async fn stop(self) {
         self.peer_sync.abort();
         self.liveness.stop().await;
@@ -134,23 +131,14 @@ impl Starting {
 }
 
 impl App {
-    /// The liveness of this node's peers.
-    pub(super) fn peer_states(&self) -> watch::Receiver<PeerStates> {
-        self.liveness.watch()
-    }
-
-    /// Stop accepting, close client connections, stop failure detection and the Raft
-    /// groups (closing storage once the last group is gone).
-    pub(super) async fn stop(mut self) {
+    /// Stop accepting, close client connections, then stop the Raft side.
+    pub(super) async fn stop(self) {
         let _ = self.shutdown.send(true);
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
-        }
+        let _ = self.server.await;
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        self.peer_sync.abort();
-        self.liveness.stop().await;
-        self.raft.shutdown().await;
-        info!(node_id = self.node_id, "app stopped");
+        let node_id = self.core.node_id;
+        self.core.stop().await;
+        info!(node_id, "app stopped");
     }
 }
 

@@ -125,11 +125,11 @@ impl Control {
     fn running(&self, app: &App) {
         self.amqp_port.store(app.amqp_addr.port(), Ordering::SeqCst);
         *self.view.write().expect("view lock") = Some(AppView {
-            node_id: app.node_id,
+            node_id: app.core.node_id,
             amqp_addr: app.amqp_addr,
             broker: app.broker.clone(),
-            peer_states: app.peer_states(),
-            peers: app.peers.clone(),
+            peer_states: app.core.peer_states(),
+            peers: app.core.peers.clone(),
         });
     }
 
@@ -168,10 +168,7 @@ impl Control {
             return;
         }
         for node in nodes.iter().filter(|n| &n.name != me) {
-            let Ok(addr) = node.cluster_addr.parse() else {
-                continue;
-            };
-            match AdminClient::connect(addr, &self.secret, PEER_ADMIN_TIMEOUT).await {
+            match self.admin_of(node).await {
                 Ok(mut client) => match client.forget_cluster_node(me).await {
                     Ok(()) => {
                         info!(via = node.name, "left the cluster");
@@ -182,6 +179,17 @@ impl Control {
                 Err(e) => warn!(via = node.name, error = %e, "could not leave the cluster"),
             }
         }
+    }
+
+    /// A client of another node's admin service, at its recorded cluster address.
+    pub(super) async fn admin_of(&self, node: &ClusterNode) -> Result<AdminClient, String> {
+        let addr = node
+            .cluster_addr
+            .parse()
+            .map_err(|e| format!("bad address of {}: {e}", node.name))?;
+        AdminClient::connect(addr, &self.secret, PEER_ADMIN_TIMEOUT)
+            .await
+            .map_err(|e| format!("cannot reach {}: {e}", node.name))
     }
 
     fn wipe(&self) -> Result<(), String> {

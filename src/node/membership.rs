@@ -14,8 +14,6 @@ use crate::metadata::{ClusterNode, MetaCommand};
 
 /// How long the leader waits for a new node's address to reach its peer table.
 const PEER_ADDRESS_WAIT: Duration = Duration::from_secs(2);
-/// Connect timeout of admin calls to another node.
-const ADMIN_CONNECT: Duration = Duration::from_secs(5);
 
 impl Control {
     pub(super) fn running_view(&self) -> Result<AppView, String> {
@@ -39,13 +37,10 @@ impl Control {
             .cluster_nodes()
             .remove(&leader)
             .ok_or_else(|| format!("the metadata leader (node id {leader}) is not recorded"))?;
-        let addr = node
-            .cluster_addr
-            .parse()
-            .map_err(|e| format!("bad address of {}: {e}", node.name))?;
-        let client = AdminClient::connect(addr, &self.secret, ADMIN_CONNECT)
+        let client = self
+            .admin_of(&node)
             .await
-            .map_err(|e| format!("cannot reach the metadata leader {}: {e}", node.name))?;
+            .map_err(|e| format!("the metadata leader: {e}"))?;
         Ok(Some(client))
     }
 
@@ -111,14 +106,12 @@ impl Control {
                 record.name
             ));
         }
-        if let Ok(addr) = record.cluster_addr.parse() {
-            if let Ok(mut client) = AdminClient::connect(addr, &self.secret, ADMIN_CONNECT).await {
-                if client.status().await.is_ok_and(|s| s.app_running) {
-                    return Err(format!(
-                        "node {} is running; stop it first ('warrenctl -n {} stop_app')",
-                        record.name, record.cluster_addr
-                    ));
-                }
+        if let Ok(mut client) = self.admin_of(&record).await {
+            if client.status().await.is_ok_and(|s| s.app_running) {
+                return Err(format!(
+                    "node {} is running; stop it first ('warrenctl -n {} stop_app')",
+                    record.name, record.cluster_addr
+                ));
             }
         }
         if let Some(mut leader) = self.leader_client(&view).await? {

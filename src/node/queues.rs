@@ -3,13 +3,9 @@
 //! the queue's actor (this one, or a peer asked for the queues it runs).
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use super::control::{AppView, Control};
-use crate::cluster::{AdminClient, PeerState, QueueInfo};
-
-/// How long a peer may take to report its queues.
-const PEER_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::cluster::{PeerState, QueueInfo};
 
 impl Control {
     pub(crate) async fn list_queues(
@@ -93,11 +89,7 @@ impl Control {
             if id == view.node_id {
                 continue;
             }
-            let Ok(addr) = node.cluster_addr.parse() else {
-                continue;
-            };
-            let Ok(mut client) = AdminClient::connect(addr, &self.secret, PEER_TIMEOUT).await
-            else {
+            let Ok(mut client) = self.admin_of(&node).await else {
                 continue;
             };
             if let Ok(queues) = client.list_queues(vhost, true).await {

@@ -29,8 +29,8 @@ impl From<std::io::Error> for RaftError {
     }
 }
 
-/// Why a write did not return a response.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+/// Why a write did not return a response (also on the wire, for forwarded writes).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum WriteError {
     /// Refused before it reached the log: safe to send to `leader` (or retry later).
     #[error("not the leader (leader: {leader:?})")]

@@ -9,8 +9,6 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::error::WriteError;
 use super::handle::GroupHandle;
 use super::network::{GroupTransport, RpcKind};
@@ -24,32 +22,9 @@ const NO_LEADER_RETRIES: u32 = 40;
 const BACKOFF_FIRST: Duration = Duration::from_millis(10);
 const BACKOFF_MAX: Duration = Duration::from_millis(250);
 
-/// The leader's answer to a forwarded write (postcard on the wire).
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum ForwardReply {
-    /// Committed at `index`; the applier answered `response`.
-    Written { index: u64, response: Vec<u8> },
-    /// Refused before reaching the log: try `leader`.
-    NotLeader { leader: Option<NodeId> },
-    /// The outcome is unknown.
-    Unknown(String),
-    /// The group cannot take the write.
-    Fatal(String),
-}
-
-impl ForwardReply {
-    pub(crate) fn from_result(result: Result<(u64, Response), WriteError>) -> ForwardReply {
-        match result {
-            Ok((index, response)) => ForwardReply::Written {
-                index,
-                response: response.0,
-            },
-            Err(WriteError::NotLeader { leader }) => ForwardReply::NotLeader { leader },
-            Err(WriteError::Unknown(e)) => ForwardReply::Unknown(e),
-            Err(WriteError::Fatal(e)) => ForwardReply::Fatal(e),
-        }
-    }
-}
+/// The leader's answer to a forwarded write (postcard on the wire): the entry's log index
+/// and the applier's response, or why not.
+pub(crate) type ForwardReply = Result<(u64, Response), WriteError>;
 
 /// Send `request` for `group` to `target`, which proposes it if it leads the group.
 pub(crate) async fn forward_to(
@@ -66,12 +41,7 @@ pub(crate) async fn forward_to(
         .map_err(|e| WriteError::Unknown(format!("forwarding to node {target}: {e}")))?;
     let reply: ForwardReply = decode(&answer)
         .map_err(|e| WriteError::Unknown(format!("bad forward reply from node {target}: {e}")))?;
-    match reply {
-        ForwardReply::Written { index, response } => Ok((index, Response(response))),
-        ForwardReply::NotLeader { leader } => Err(WriteError::NotLeader { leader }),
-        ForwardReply::Unknown(e) => Err(WriteError::Unknown(e)),
-        ForwardReply::Fatal(e) => Err(WriteError::Fatal(e)),
-    }
+    reply
 }
 
 impl GroupHandle {

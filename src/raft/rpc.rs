@@ -68,7 +68,8 @@ impl RaftRegistry {
             }
             RpcKind::ClientWrite => {
                 let req: Request = decode_request(group, kind, payload)?;
-                reply(&ForwardReply::from_result(handle.write_indexed(req).await))
+                let written: ForwardReply = handle.write_indexed(req).await;
+                reply(&written)
             }
         }
     }
