@@ -5,139 +5,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{free_port, run, Server};
+use common::cluster::Cluster;
+use common::{run, run_value, Server};
 use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
-
-/// One member's fixed address (it keeps it across restarts).
-struct Member {
-    name: String,
-    dir: PathBuf,
-    amqp: u16,
-    cluster: u16,
-    server: Option<Server>,
-}
-
-struct Cluster {
-    secret: PathBuf,
-    members: Vec<Member>,
-    _tmp: tempfile::TempDir,
-}
-
-impl Cluster {
-    /// Three standalone nodes sharing a cluster secret (not joined yet).
-    fn start() -> Cluster {
-        let tmp = tempfile::tempdir().unwrap();
-        let secret = tmp.path().join("cluster_secret");
-        let mut cluster = Cluster {
-            secret,
-            members: Vec::new(),
-            _tmp: tmp,
-        };
-        for i in 1..=3 {
-            let dir = cluster._tmp.path().join(format!("node{i}"));
-            cluster.members.push(Member {
-                name: format!("warren@c{i}"),
-                dir,
-                amqp: free_port(),
-                cluster: free_port(),
-                server: None,
-            });
-            cluster.boot(i - 1);
-        }
-        cluster
-    }
-
-    /// (Re)start member `i`'s process on its data dir and ports.
-    fn boot(&mut self, i: usize) {
-        let secret = self.secret.display().to_string();
-        let m = &mut self.members[i];
-        let args = ["--node-name", &m.name, "--secret-file", &secret];
-        m.server = Some(Server::start_on_ports(&m.dir, m.amqp, m.cluster, &args));
-    }
-
-    fn kill(&mut self, i: usize) {
-        if let Some(mut s) = self.members[i].server.take() {
-            s.kill();
-        }
-    }
-
-    fn server(&self, i: usize) -> &Server {
-        self.members[i].server.as_ref().expect("member runs")
-    }
-
-    fn ctl(&self, i: usize, args: &[&str]) -> Output {
-        warrenctl(&self.secret, self.members[i].cluster, args)
-    }
-
-    /// Run warrenctl on member `i` and require success.
-    fn ctl_ok(&self, i: usize, args: &[&str]) -> String {
-        let out = self.ctl(i, args);
-        assert!(
-            out.status.success(),
-            "warrenctl {args:?} on {}: {}\nlog:\n{}",
-            self.members[i].name,
-            String::from_utf8_lossy(&out.stderr),
-            self.server(i).log()
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn join(&self, i: usize, to: usize) {
-        let target = format!("127.0.0.1:{}", self.members[to].cluster);
-        self.ctl_ok(i, &["stop_app"]);
-        self.ctl_ok(i, &["join_cluster", &target]);
-        self.ctl_ok(i, &["start_app"]);
-    }
-
-    /// The running nodes member `i` reports, waiting (bounded) until they are `want`.
-    fn wait_running(&self, i: usize, want: &[&str]) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut last = String::new();
-        while Instant::now() < deadline {
-            let out = self.ctl(i, &["cluster_status", "--formatter", "json"]);
-            if out.status.success() {
-                let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-                let mut running: Vec<String> = v["running_nodes"]
-                    .as_array()
-                    .expect("running_nodes")
-                    .iter()
-                    .map(|n| n.as_str().unwrap().to_string())
-                    .collect();
-                running.sort();
-                if running == want {
-                    return;
-                }
-                last = v.to_string();
-            } else {
-                last = String::from_utf8_lossy(&out.stderr).into_owned();
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "{} never reported running nodes {want:?}; last: {last}",
-            self.members[i].name
-        );
-    }
-}
-
-fn warrenctl(secret: &Path, cluster_port: u16, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_warrenctl"))
-        .args(["-n", &format!("127.0.0.1:{cluster_port}")])
-        .arg("--secret-file")
-        .arg(secret)
-        .args(["--timeout", "60"])
-        .args(args)
-        .env_remove("WARRENMQ_SECRET_FILE")
-        .env_remove("WARRENMQ_NODE")
-        .output()
-        .expect("run warrenctl")
-}
 
 async fn channel(server: &Server) -> (Connection, lapin::Channel) {
     let conn = Connection::connect(&server.uri(), ConnectionProperties::default())
@@ -451,13 +325,4 @@ fn a_quorum_queue_is_replicated_and_served_by_its_new_leader_after_a_kill() {
     assert_eq!(qq["online"].as_array().map(Vec::len), Some(2), "{listed}");
     assert_eq!(qq["messages"], 0, "{listed}");
     assert_ne!(qq["leader"], "warren@c1", "{listed}");
-}
-
-/// [`run`] for a body that returns a value.
-fn run_value<T, F: std::future::Future<Output = T>>(limit: Duration, what: &str, f: F) -> T {
-    let mut out = None;
-    run(limit, what, async {
-        out = Some(f.await);
-    });
-    out.expect("finished")
 }

@@ -69,6 +69,9 @@ pub struct QueueStatus {
     pub consumers: u32,
 }
 
+/// The answer to `basic.consume`: registered, or refused with a reply code and text.
+pub type ConsumeReply = oneshot::Sender<Result<(), (ReplyCode, String)>>;
+
 /// A request from a connection to a queue actor.
 #[derive(Debug)]
 pub enum QueueMsg {
@@ -88,7 +91,7 @@ pub enum QueueMsg {
         channel_credit: Arc<ChannelCredit>,
         priority: i64,
         exclusive: bool,
-        reply: oneshot::Sender<Result<(), (ReplyCode, String)>>,
+        reply: ConsumeReply,
     },
     Cancel {
         key: ConsumerKey,

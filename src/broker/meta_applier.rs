@@ -5,9 +5,9 @@ use std::sync::{Arc, RwLock};
 
 use std::collections::BTreeMap;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
-use super::{BrokerEvent, QueueMap, QueueMsg};
+use super::{BrokerEvent, QueueMap};
 use crate::metadata::{ApplyMeta, ClusterNode, MetaCommand, MetaEffect, MetaReply, MetaState};
 use crate::raft::{GroupApplier, Request, RequestBody, Response};
 
@@ -43,15 +43,7 @@ impl MetaApplier {
         } = effect
         {
             // Synchronous so that a reply to the deleting client finds the queue gone.
-            let handle = self
-                .queues
-                .lock()
-                .expect("queue map")
-                .remove(&(vhost, name));
-            if let Some(handle) = handle {
-                let (reply, _rx) = oneshot::channel();
-                handle.send(QueueMsg::Shutdown { reply });
-            }
+            self.queues.remove(&vhost, &name);
             if group_id != 0 {
                 let _ = self
                     .events

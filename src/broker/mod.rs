@@ -1,27 +1,32 @@
 //! The node-local runtime that executes machine effects: queue actors with their
 //! leader-side consumer registry, the metadata read model, and the operations the
 //! frontend calls (declare, bind, route, ...), each checked against the read model and
-//! proposed to the metadata Raft group.
+//! proposed to the metadata Raft group. Clients of a queue whose actor runs on another
+//! node reach it over a queue link (`remote_queue.rs` here, `link_serve.rs` there).
 
 pub mod alarm;
 mod consumers;
 mod events;
+mod link;
+mod link_serve;
 mod meta_applier;
 mod operations;
 mod queue_actor;
 mod queue_applier;
 mod queue_handle;
+mod queue_map;
+mod remote_queue;
 mod replica;
 mod start;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
 pub use consumers::ChannelCredit;
 pub use events::{ConfirmTo, ConnEvent, ConnTx, Delivery, GetReply, QueueMsg, QueueStatus};
+pub use link::{LinkConnector, LinkRx, LinkTx, NoLinks};
 pub use queue_handle::QueueHandle;
 pub use start::MetaStart;
 
@@ -29,6 +34,7 @@ use crate::amqp::ReplyCode;
 use crate::config::Config;
 use crate::raft::{GroupHandle, RaftRegistry};
 use meta_applier::MetaApplier;
+use queue_map::QueueMap;
 
 /// Identifies a consumer on this node (not the client's consumer tag).
 pub type ConsumerKey = u64;
@@ -68,11 +74,12 @@ pub enum BrokerEvent {
     RemoveGroup { group: u64 },
 }
 
-/// Queues with a running actor on this node, by (vhost, name).
-pub(crate) type QueueMap = Mutex<HashMap<(String, String), QueueHandle>>;
-
 /// The runtime of one node.
 pub struct Broker {
+    /// This broker, for the tasks it starts (links, remote queues).
+    me: std::sync::Weak<Broker>,
+    /// Opens links to the actors of queues other nodes run.
+    links: Arc<dyn LinkConnector>,
     config: Config,
     node_id: u64,
     raft: RaftRegistry,

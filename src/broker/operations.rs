@@ -213,15 +213,15 @@ impl Broker {
         Ok(handle.status().await.unwrap_or_default())
     }
 
-    /// The running actor of a queue, starting it (and its Raft group) if needed.
+    /// What this node's clients use for a queue: its actor here (started, with its Raft
+    /// group, if need be), or the remote side of a link to the node that runs it.
     pub(crate) async fn ensure_queue(&self, vhost: &str, name: &str) -> BrokerResult<QueueHandle> {
-        let key = (vhost.to_owned(), name.to_owned());
-        if let Some(h) = self.queues.lock().expect("queue map").get(&key) {
-            return Ok(h.clone());
+        if let Some(h) = self.queues.for_clients(vhost, name) {
+            return Ok(h);
         }
         let _guard = self.starting.lock().await;
-        if let Some(h) = self.queues.lock().expect("queue map").get(&key) {
-            return Ok(h.clone());
+        if let Some(h) = self.queues.for_clients(vhost, name) {
+            return Ok(h);
         }
         let record = self.queue_record(vhost, name).ok_or_else(|| {
             BrokerError::new(
@@ -233,8 +233,13 @@ impl Broker {
             drop(_guard);
             return self.replicated_queue(&record, vhost).await;
         }
-        if record.group_id != 0 && record.members != [self.node_id] {
-            return Err(self.elsewhere(vhost, &record, record.members.first().copied()));
+        let home = record
+            .members
+            .first()
+            .copied()
+            .unwrap_or(record.leader_node);
+        if home != self.node_id {
+            return Ok(self.remote_queue(vhost, name));
         }
         let (machine, applier) = QueueApplier::with_new_machine();
         // Durable, non-exclusive queues have a Raft group; the rest live in memory.
@@ -265,35 +270,8 @@ impl Broker {
                 format!("no queue '{name}' in vhost '{vhost}'"),
             ));
         }
-        self.queues
-            .lock()
-            .expect("queue map")
-            .insert(key, handle.clone());
-        Ok(handle)
-    }
-
-    /// The refusal to serve a durable queue this node does not lead (no forwarding yet).
-    pub(super) fn elsewhere(
-        &self,
-        vhost: &str,
-        record: &QueueRecord,
-        leader: Option<u64>,
-    ) -> BrokerError {
-        let nodes = self.cluster_nodes();
-        let name_of = |id: &u64| nodes.get(id).map_or("an unknown node", |n| n.name.as_str());
-        let names: Vec<&str> = record.members.iter().map(name_of).collect();
-        let led = match leader {
-            Some(id) => format!("is led by {}", name_of(&id)),
-            None => "has no leader at the moment".to_string(),
-        };
-        BrokerError::new(
-            ReplyCode::NotFound,
-            format!(
-                "queue '{}' in vhost '{vhost}' {led} (replicas on {}); clients of other nodes cannot use it yet: connect to its leader",
-                record.name,
-                names.join(", ")
-            ),
-        )
+        self.queues.add_actor(vhost, name, &handle);
+        Ok(self.queues.for_clients(vhost, name).unwrap_or(handle))
     }
 
     /// A queue a client wants to use (consume, get, purge): exists and is not locked.
@@ -443,13 +421,7 @@ impl Broker {
         };
         let mut handles = Vec::with_capacity(names.len());
         for name in names {
-            let cached = self
-                .queues
-                .lock()
-                .expect("queue map")
-                .get(&(vhost.to_owned(), name.clone()))
-                .cloned();
-            match cached {
+            match self.queues.for_clients(vhost, &name) {
                 Some(h) => handles.push(h),
                 None => {
                     if let Ok(h) = self.ensure_queue(vhost, &name).await {
@@ -491,12 +463,7 @@ pub(super) async fn run_events(
         };
         match event {
             BrokerEvent::AutoDelete { vhost, name } => {
-                let still_unused = broker
-                    .queues
-                    .lock()
-                    .expect("queue map")
-                    .get(&(vhost.clone(), name.clone()))
-                    .cloned();
+                let still_unused = broker.queues.actor(&vhost, &name);
                 if let Some(h) = still_unused {
                     if h.status().await.is_some_and(|s| s.consumers == 0) {
                         let _ = broker

@@ -1,4 +1,5 @@
-//! A cheap, cloneable address of a running queue actor.
+//! A cheap, cloneable address of a running queue actor, or of the remote side of a link
+//! to the node that runs it (the frontend cannot tell them apart).
 
 use std::sync::Arc;
 
@@ -16,14 +17,40 @@ pub struct QueueHandle {
 struct Inner {
     vhost: String,
     name: String,
+    /// True for a link to another node's actor (`remote_queue.rs`).
+    remote: bool,
     tx: mpsc::UnboundedSender<QueueMsg>,
 }
 
 impl QueueHandle {
     pub(crate) fn new(vhost: String, name: String, tx: mpsc::UnboundedSender<QueueMsg>) -> Self {
+        Self::with_kind(vhost, name, tx, false)
+    }
+
+    pub(crate) fn with_kind(
+        vhost: String,
+        name: String,
+        tx: mpsc::UnboundedSender<QueueMsg>,
+        remote: bool,
+    ) -> Self {
         QueueHandle {
-            inner: Arc::new(Inner { vhost, name, tx }),
+            inner: Arc::new(Inner {
+                vhost,
+                name,
+                remote,
+                tx,
+            }),
         }
+    }
+
+    /// A link to the actor on another node, not the actor itself.
+    pub fn is_remote(&self) -> bool {
+        self.inner.remote
+    }
+
+    /// Resolves once the actor (or link) has stopped.
+    pub async fn closed(&self) {
+        self.inner.tx.closed().await
     }
 
     pub fn vhost(&self) -> &str {

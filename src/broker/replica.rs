@@ -13,13 +13,13 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::operations::{group_error, spawn_actor};
 use super::queue_actor::Backend;
 use super::queue_applier::QueueApplier;
-use super::{Broker, BrokerEvent, BrokerResult, QueueHandle, QueueMap, QueueMsg};
+use super::{Broker, BrokerEvent, BrokerResult, QueueHandle, QueueMap};
 use crate::metadata::QueueRecord;
 use crate::queue::{QueueCommand, QueueMachine};
 use crate::raft::{Bootstrap, GroupHandle, Request, RequestBody};
@@ -72,28 +72,27 @@ impl Broker {
         Ok(())
     }
 
-    /// The actor of a replicated queue when this node leads it; else a refusal naming
-    /// the leader (clients of other nodes are not served yet).
+    /// What this node's clients use for a replicated queue: its actor when this node
+    /// leads the group, else the remote side of a link to the leader.
     pub(super) async fn replicated_queue(
         &self,
         record: &QueueRecord,
         vhost: &str,
     ) -> BrokerResult<QueueHandle> {
         if !record.members.contains(&self.node_id) {
-            return Err(self.elsewhere(vhost, record, None));
+            return Ok(self.remote_queue(vhost, &record.name));
         }
         self.ensure_replica(vhost, &record.name).await?;
-        let group = self
-            .raft
-            .group(record.group_id)
-            .ok_or_else(|| self.elsewhere(vhost, record, None))?;
+        let Some(group) = self.raft.group(record.group_id) else {
+            return Ok(self.remote_queue(vhost, &record.name));
+        };
         let leader = group.wait_for_leader(FIRST_LEADER_WAIT).await.ok();
         if leader != Some(self.node_id) {
-            return Err(self.elsewhere(vhost, record, leader));
+            return Ok(self.remote_queue(vhost, &record.name));
         }
         let deadline = tokio::time::Instant::now() + ACTOR_WAIT;
         loop {
-            if let Some(handle) = self.local_queue(vhost, &record.name) {
+            if let Some(handle) = self.queues.for_clients(vhost, &record.name) {
                 return Ok(handle);
             }
             // Leadership may flicker while the group settles (a second campaign); only
@@ -101,7 +100,7 @@ impl Broker {
             let leader = group.current_leader();
             if tokio::time::Instant::now() >= deadline || leader.is_some_and(|l| l != self.node_id)
             {
-                return Err(self.elsewhere(vhost, record, leader));
+                return Ok(self.remote_queue(vhost, &record.name));
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -124,7 +123,6 @@ async fn follow_leadership(
     machine: Arc<Mutex<QueueMachine>>,
     auto_delete: bool,
 ) {
-    let key = (vhost.clone(), name.clone());
     let mut leader = group.leader_watch();
     let mut actor: Option<QueueHandle> = None;
     loop {
@@ -140,11 +138,7 @@ async fn follow_leadership(
                         Backend::Raft(group.clone()),
                         auto_delete,
                     );
-                    local
-                        .queues
-                        .lock()
-                        .expect("queue map")
-                        .insert(key.clone(), handle.clone());
+                    local.queues.add_actor(&vhost, &name, &handle);
                     info!(vhost, name, "leading the queue here");
                     actor = Some(handle);
                 }
@@ -153,7 +147,7 @@ async fn follow_leadership(
             }
         } else if !leads {
             if let Some(handle) = actor.take() {
-                stop_actor(&local.queues, &key, handle);
+                local.queues.stop_actor(&vhost, &name, &handle);
                 info!(vhost, name, "no longer leading the queue here");
             }
         }
@@ -162,7 +156,7 @@ async fn follow_leadership(
         }
     }
     if let Some(handle) = actor {
-        stop_actor(&local.queues, &key, handle);
+        local.queues.stop_actor(&vhost, &name, &handle);
     }
 }
 
@@ -174,15 +168,4 @@ async fn catch_up(group: &GroupHandle) -> Result<(), crate::raft::WriteError> {
         body: RequestBody::Queue(postcard::to_allocvec(&empty).expect("encode empty batch")),
     };
     group.write(request).await.map(|_| ())
-}
-
-/// Stop an actor this replica started, unless the map holds another one by now.
-fn stop_actor(queues: &QueueMap, key: &(String, String), handle: QueueHandle) {
-    let mut queues = queues.lock().expect("queue map");
-    if queues.get(key).is_some_and(|h| h.same(&handle)) {
-        queues.remove(key);
-    }
-    drop(queues);
-    let (reply, _rx) = oneshot::channel();
-    handle.send(QueueMsg::Shutdown { reply });
 }

@@ -4,12 +4,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
+use super::link::LinkConnector;
 use super::meta_applier::MetaApplier;
 use super::{Broker, BrokerError, BrokerResult, QueueMap};
 use crate::amqp::ReplyCode;
@@ -39,9 +40,10 @@ impl Broker {
         node_id: u64,
         how: MetaStart,
         nodes: watch::Sender<BTreeMap<u64, ClusterNode>>,
+        links: Arc<dyn LinkConnector>,
     ) -> Result<Arc<Broker>, BrokerError> {
         let (events, events_rx) = mpsc::unbounded_channel();
-        let queues: Arc<QueueMap> = Arc::new(Mutex::new(Default::default()));
+        let queues: Arc<QueueMap> = Arc::default();
         let meta = Arc::new(MetaApplier {
             state: RwLock::new(MetaState::default()),
             queues: queues.clone(),
@@ -61,7 +63,9 @@ impl Broker {
         wait_for_meta_leader(&meta_group, node_id).await?;
         let limit = super::alarm::watermark(config.memory_high_watermark);
         let memory_alarm = super::alarm::spawn_monitor(limit, Duration::from_secs(1));
-        let broker = Arc::new(Broker {
+        let broker = Arc::new_cyclic(|me| Broker {
+            me: me.clone(),
+            links,
             memory_alarm,
             config,
             node_id,
@@ -140,11 +144,7 @@ impl Broker {
 
     /// The queue's actor, if it runs on this node (this node leads the queue).
     pub fn local_queue(&self, vhost: &str, name: &str) -> Option<super::QueueHandle> {
-        self.queues
-            .lock()
-            .expect("queue map")
-            .get(&(vhost.to_owned(), name.to_owned()))
-            .cloned()
+        self.queues.actor(vhost, name)
     }
 
     /// The leader of a durable queue's group, as this node sees it when it is a member.

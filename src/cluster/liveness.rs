@@ -1,5 +1,7 @@
 //! `LivenessDetector`: failure detection per node, never per Raft group. This node pings
-//! every peer every `ping_every`; a peer that has not answered for `down_after` is down.
+//! every peer every `ping_every`; a peer that has not answered for `down_after` is down,
+//! and so at once is one whose address refuses connections after a failed ping (its
+//! process is gone: nothing is gained by waiting).
 //! When a peer goes down, and on a slow periodic sweep, the detector has this node
 //! campaign in the groups that lost their leader (`election.rs`).
 //!
@@ -49,8 +51,8 @@ impl Default for LivenessSettings {
             ping_timeout: Duration::from_millis(500),
             down_after: Duration::from_secs(1),
             sweep_every: Duration::from_secs(1),
-            election_jitter: Duration::from_millis(300),
-            election_wait: Duration::from_millis(700),
+            election_jitter: Duration::from_millis(100),
+            election_wait: Duration::from_millis(100),
             max_campaigns: 64,
         }
     }
@@ -116,7 +118,25 @@ struct Tracked {
 /// Failed pings needed (besides `down_after` of silence) to call a peer down.
 const FAILURES_FOR_DOWN: u32 = 2;
 
-type PingResult = (NodeId, Result<u64, String>);
+/// Why a ping failed.
+struct PingFailure {
+    /// Nothing listens on the peer's address any more: its process is gone (a crash or
+    /// `kill -9`), which needs no waiting to be sure of.
+    refused: bool,
+    message: String,
+}
+
+type PingResult = (NodeId, Result<u64, PingFailure>);
+
+/// What one ping's outcome changed.
+#[derive(PartialEq, Eq)]
+enum Change {
+    None,
+    /// Up again, or restarted: it may not know the leaders of its groups.
+    Back,
+    /// Down at once (its address refuses connections).
+    Gone,
+}
 
 async fn run(
     peers: Peers,
@@ -134,11 +154,18 @@ async fn run(
     loop {
         tokio::select! {
             _ = stop.changed() => break,
-            Some((node, result)) = ack_rx.recv() => heard(&registry, &mut tracked, node, result),
+            Some((node, result)) = ack_rx.recv() => {
+                if heard(&registry, &mut tracked, node, result) {
+                    publish(&tracked, &states);
+                    elections.sweep();
+                }
+            }
             _ = tick.tick() => {
                 // Answers that arrived while this task waited count before any verdict.
                 while let Ok((node, result)) = ack_rx.try_recv() {
-                    heard(&registry, &mut tracked, node, result);
+                    if heard(&registry, &mut tracked, node, result) {
+                        next_sweep = Instant::now();
+                    }
                 }
                 let now = Instant::now();
                 let addresses = peers.addresses();
@@ -166,12 +193,7 @@ async fn run(
                         tokio::spawn(ping(peers.clone(), node, settings.ping_timeout, acks.clone()));
                     }
                 }
-                let current: PeerStates = tracked.iter().map(|(&n, p)| (n, p.state)).collect();
-                states.send_if_modified(|s| {
-                    let changed = *s != current;
-                    *s = current;
-                    changed
-                });
+                publish(&tracked, &states);
                 if newly_down || now >= next_sweep {
                     next_sweep = now + settings.sweep_every;
                     elections.sweep();
@@ -181,23 +203,39 @@ async fn run(
     }
 }
 
+/// Every tracked peer's state, to the watchers (when it changed).
+fn publish(tracked: &HashMap<NodeId, Tracked>, states: &watch::Sender<PeerStates>) {
+    let current: PeerStates = tracked.iter().map(|(&n, p)| (n, p.state)).collect();
+    states.send_if_modified(|s| {
+        let changed = *s != current;
+        *s = current;
+        changed
+    });
+}
+
 /// A ping's outcome for a peer still tracked; a peer that is back hears from the leaders.
+/// Returns true when the peer has just gone down.
 fn heard(
     registry: &RaftRegistry,
     tracked: &mut HashMap<NodeId, Tracked>,
     node: NodeId,
-    result: Result<u64, String>,
-) {
-    if let Some(peer) = tracked.get_mut(&node) {
-        if record(node, peer, result) {
+    result: Result<u64, PingFailure>,
+) -> bool {
+    let Some(peer) = tracked.get_mut(&node) else {
+        return false;
+    };
+    match record(node, peer, result) {
+        Change::Back => {
             tokio::spawn(announce_leaders(registry.clone(), node));
+            false
         }
+        Change::Gone => true,
+        Change::None => false,
     }
 }
 
-/// Apply one ping's outcome to what is known of the peer. Returns true when the peer is
-/// back (up again, or restarted): it may not know the leaders of its groups.
-fn record(node: NodeId, peer: &mut Tracked, result: Result<u64, String>) -> bool {
+/// Apply one ping's outcome to what is known of the peer.
+fn record(node: NodeId, peer: &mut Tracked, result: Result<u64, PingFailure>) -> Change {
     peer.in_flight = false;
     match result {
         Ok(incarnation) => {
@@ -214,12 +252,21 @@ fn record(node: NodeId, peer: &mut Tracked, result: Result<u64, String>) -> bool
                 back = true;
             }
             peer.incarnation = Some(incarnation);
-            back
+            if back {
+                Change::Back
+            } else {
+                Change::None
+            }
         }
         Err(e) => {
             peer.failures += 1;
-            tracing::debug!(node, error = %e, "ping failed");
-            false
+            tracing::debug!(node, error = %e.message, refused = e.refused, "ping failed");
+            if e.refused && peer.state == PeerState::Up {
+                warn!(node, "peer is down (its address refuses connections)");
+                peer.state = PeerState::Down;
+                return Change::Gone;
+            }
+            Change::None
         }
     }
 }
@@ -271,5 +318,25 @@ async fn ping(
         Ok(reply.incarnation)
     }
     .await;
+    let result = match result {
+        Ok(incarnation) => Ok(incarnation),
+        Err(message) => Err(PingFailure {
+            refused: refuses_connections(&peers, node).await,
+            message,
+        }),
+    };
     let _ = acks.send((node, result));
+}
+
+/// Whether the peer's cluster address refuses a TCP connection: its process has exited
+/// (a paused or overloaded peer still accepts, or times out).
+async fn refuses_connections(peers: &Peers, node: NodeId) -> bool {
+    let Some(addr) = peers.addresses().get(&node).copied() else {
+        return false;
+    };
+    let connect = tokio::net::TcpStream::connect(addr);
+    matches!(
+        tokio::time::timeout(Duration::from_millis(200), connect).await,
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused
+    )
 }

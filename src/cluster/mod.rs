@@ -4,7 +4,9 @@
 //! the [`ClusterSecret`]. [`LivenessDetector`] pings peers and, when one goes down, makes
 //! this node campaign in the groups that lost their leader.
 //!
-//! The same server carries warrenctl's [`AdminHandler`] service (`admin.rs`).
+//! The same server carries warrenctl's [`AdminHandler`] service (`admin.rs`) and the
+//! queue links of nodes forwarding their clients' work to a queue's leader ([`LinkHandler`],
+//! `link.rs`).
 //!
 //! Wiring a node: `Peers::new` -> `GrpcTransport::new(peers.clone())` as the registry's
 //! transport -> `ClusterServer::start(listener, registry, ...)` ->
@@ -12,6 +14,7 @@
 
 mod admin;
 mod election;
+mod link;
 mod liveness;
 pub mod pb;
 mod peers;
@@ -24,6 +27,7 @@ pub use admin::{
     ClusterStatus, JoiningNode, ListenerInfo, NodeStatus, QueueInfo, QueuesFuture,
     DEFAULT_CLUSTER_PORT,
 };
+pub use link::LinkHandler;
 pub use liveness::{LivenessDetector, LivenessSettings, PeerState, PeerStates};
 pub use peers::{Peers, TransportSettings};
 pub use secret::{AttachSecret, CheckSecret, ClusterSecret, SECRET_METADATA_KEY};

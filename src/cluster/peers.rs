@@ -2,6 +2,7 @@
 //! time, as nodes join later) and one lazily connected gRPC channel per peer, shared by
 //! every Raft group.
 //!
+//! Queue links (forwarded publishes and consumers) share a third connection per peer.
 //! Liveness pings get a second, tiny connection of their own: on a shared one they would
 //! queue behind a burst of Raft batches (HTTP/2 stream limits, flow control) and a busy
 //! peer would look dead, which makes every group it leads campaign and adds to the load.
@@ -18,7 +19,9 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use tracing::info;
 
+use super::link::PeerLinkClient;
 use super::pb::cluster::liveness_client::LivenessClient;
+use super::pb::cluster::queue_link_client::QueueLinkClient;
 use super::pb::raft::raft_client::RaftClient;
 use super::secret::{AttachSecret, ClusterSecret};
 use super::server::RESET_STREAMS_ALLOWED;
@@ -88,6 +91,9 @@ pub(crate) struct Peer {
     pub(crate) addr: SocketAddr,
     /// The liveness pings' own connection.
     ping_channel: Channel,
+    /// The connection of every queue link to this peer (forwarded publishes and
+    /// deliveries must not hold up Raft's own traffic).
+    link_channel: Channel,
     pub(crate) batches: BatchSender,
 }
 
@@ -155,6 +161,20 @@ impl Peers {
         ))
     }
 
+    /// A queue-link client of peer `node`.
+    pub(crate) fn link_client(&self, node: NodeId) -> Option<PeerLinkClient> {
+        let peer = self.get(node)?;
+        let settings = &self.inner.settings;
+        Some(
+            QueueLinkClient::with_interceptor(
+                peer.link_channel.clone(),
+                self.inner.secret.attach(),
+            )
+            .max_decoding_message_size(settings.max_message_bytes)
+            .max_encoding_message_size(settings.max_message_bytes),
+        )
+    }
+
     fn connect_lazy(&self, node: NodeId, addr: SocketAddr) -> Peer {
         let settings = &self.inner.settings;
         let channel = self.endpoint(addr).connect_lazy();
@@ -165,6 +185,7 @@ impl Peers {
         Peer {
             addr,
             ping_channel: self.endpoint(addr).connect_lazy(),
+            link_channel: self.endpoint(addr).connect_lazy(),
             batches,
         }
     }

@@ -18,7 +18,9 @@ use tonic::{Request, Response, Status};
 use tracing::{info, warn};
 
 use super::admin::AdminHandler;
+use super::link::{LinkHandler, LinkService};
 use super::pb::cluster::liveness_server::{Liveness, LivenessServer};
+use super::pb::cluster::queue_link_server::QueueLinkServer;
 use super::pb::cluster::{PingReply, PingRequest};
 use super::pb::raft::raft_failure::Code;
 use super::pb::raft::raft_server::{Raft, RaftServer};
@@ -99,17 +101,19 @@ impl ClusterServer {
         secret: &ClusterSecret,
         settings: &TransportSettings,
     ) -> io::Result<ClusterServer> {
-        Self::start_with_admin(listener, Some(registry), secret, settings, None)
+        Self::start_with_admin(listener, Some(registry), secret, settings, None, None)
     }
 
-    /// [`ClusterServer::start`], also serving warrenctl's admin service from `admin`; the
-    /// registry may come later ([`ClusterServer::set_registry`]).
+    /// [`ClusterServer::start`], also serving warrenctl's admin service from `admin` and
+    /// queue links from `links`; the registry may come later
+    /// ([`ClusterServer::set_registry`]).
     pub fn start_with_admin(
         listener: TcpListener,
         registry: Option<RaftRegistry>,
         secret: &ClusterSecret,
         settings: &TransportSettings,
         admin: Option<Arc<dyn AdminHandler>>,
+        links: Option<Arc<dyn LinkHandler>>,
     ) -> io::Result<ClusterServer> {
         let local_addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -133,6 +137,12 @@ impl ClusterServer {
             .http2_max_local_error_reset_streams(Some(RESET_STREAMS_ALLOWED))
             .add_service(raft)
             .add_service(liveness)
+            .add_optional_service(links.map(|handler| {
+                let service = QueueLinkServer::new(LinkService(handler))
+                    .max_decoding_message_size(settings.max_message_bytes)
+                    .max_encoding_message_size(settings.max_message_bytes);
+                tonic::service::interceptor::InterceptedService::new(service, secret.check())
+            }))
             .add_optional_service(admin.map(|handler| {
                 tonic::service::interceptor::InterceptedService::new(
                     super::admin::server(handler),

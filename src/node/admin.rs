@@ -1,13 +1,14 @@
 //! warrenctl's answers: `status` and `cluster_status` from the node's configuration, the
 //! local metadata and the liveness of its peers; the lifecycle and membership commands
-//! from [`Control`].
+//! from [`Control`]. Also the queue links of other nodes, served by the running broker.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::broker::LinkRx;
 use crate::cluster::{
-    AdminFuture, AdminHandler, ClusterNodeInfo, ClusterStatus, JoiningNode, ListenerInfo,
-    NodeStatus, PeerState, QueuesFuture,
+    AdminFuture, AdminHandler, ClusterNodeInfo, ClusterStatus, JoiningNode, LinkHandler,
+    ListenerInfo, NodeStatus, PeerState, QueuesFuture,
 };
 
 use super::control::Control;
@@ -124,5 +125,15 @@ impl AdminHandler for NodeAdmin {
 
     fn list_queues(&self, vhost: String, local_only: bool) -> QueuesFuture<'_> {
         Box::pin(async move { self.0.list_queues(&vhost, local_only).await })
+    }
+}
+
+impl LinkHandler for NodeAdmin {
+    fn serve(&self, incoming: LinkRx) -> Result<LinkRx, String> {
+        let view = self
+            .0
+            .view()
+            .ok_or_else(|| "the node's app is stopped".to_string())?;
+        Ok(view.broker.serve_link(incoming))
     }
 }

@@ -95,6 +95,7 @@ impl Starting {
             self.node_id,
             how,
             self.nodes.clone(),
+            Arc::new(self.peers.clone()),
         )
         .await
         {

@@ -70,6 +70,7 @@ impl Node {
             &secret,
             &TransportSettings::default(),
             Some(Arc::new(NodeAdmin(control.clone()))),
+            Some(Arc::new(NodeAdmin(control.clone()))),
         )
         .map_err(|e| StartError::Listen(cluster_addr, e))?;
         control.set_cluster_server(cluster);

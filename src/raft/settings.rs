@@ -21,8 +21,10 @@ pub struct RaftSettings {
     pub stop_timeout: Duration,
     /// The deadline of a vote or pre-vote RPC, and the leader lease: a follower refuses to
     /// vote for another candidate until this long after it last heard from its leader.
-    /// Keep it no longer than the failure detector's down time, or a campaign after a
-    /// leader's death is refused (and retried) until the lease ends.
+    /// A dead leader is replaced no sooner than this after its last message, so it bounds
+    /// the failover pause from below (the failure detector calls a crashed node down
+    /// within a ping period); too short, and votes time out when a node that led
+    /// thousands of groups dies (campaigns are then retried, in waves).
     pub election_timeout: Duration,
 }
 
@@ -33,7 +35,7 @@ impl Default for RaftSettings {
             keep_after_snapshot: 100,
             start_timeout: Duration::from_secs(10),
             stop_timeout: Duration::from_secs(10),
-            election_timeout: Duration::from_secs(1),
+            election_timeout: Duration::from_millis(250),
         }
     }
 }

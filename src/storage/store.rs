@@ -40,8 +40,10 @@ fn open_db(dir: &Path) -> io::Result<sled::Db> {
     loop {
         match sled::Config::new().path(dir).open() {
             Ok(db) => return Ok(db),
+            // sled reports a held lock as WouldBlock, or wrapped as "could not acquire lock".
             Err(sled::Error::Io(e))
-                if e.kind() == io::ErrorKind::WouldBlock
+                if (e.kind() == io::ErrorKind::WouldBlock
+                    || e.to_string().contains("could not acquire lock"))
                     && std::time::Instant::now() < deadline =>
             {
                 std::thread::sleep(std::time::Duration::from_millis(10));

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -159,4 +161,13 @@ pub fn run<F: std::future::Future<Output = ()>>(limit: Duration, what: &str, f: 
             panic!("timed out after {limit:?}: {what}");
         }
     });
+}
+
+/// [`run`] for a body that returns a value.
+pub fn run_value<T, F: std::future::Future<Output = T>>(limit: Duration, what: &str, f: F) -> T {
+    let mut out = None;
+    run(limit, what, async {
+        out = Some(f.await);
+    });
+    out.expect("finished")
 }

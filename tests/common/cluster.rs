@@ -1,0 +1,153 @@
+//! A cluster of three real `warrenmq-server` processes on loopback, each with fixed ports
+//! and its own data dir (kept across restarts), sharing a cluster secret; members are
+//! joined, killed and restarted by the tests, and driven with `warrenctl`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use super::{free_port, Server};
+
+/// One member's fixed address (it keeps it across restarts).
+pub struct Member {
+    pub name: String,
+    pub dir: PathBuf,
+    pub amqp: u16,
+    pub cluster: u16,
+    pub server: Option<Server>,
+}
+
+pub struct Cluster {
+    pub secret: PathBuf,
+    pub members: Vec<Member>,
+    _tmp: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Three standalone nodes sharing a cluster secret (not joined yet).
+    pub fn start() -> Cluster {
+        let tmp = tempfile::tempdir().unwrap();
+        let secret = tmp.path().join("cluster_secret");
+        let mut cluster = Cluster {
+            secret,
+            members: Vec::new(),
+            _tmp: tmp,
+        };
+        for i in 1..=3 {
+            let dir = cluster._tmp.path().join(format!("node{i}"));
+            cluster.members.push(Member {
+                name: format!("warren@c{i}"),
+                dir,
+                amqp: free_port(),
+                cluster: free_port(),
+                server: None,
+            });
+            cluster.boot(i - 1);
+        }
+        cluster
+    }
+
+    /// Three nodes joined into one cluster, all running.
+    pub fn joined() -> Cluster {
+        let c = Cluster::start();
+        c.join(1, 0);
+        c.join(2, 0);
+        c.wait_running(0, &["warren@c1", "warren@c2", "warren@c3"]);
+        c
+    }
+
+    /// Send `signal` (`STOP`, `CONT`) to member `i`'s process.
+    pub fn signal(&self, i: usize, signal: &str) {
+        let pid = self.server(i).pid().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
+    /// (Re)start member `i`'s process on its data dir and ports.
+    pub fn boot(&mut self, i: usize) {
+        let secret = self.secret.display().to_string();
+        let m = &mut self.members[i];
+        let args = ["--node-name", &m.name, "--secret-file", &secret];
+        m.server = Some(Server::start_on_ports(&m.dir, m.amqp, m.cluster, &args));
+    }
+
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut s) = self.members[i].server.take() {
+            s.kill();
+        }
+    }
+
+    pub fn server(&self, i: usize) -> &Server {
+        self.members[i].server.as_ref().expect("member runs")
+    }
+
+    pub fn ctl(&self, i: usize, args: &[&str]) -> Output {
+        warrenctl(&self.secret, self.members[i].cluster, args)
+    }
+
+    /// Run warrenctl on member `i` and require success.
+    pub fn ctl_ok(&self, i: usize, args: &[&str]) -> String {
+        let out = self.ctl(i, args);
+        assert!(
+            out.status.success(),
+            "warrenctl {args:?} on {}: {}\nlog:\n{}",
+            self.members[i].name,
+            String::from_utf8_lossy(&out.stderr),
+            self.server(i).log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn join(&self, i: usize, to: usize) {
+        let target = format!("127.0.0.1:{}", self.members[to].cluster);
+        self.ctl_ok(i, &["stop_app"]);
+        self.ctl_ok(i, &["join_cluster", &target]);
+        self.ctl_ok(i, &["start_app"]);
+    }
+
+    /// The running nodes member `i` reports, waiting (bounded) until they are `want`.
+    pub fn wait_running(&self, i: usize, want: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            let out = self.ctl(i, &["cluster_status", "--formatter", "json"]);
+            if out.status.success() {
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+                let mut running: Vec<String> = v["running_nodes"]
+                    .as_array()
+                    .expect("running_nodes")
+                    .iter()
+                    .map(|n| n.as_str().unwrap().to_string())
+                    .collect();
+                running.sort();
+                if running == want {
+                    return;
+                }
+                last = v.to_string();
+            } else {
+                last = String::from_utf8_lossy(&out.stderr).into_owned();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "{} never reported running nodes {want:?}; last: {last}",
+            self.members[i].name
+        );
+    }
+}
+
+pub fn warrenctl(secret: &Path, cluster_port: u16, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_warrenctl"))
+        .args(["-n", &format!("127.0.0.1:{cluster_port}")])
+        .arg("--secret-file")
+        .arg(secret)
+        .args(["--timeout", "60"])
+        .args(args)
+        .env_remove("WARRENMQ_SECRET_FILE")
+        .env_remove("WARRENMQ_NODE")
+        .output()
+        .expect("run warrenctl")
+}
