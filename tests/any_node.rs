@@ -1,50 +1,18 @@
 //! Clients of any node use any queue: a three-node cluster of real `warrenmq-server`
 //! processes, a quorum queue led by node 1, and clients of nodes 2 and 3 that publish,
 //! consume, get, purge and delete it (their node forwards to the leader over a queue
-//! link); then the leader is SIGKILLed under a running publisher and consumer on the
-//! other nodes, which carry on without an error: every confirmed message is consumed,
-//! nothing unpublished appears, and first deliveries keep the publish order.
+//! link). Faults under load are in `failover.rs`.
 
 mod common;
 
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::amqp::{durable, open, persistent, quorum};
 use common::cluster::Cluster;
-use common::{run, Server};
+use common::run;
 use futures::StreamExt;
 use lapin::options::*;
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-
-async fn open(server: &Server) -> (Connection, Channel) {
-    let conn = Connection::connect(&server.uri(), ConnectionProperties::default())
-        .await
-        .expect("connect");
-    let ch = conn.create_channel().await.expect("channel");
-    (conn, ch)
-}
-
-fn quorum() -> FieldTable {
-    let mut args = FieldTable::default();
-    args.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
-    args
-}
-
-fn durable() -> QueueDeclareOptions {
-    QueueDeclareOptions {
-        durable: true,
-        ..Default::default()
-    }
-}
-
-fn persistent() -> BasicProperties {
-    BasicProperties::default().with_delivery_mode(2)
-}
+use lapin::BasicProperties;
 
 #[test]
 fn clients_of_every_node_publish_consume_get_purge_and_delete_a_queue_led_elsewhere() {
@@ -239,177 +207,5 @@ fn clients_of_every_node_publish_consume_get_purge_and_delete_a_queue_led_elsewh
             .queue_declare("fwd".into(), passive, Default::default())
             .await;
         assert!(gone.is_err(), "the queue is gone everywhere");
-    });
-}
-
-/// What the checker saw.
-#[derive(Default)]
-struct Seen {
-    confirmed: BTreeSet<u64>,
-    nacked: BTreeSet<u64>,
-    published: u64,
-    /// Message numbers in delivery order.
-    delivered: Vec<u64>,
-    redelivered: usize,
-    /// When each confirm arrived (for the longest gap).
-    confirm_times: Vec<Instant>,
-}
-
-#[test]
-fn publisher_and_consumer_on_other_nodes_ride_out_the_leader_s_death() {
-    let mut c = Cluster::joined();
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (_c1, ch1) = rt.block_on(open(c.server(0)));
-    rt.block_on(ch1.queue_declare("failover".into(), durable(), quorum()))
-        .unwrap();
-    let (producer_conn, producer) = rt.block_on(open(c.server(1)));
-    let (consumer_conn, consumer) = rt.block_on(open(c.server(2)));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-
-    // Publisher on node 2: up to 100 unconfirmed, numbered bodies.
-    let publishing = rt.spawn({
-        let seen = seen.clone();
-        let stop = stop.clone();
-        async move {
-            producer.confirm_select(Default::default()).await.unwrap();
-            let mut n = 0u64;
-            let mut window = std::collections::VecDeque::new();
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) || !window.is_empty() {
-                if window.len() < 100 && !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let confirm = producer
-                        .basic_publish(
-                            "".into(),
-                            "failover".into(),
-                            Default::default(),
-                            n.to_string().as_bytes(),
-                            persistent(),
-                        )
-                        .await
-                        .expect("publish: the client never sees an error");
-                    seen.lock().unwrap().published = n + 1;
-                    window.push_back((n, confirm));
-                    n += 1;
-                    continue;
-                }
-                let (m, confirm) = window.pop_front().unwrap();
-                let outcome = confirm
-                    .await
-                    .expect("confirm: the client never sees an error");
-                let mut s = seen.lock().unwrap();
-                if outcome.is_ack() {
-                    s.confirmed.insert(m);
-                } else {
-                    s.nacked.insert(m);
-                }
-                s.confirm_times.push(Instant::now());
-            }
-        }
-    });
-    // Consumer on node 3: prefetch 50, one ack per delivery.
-    let consuming = rt.spawn({
-        let seen = seen.clone();
-        async move {
-            consumer.basic_qos(50, Default::default()).await.unwrap();
-            let mut deliveries = consumer
-                .basic_consume(
-                    "failover".into(),
-                    "checker".into(),
-                    Default::default(),
-                    Default::default(),
-                )
-                .await
-                .unwrap();
-            while let Some(d) = deliveries.next().await {
-                let d = d.expect("delivery: the client never sees an error");
-                let m: u64 = std::str::from_utf8(&d.data).unwrap().parse().unwrap();
-                {
-                    let mut s = seen.lock().unwrap();
-                    s.delivered.push(m);
-                    s.redelivered += usize::from(d.redelivered);
-                }
-                consumer
-                    .basic_ack(d.delivery_tag, Default::default())
-                    .await
-                    .expect("ack: the client never sees an error");
-            }
-        }
-    });
-    let wait_for = |what: &str, limit: Duration, done: &dyn Fn(&Seen) -> bool| {
-        let deadline = Instant::now() + limit;
-        while !done(&seen.lock().unwrap()) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
-    wait_for("traffic before the kill", Duration::from_secs(30), &|s| {
-        s.confirmed.len() >= 2000 && s.delivered.len() >= 1000
-    });
-    let killed_at = Instant::now();
-    c.kill(0);
-    let confirmed_at_kill = seen.lock().unwrap().confirmed.len();
-    wait_for("confirms after the kill", Duration::from_secs(60), &|s| {
-        s.confirmed.len() >= confirmed_at_kill + 2000
-    });
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(60), publishing)
-            .await
-            .expect("the publisher drains its window")
-            .unwrap();
-    });
-    wait_for(
-        "every confirmed message consumed",
-        Duration::from_secs(60),
-        &|s| {
-            let got: BTreeSet<u64> = s.delivered.iter().copied().collect();
-            s.confirmed.is_subset(&got)
-        },
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let s = seen.lock().unwrap();
-    let got: BTreeSet<u64> = s.delivered.iter().copied().collect();
-    assert!(s.nacked.is_empty(), "no publish refused: {:?}", s.nacked);
-    assert!(
-        got.iter().all(|&m| m < s.published),
-        "nothing unpublished appears"
-    );
-    // First deliveries in publish order (repeats after the failover are redeliveries).
-    let mut firsts = Vec::new();
-    let mut seen_once = BTreeSet::new();
-    for &m in &s.delivered {
-        if seen_once.insert(m) {
-            firsts.push(m);
-        }
-    }
-    assert!(
-        firsts.windows(2).all(|w| w[0] < w[1]),
-        "first deliveries keep the publish order"
-    );
-    let gap = s
-        .confirm_times
-        .windows(2)
-        .filter(|w| w[1] > killed_at)
-        .map(|w| w[1] - w[0])
-        .max()
-        .unwrap_or_default();
-    eprintln!(
-        "published {}, confirmed {}, consumed {} ({} distinct, {} redelivered); longest confirm gap after the kill: {:?}",
-        s.published,
-        s.confirmed.len(),
-        s.delivered.len(),
-        got.len(),
-        s.redelivered,
-        gap
-    );
-    drop(s);
-    rt.block_on(async {
-        let _ = producer_conn.close(200, "bye".into()).await;
-        let _ = consumer_conn.close(200, "bye".into()).await;
-        let _ = consuming.await;
     });
 }

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod amqp;
 pub mod cluster;
 
 use std::net::{TcpListener, TcpStream};
