@@ -298,3 +298,32 @@ fn a_queue_without_a_majority_holds_its_publishes_and_loses_nothing() {
     traffic.wait_more_confirms(1000, Duration::from_secs(60));
     traffic.finish(lost_at);
 }
+
+#[test]
+fn a_resumed_leader_hands_its_own_publisher_over_to_the_new_leader() {
+    let c = Cluster::joined();
+    // The publisher is on node 1 itself: its publishes stall while node 1 is frozen.
+    let traffic = Traffic::start(&c, "handover", 0, 2);
+    traffic.wait_for("traffic before the pause", Duration::from_secs(30), &|s| {
+        s.confirmed.len() >= 2000 && s.delivered.len() >= 1000
+    });
+    let paused_at = Instant::now();
+    c.signal(0, "STOP");
+    // Long enough for the others to elect a new leader.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let leader = leader_seen_by(&c, 1, "handover");
+        if !leader.is_empty() && leader != "warren@c1" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no new leader while node 1 is paused"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    c.signal(0, "CONT");
+    // Node 1 steps down; what its clients publish goes to the new leader, in order.
+    traffic.wait_more_confirms(3000, Duration::from_secs(60));
+    traffic.finish(paused_at);
+}

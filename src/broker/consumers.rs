@@ -67,6 +67,11 @@ impl Registry {
         self.consumers.is_empty()
     }
 
+    /// The consumer holding `exclusive` access, if any.
+    pub fn exclusive_key(&self) -> Option<ConsumerKey> {
+        self.exclusive
+    }
+
     pub fn has_exclusive(&self) -> bool {
         self.exclusive.is_some()
     }

@@ -120,6 +120,12 @@ pub enum QueueMsg {
     },
     /// A channel's shared credit was freed: try to dispatch again.
     Wake,
+    /// This node no longer leads the queue: pass every pending publish, every consumer
+    /// and from then on every request to `to` (the remote side of a link to the new
+    /// leader), so this node's clients keep one path to the queue, in order.
+    Handover {
+        to: QueueHandle,
+    },
     /// The queue was deleted: cancel consumers and stop.
     Shutdown {
         reply: oneshot::Sender<u64>,

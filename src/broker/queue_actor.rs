@@ -80,6 +80,8 @@ pub(crate) struct QueueActor {
     proposing: Option<(Vec<QueueCommand>, Vec<Cont>)>,
     done_tx: mpsc::UnboundedSender<BatchResult>,
     done_rx: mpsc::UnboundedReceiver<BatchResult>,
+    /// Set once this node no longer leads the queue: every request goes there.
+    relay: Option<QueueHandle>,
 }
 
 impl QueueActor {
@@ -114,6 +116,7 @@ impl QueueActor {
             proposing: None,
             done_tx,
             done_rx,
+            relay: None,
         }
     }
 
@@ -145,7 +148,15 @@ impl QueueActor {
 
     /// Returns true when the actor must stop.
     fn handle_msg(&mut self, msg: QueueMsg) -> bool {
+        if let Some(to) = &self.relay {
+            let stop = matches!(msg, QueueMsg::Shutdown { .. });
+            if !matches!(msg, QueueMsg::Wake | QueueMsg::Handover { .. }) {
+                to.send(msg);
+            }
+            return stop;
+        }
         match msg {
+            QueueMsg::Handover { to } => self.hand_over(to),
             QueueMsg::Publish {
                 enqueuer,
                 seq,
@@ -250,6 +261,65 @@ impl QueueActor {
             }
         }
         false
+    }
+
+    /// Pass pending publishes (in order) and consumers to `to`, and relay from now on.
+    /// Publishes of a batch that may have committed are sent again: the queue drops
+    /// those it has. Pending deliveries and gets are dropped (the messages stay in the
+    /// queue); a pending purge answers 0.
+    fn hand_over(&mut self, to: QueueHandle) {
+        let mut pending: Vec<(QueueCommand, Cont)> = Vec::new();
+        if let Some((cmds, conts)) = self.proposing.take() {
+            pending.extend(cmds.into_iter().zip(conts));
+        }
+        let cmds = std::mem::take(&mut self.cmds);
+        let conts = std::mem::take(&mut self.conts);
+        pending.extend(cmds.into_iter().zip(conts));
+        for (cmd, cont) in pending {
+            match (cmd, cont) {
+                (
+                    QueueCommand::Enqueue {
+                        enqueuer,
+                        seq,
+                        message,
+                    },
+                    Cont::Publish(confirm),
+                ) => {
+                    to.send(QueueMsg::Publish {
+                        enqueuer,
+                        seq,
+                        message,
+                        confirm,
+                    });
+                }
+                (_, Cont::Get { reply, .. }) => {
+                    let _ = reply.send(None);
+                }
+                (_, Cont::Purge(reply)) => {
+                    let _ = reply.send(0);
+                }
+                _ => {}
+            }
+        }
+        let exclusive = self.consumers.exclusive_key();
+        for c in self.consumers.drain() {
+            let (reply, _rx) = oneshot::channel();
+            to.send(QueueMsg::Consume {
+                key: c.key,
+                tag: c.tag,
+                channel: c.channel,
+                conn: c.conn,
+                no_ack: c.no_ack,
+                prefetch: c.prefetch,
+                channel_credit: c.channel_credit,
+                priority: c.priority,
+                exclusive: exclusive == Some(c.key),
+                reply,
+            });
+        }
+        self.available.clear();
+        self.in_flight.clear();
+        self.relay = Some(to);
     }
 
     fn push(&mut self, cmd: QueueCommand, cont: Cont) {

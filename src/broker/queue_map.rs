@@ -2,7 +2,11 @@
 //! node use for a queue (its actor here, or the remote side of a link to the node that
 //! runs it) and the actors running here (what links from other nodes reach). A queue's
 //! remote side, once made, stays what this node's clients use, even when this node later
-//! runs the actor itself, so that each publisher keeps one path and its order.
+//! runs the actor itself, so that each publisher keeps one path and its order (the queue
+//! drops an enqueue whose sequence number is not above the last it stored from that
+//! publisher: two paths could make a later message overtake an earlier one, which would
+//! then be taken for a retry). For the same reason an actor whose node loses the
+//! leadership stays what clients use, relaying to a remote side.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -46,17 +50,29 @@ impl QueueMap {
             .cloned()
     }
 
-    /// An actor started here: clients use it unless they already use a remote side.
+    /// An actor started here: clients use it unless they already use a live path (a
+    /// remote side, or a former actor relaying to one).
     pub(crate) fn add_actor(&self, vhost: &str, name: &str, actor: &QueueHandle) {
         let key = (vhost.to_owned(), name.to_owned());
         let mut maps = self.lock();
         maps.actors.insert(key.clone(), actor.clone());
-        let keep = maps
-            .clients
-            .get(&key)
-            .is_some_and(|h| h.is_remote() && !h.is_closed());
+        let keep = maps.clients.get(&key).is_some_and(|h| !h.is_closed());
         if !keep {
             maps.clients.insert(key, actor.clone());
+        }
+    }
+
+    /// This node no longer leads the queue: the actor leaves the actors (links from other
+    /// nodes go elsewhere) and relays what this node's clients send to `to`.
+    pub(crate) fn hand_over(&self, vhost: &str, name: &str, actor: &QueueHandle, to: QueueHandle) {
+        let key = (vhost.to_owned(), name.to_owned());
+        let mut maps = self.lock();
+        if maps.actors.get(&key).is_some_and(|h| h.same(actor)) {
+            maps.actors.remove(&key);
+        }
+        drop(maps);
+        if !actor.send(QueueMsg::Handover { to: to.clone() }) {
+            shutdown(&to);
         }
     }
 

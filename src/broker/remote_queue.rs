@@ -42,7 +42,13 @@ impl Broker {
     /// The remote side of a queue whose actor runs on another node: the one this node
     /// has, or a new one.
     pub(super) fn remote_queue(&self, vhost: &str, name: &str) -> QueueHandle {
-        self.queues.client_or_insert(vhost, name, || {
+        self.queues
+            .client_or_insert(vhost, name, || self.spawn_remote(vhost, name))
+    }
+
+    /// Start a remote side for a queue (not recorded as what clients use).
+    pub(super) fn spawn_remote(&self, vhost: &str, name: &str) -> QueueHandle {
+        {
             let (tx, inbox) = mpsc::unbounded_channel();
             let handle = QueueHandle::with_kind(vhost.to_owned(), name.to_owned(), tx, true);
             let remote = RemoteQueue {
@@ -62,7 +68,7 @@ impl Broker {
             };
             tokio::spawn(remote.run(inbox));
             handle
-        })
+        }
     }
 }
 
@@ -309,7 +315,7 @@ impl RemoteQueue {
             QueueMsg::Get { no_ack, reply } => self.request(RequestKind::Get { no_ack, reply }),
             QueueMsg::Purge { reply } => self.request(RequestKind::Purge(reply)),
             QueueMsg::Status { reply } => self.request(RequestKind::Status(reply)),
-            QueueMsg::Wake => {}
+            QueueMsg::Wake | QueueMsg::Handover { .. } => {}
             QueueMsg::Shutdown { reply } => {
                 self.stop();
                 let _ = reply.send(0);

@@ -57,6 +57,7 @@ impl Broker {
             .await
             .map_err(|e| group_error(record.group_id, e))?;
         let local = Local {
+            broker: self.me.clone(),
             node_id: self.node_id,
             queues: self.queues.clone(),
             events: self.events.clone(),
@@ -109,6 +110,7 @@ impl Broker {
 
 /// What a replica needs of its node to run the queue's actor.
 struct Local {
+    broker: std::sync::Weak<Broker>,
     node_id: u64,
     queues: Arc<QueueMap>,
     events: mpsc::UnboundedSender<BrokerEvent>,
@@ -147,7 +149,13 @@ async fn follow_leadership(
             }
         } else if !leads {
             if let Some(handle) = actor.take() {
-                local.queues.stop_actor(&vhost, &name, &handle);
+                match local.broker.upgrade() {
+                    Some(broker) => {
+                        let to = broker.spawn_remote(&vhost, &name);
+                        local.queues.hand_over(&vhost, &name, &handle, to);
+                    }
+                    None => local.queues.stop_actor(&vhost, &name, &handle),
+                }
                 info!(vhost, name, "no longer leading the queue here");
             }
         }
