@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, warn};
+use tracing::{debug, warn, Instrument};
 
 use super::consumers::{ChannelCredit, Consumer, Registry};
 use super::events::{ConfirmTo, ConnEvent, Delivery, GetReply, QueueMsg, QueueStatus};
@@ -120,13 +120,16 @@ impl QueueActor {
         }
     }
 
-    pub(crate) async fn run(mut self) {
+    pub(crate) async fn run(self) {
         let span = tracing::debug_span!(
             "queue",
             vhost = self.handle.vhost(),
             name = self.handle.name()
         );
-        let _enter = span.enter();
+        self.serve().instrument(span).await
+    }
+
+    async fn serve(mut self) {
         loop {
             tokio::select! {
                 msg = self.inbox.recv() => {

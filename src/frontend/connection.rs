@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, info};
+use tracing::{debug, info, Instrument};
 
 use super::channel::Channel;
 use super::error::{AmqpError, AmqpResult, Scope};
@@ -43,15 +43,28 @@ pub struct Connection {
 
 /// Serve one accepted socket until it closes or the node shuts down.
 pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    broker: Arc<Broker>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let id = broker.new_connection_id();
+    // Instrumented, not entered: an entered span would leak into whatever else runs on
+    // this thread while the connection awaits.
+    let span = tracing::info_span!("connection", id, %peer);
+    serve_in_span(stream, peer, broker, shutdown, id)
+        .instrument(span)
+        .await
+}
+
+async fn serve_in_span(
     mut stream: TcpStream,
     peer: SocketAddr,
     broker: Arc<Broker>,
     mut shutdown: watch::Receiver<bool>,
+    id: u64,
 ) {
     let _ = stream.set_nodelay(true);
-    let id = broker.new_connection_id();
-    let span = tracing::info_span!("connection", id, %peer);
-    let _enter = span.enter();
     let mut inbuf = BytesMut::with_capacity(64 * 1024);
     let session = match handshake(&mut stream, peer, &mut inbuf, &broker).await {
         Ok(session) => session,
