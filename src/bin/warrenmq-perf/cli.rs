@@ -16,9 +16,26 @@ pub const DEFAULT_URI: &str = "amqp://guest:guest@127.0.0.1:5672/%2F";
 #[command(name = "warrenmq-perf", version)]
 pub struct Args {
     /// AMQP URI to connect to; repeat it to spread producers and consumers
-    /// round-robin over several nodes [default: amqp://guest:guest@127.0.0.1:5672/%2F]
+    /// round-robin over several nodes; the first one also declares the queues unless
+    /// --declare-uri is given
+    /// [default: amqp://guest:guest@127.0.0.1:5672/%2F]
     #[arg(long = "uri", value_name = "URI")]
     pub uris: Vec<String>,
+
+    /// AMQP URI for the producers only (repeatable, round-robin); falls back to --uri
+    #[arg(long = "producer-uri", value_name = "URI")]
+    pub producer_uris: Vec<String>,
+
+    /// AMQP URI for the consumers only (repeatable, round-robin); falls back to --uri
+    #[arg(long = "consumer-uri", value_name = "URI")]
+    pub consumer_uris: Vec<String>,
+
+    /// AMQP URI through which the queues are declared and deleted (repeatable: queue i
+    /// goes through the (i mod n)-th one, e.g. to place quorum queue leaders with a
+    /// client-local locator); falls back to the first --uri, then the first
+    /// --producer-uri, then the first --consumer-uri
+    #[arg(long = "declare-uri", value_name = "URI")]
+    pub declare_uris: Vec<String>,
 
     /// Number of producers (one connection and channel each)
     #[arg(short = 'x', long, default_value_t = 1)]
@@ -136,7 +153,12 @@ impl QueueType {
 /// The validated settings of one run.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub uris: Vec<String>,
+    /// Producer i connects to `producer_uris[i % len]`.
+    pub producer_uris: Vec<String>,
+    /// Consumer j connects to `consumer_uris[j % len]`.
+    pub consumer_uris: Vec<String>,
+    /// Queue k is declared (and deleted) through `declare_uris[k % len]`.
+    pub declare_uris: Vec<String>,
     pub producers: usize,
     pub consumers: usize,
     pub size: usize,
@@ -196,11 +218,29 @@ impl Args {
         let uris = if self.uris.is_empty() {
             vec![DEFAULT_URI.to_string()]
         } else {
-            self.uris
+            self.uris.clone()
         };
+        let or_uris = |v: Vec<String>| if v.is_empty() { uris.clone() } else { v };
+        let declare_uris = if !self.declare_uris.is_empty() {
+            self.declare_uris
+        } else {
+            let first = self
+                .uris
+                .iter()
+                .chain(&self.producer_uris)
+                .chain(&self.consumer_uris)
+                .next()
+                .cloned()
+                .unwrap_or_else(|| DEFAULT_URI.to_string());
+            vec![first]
+        };
+        let producer_uris = or_uris(self.producer_uris);
+        let consumer_uris = or_uris(self.consumer_uris);
         let id = self.id.unwrap_or_else(|| "perf-test".to_string());
         Ok(Settings {
-            uris,
+            producer_uris,
+            consumer_uris,
+            declare_uris,
             producers: self.producers,
             consumers: self.consumers,
             size: self.size.max(8),
@@ -258,7 +298,9 @@ mod tests {
     #[test]
     fn defaults() {
         let s = parse(&[]).unwrap();
-        assert_eq!(s.uris, vec![DEFAULT_URI.to_string()]);
+        assert_eq!(s.producer_uris, vec![DEFAULT_URI.to_string()]);
+        assert_eq!(s.consumer_uris, vec![DEFAULT_URI.to_string()]);
+        assert_eq!(s.declare_uris, vec![DEFAULT_URI.to_string()]);
         assert_eq!(s.queue_names, vec!["perf-test".to_string()]);
         assert!(s.durable);
         assert!(!s.persistent);
@@ -297,6 +339,47 @@ mod tests {
         assert!(s.persistent && !s.durable);
         assert_eq!(s.queue_names, vec!["q-0", "q-1", "q-2"]);
         assert_eq!(s.qos, 50);
+    }
+
+    #[test]
+    fn producer_and_consumer_uris_fall_back_to_uri() {
+        let s = parse(&["--uri", "amqp://a", "--uri", "amqp://b"]).unwrap();
+        assert_eq!(s.producer_uris, vec!["amqp://a", "amqp://b"]);
+        assert_eq!(s.consumer_uris, vec!["amqp://a", "amqp://b"]);
+        assert_eq!(s.declare_uris, vec!["amqp://a"]);
+
+        let s = parse(&[
+            "--uri",
+            "amqp://n1",
+            "--producer-uri",
+            "amqp://n2",
+            "--consumer-uri",
+            "amqp://n3",
+        ])
+        .unwrap();
+        assert_eq!(s.producer_uris, vec!["amqp://n2"]);
+        assert_eq!(s.consumer_uris, vec!["amqp://n3"]);
+        assert_eq!(s.declare_uris, vec!["amqp://n1"]);
+
+        // Without --uri, the queues are declared through the producers' first node
+        // rather than the default URI.
+        let s = parse(&["--producer-uri", "amqp://p", "--consumer-uri", "amqp://c"]).unwrap();
+        assert_eq!(s.declare_uris, vec!["amqp://p"]);
+        let s = parse(&["--consumer-uri", "amqp://c"]).unwrap();
+        assert_eq!(s.producer_uris, vec![DEFAULT_URI.to_string()]);
+        assert_eq!(s.declare_uris, vec!["amqp://c"]);
+
+        let s = parse(&[
+            "--uri",
+            "amqp://x",
+            "--declare-uri",
+            "amqp://d1",
+            "--declare-uri",
+            "amqp://d2",
+        ])
+        .unwrap();
+        assert_eq!(s.declare_uris, vec!["amqp://d1", "amqp://d2"]);
+        assert_eq!(s.producer_uris, vec!["amqp://x"]);
     }
 
     #[test]

@@ -69,7 +69,8 @@ async fn connect(uri: &str, name: String) -> Result<Wire, String> {
     }
 }
 
-async fn declare_queues(wire: &mut Wire, s: &Settings) -> Result<(), String> {
+/// Declares queue k through `setups[k % setups.len()]` (one per `--declare-uri`).
+async fn declare_queues(setups: &mut [Wire], s: &Settings) -> Result<(), String> {
     let mut arguments = FieldTable::default();
     if let Some(t) = s.queue_type {
         arguments.insert(
@@ -77,7 +78,9 @@ async fn declare_queues(wire: &mut Wire, s: &Settings) -> Result<(), String> {
             AMQPValue::LongString(LongString::from(t.as_str())),
         );
     }
-    for name in &s.queue_names {
+    for (k, name) in s.queue_names.iter().enumerate() {
+        let n = setups.len();
+        let wire = &mut setups[k % n];
         let declare = queue::Declare {
             queue: name.as_str().into(),
             passive: false,
@@ -94,8 +97,11 @@ async fn declare_queues(wire: &mut Wire, s: &Settings) -> Result<(), String> {
     Ok(())
 }
 
-async fn delete_queues(wire: &mut Wire, s: &Settings) -> Result<(), String> {
-    for name in &s.queue_names {
+/// Deletes each queue through the connection that declared it.
+async fn delete_queues(setups: &mut [Wire], s: &Settings) -> Result<(), String> {
+    for (k, name) in s.queue_names.iter().enumerate() {
+        let n = setups.len();
+        let wire = &mut setups[k % n];
         let delete = queue::Delete {
             queue: name.as_str().into(),
             if_unused: false,
@@ -139,18 +145,28 @@ async fn run(s: Settings) -> Result<(), String> {
     let mut e2e_intervals: Vec<Arc<Mutex<Histogram<u64>>>> = Vec::new();
     let mut confirm_intervals: Vec<Arc<Mutex<Histogram<u64>>>> = Vec::new();
 
-    // Setup connection: declares (and at the end deletes) the queues.
-    let setup_uri = s.uris[0].clone();
-    let mut setup = connect(&setup_uri, format!("warrenmq-perf {} setup", s.id)).await?;
+    // Setup connections, one per --declare-uri: declare (and at the end delete) the queues.
+    let mut setups = Vec::with_capacity(s.declare_uris.len());
+    for (k, uri) in s.declare_uris.iter().enumerate() {
+        match connect(uri, format!("warrenmq-perf {} setup {k}", s.id)).await {
+            Ok(wire) => setups.push(wire),
+            Err(e) => {
+                for wire in &mut setups {
+                    close_connection(wire).await;
+                }
+                return Err(e);
+            }
+        }
+    }
     let outcome = async {
         if !s.predeclared {
-            declare_queues(&mut setup, &s).await?;
+            declare_queues(&mut setups, &s).await?;
         }
 
         // Consumers first, so that nothing published is missed.
         for j in 0..s.consumers {
             let queue = s.queue_names[j % s.queue_names.len()].clone();
-            let uri = &s.uris[j % s.uris.len()];
+            let uri = &s.consumer_uris[j % s.consumer_uris.len()];
             let mut conn = connect(uri, format!("warrenmq-perf {} consumer {j}", s.id)).await?;
             if s.qos > 0 {
                 let qos = basic::Qos {
@@ -191,7 +207,7 @@ async fn run(s: Settings) -> Result<(), String> {
         // Producers: connect them all, then start them together.
         let mut ready = Vec::new();
         for i in 0..s.producers {
-            let uri = &s.uris[i % s.uris.len()];
+            let uri = &s.producer_uris[i % s.producer_uris.len()];
             let mut conn = connect(uri, format!("warrenmq-perf {} producer {i}", s.id)).await?;
             if s.confirm > 0 {
                 let select = confirm::Select { nowait: false };
@@ -239,7 +255,9 @@ async fn run(s: Settings) -> Result<(), String> {
                 while tasks.join_next().await.is_some() {}
             })
             .await;
-            close_connection(&mut setup).await;
+            for wire in &mut setups {
+                close_connection(wire).await;
+            }
             return Err(e);
         }
     };
@@ -355,11 +373,13 @@ async fn run(s: Settings) -> Result<(), String> {
     if s.delete_queues {
         if s.predeclared {
             eprintln!("warrenmq-perf: --predeclared queues are not deleted by --delete-queues");
-        } else if let Err(e) = delete_queues(&mut setup, &s).await {
+        } else if let Err(e) = delete_queues(&mut setups, &s).await {
             errors.push(e);
         }
     }
-    close_connection(&mut setup).await;
+    for wire in &mut setups {
+        close_connection(wire).await;
+    }
 
     let summary = report::Summary {
         settings: &s,

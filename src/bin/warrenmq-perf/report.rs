@@ -1,6 +1,6 @@
 //! Progress lines, the human-readable summary and the one-line JSON summary.
 
-use crate::cli::Settings;
+use crate::cli::{redact, Settings};
 use crate::stats::{Percentiles, Snapshot};
 use std::fmt::Write as _;
 
@@ -178,6 +178,10 @@ impl Summary<'_> {
                 o.body.push_str("null");
             }
         }
+        let redacted = |uris: &[String]| uris.iter().map(|u| redact(u)).collect::<Vec<_>>();
+        o.strings("declare_uris", &redacted(&s.declare_uris));
+        o.strings("producer_uris", &redacted(&s.producer_uris));
+        o.strings("consumer_uris", &redacted(&s.consumer_uris));
         o.strings("errors", self.errors);
         o.finish()
     }
@@ -307,6 +311,13 @@ mod tests {
         assert!(json.contains("\"latency_p99_us\":null"), "{json}");
         assert!(json.contains("\"client_cpu_s\":1.5,"), "{json}");
         assert!(json.contains("\"errors\":[\"boom\\n\"]"), "{json}");
+        assert!(
+            json.contains(&format!(
+                "\"producer_uris\":[\"{}\"]",
+                redact(crate::cli::DEFAULT_URI)
+            )),
+            "{json}"
+        );
         assert!(!json.contains('\n'));
     }
 }
