@@ -36,6 +36,21 @@ impl MetaApplier {
             let _ = self.events.send(BrokerEvent::StartReplica { vhost, name });
             return;
         }
+        if let MetaEffect::QueueMembersChanged {
+            vhost,
+            name,
+            group_id,
+            members,
+        } = effect
+        {
+            let _ = self.events.send(BrokerEvent::MembersChanged {
+                vhost,
+                name,
+                group: group_id,
+                members,
+            });
+            return;
+        }
         if let MetaEffect::QueueDeleted {
             vhost,
             name,

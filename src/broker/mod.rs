@@ -72,6 +72,14 @@ pub enum BrokerEvent {
     StartReplica { vhost: String, name: String },
     /// A queue's Raft group must go (the queue was deleted).
     RemoveGroup { group: u64 },
+    /// A replicated queue's members changed: run this node's replica if it is one now,
+    /// stop it (and drop its data) if it no longer is.
+    MembersChanged {
+        vhost: String,
+        name: String,
+        group: u64,
+        members: Vec<u64>,
+    },
 }
 
 /// The runtime of one node.

@@ -477,6 +477,27 @@ pub(super) async fn run_events(
                     warn!(vhost, name, error = ?e, "could not start the queue's replica");
                 }
             }
+            BrokerEvent::MembersChanged {
+                vhost,
+                name,
+                group,
+                members,
+            } => {
+                let result = if members.contains(&broker.node_id) {
+                    broker.ensure_replica(&vhost, &name).await
+                } else if broker.raft.group(group).is_some() {
+                    broker
+                        .raft
+                        .remove_group(group)
+                        .await
+                        .map_err(|e| group_error(group, e))
+                } else {
+                    Ok(())
+                };
+                if let Err(e) = result {
+                    warn!(vhost, name, error = ?e, "could not follow the queue's new members");
+                }
+            }
             BrokerEvent::RemoveGroup { group } => {
                 if let Err(e) = broker.raft.remove_group(group).await {
                     warn!(group, error = ?e, "could not remove queue group");

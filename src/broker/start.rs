@@ -147,6 +147,19 @@ impl Broker {
         self.queues.actor(vhost, name)
     }
 
+    /// A durable queue's group, when this node runs a member of it.
+    pub fn queue_group(&self, group: u64) -> Option<GroupHandle> {
+        self.raft.group(group)
+    }
+
+    /// Every queue record of every vhost, with its vhost.
+    pub fn all_queue_records(&self) -> Vec<(String, crate::metadata::QueueRecord)> {
+        self.read_meta()
+            .all_queues()
+            .map(|(v, q)| (v.to_owned(), q.clone()))
+            .collect()
+    }
+
     /// The leader of a durable queue's group, as this node sees it when it is a member.
     pub fn queue_group_leader(&self, group: u64) -> Option<u64> {
         self.raft.group(group)?.current_leader()

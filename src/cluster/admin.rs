@@ -8,6 +8,9 @@ use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
+use super::admin_queues::{
+    change_to_pb, leaders_to_pb, member_to_pb, ChangesFuture, LeadersFuture, MembersFuture,
+};
 use super::pb::admin;
 use super::pb::admin::admin_client;
 use super::pb::admin::admin_server::{Admin, AdminServer};
@@ -97,6 +100,18 @@ pub trait AdminHandler: Send + Sync + 'static {
     fn forget_cluster_node(&self, node: String) -> AdminFuture<'_>;
     fn add_node(&self, node: JoiningNode) -> AdminFuture<'_>;
     fn list_queues(&self, vhost: String, local_only: bool) -> QueuesFuture<'_>;
+    /// `node`: a node name or `host:cluster-port`.
+    fn change_member(
+        &self,
+        vhost: String,
+        queue: String,
+        node: String,
+        add: bool,
+    ) -> AdminFuture<'_>;
+    fn grow_shrink(&self, node: String, grow: bool, strategy: String) -> ChangesFuture<'_>;
+    fn quorum_status(&self, vhost: String, queue: String, local_only: bool) -> MembersFuture<'_>;
+    fn rebalance(&self) -> LeadersFuture<'_>;
+    fn transfer_queue_leader(&self, vhost: String, queue: String, to: u64) -> AdminFuture<'_>;
 }
 
 /// An admin command's outcome as a gRPC reply.
@@ -169,6 +184,66 @@ impl Admin for AdminService {
         }))
     }
 
+    async fn change_member(
+        &self,
+        request: Request<admin::ChangeMemberRequest>,
+    ) -> Result<Response<admin::Empty>, Status> {
+        let r = request.into_inner();
+        done(self.0.change_member(r.vhost, r.queue, r.node, r.add).await)
+    }
+
+    async fn grow_shrink(
+        &self,
+        request: Request<admin::GrowShrinkRequest>,
+    ) -> Result<Response<admin::GrowShrinkReply>, Status> {
+        let r = request.into_inner();
+        let changes = self
+            .0
+            .grow_shrink(r.node, r.grow, r.strategy)
+            .await
+            .map_err(Status::failed_precondition)?;
+        Ok(Response::new(admin::GrowShrinkReply {
+            changes: changes.into_iter().map(change_to_pb).collect(),
+        }))
+    }
+
+    async fn quorum_status(
+        &self,
+        request: Request<admin::QuorumStatusRequest>,
+    ) -> Result<Response<admin::QuorumStatusReply>, Status> {
+        let r = request.into_inner();
+        let members = self
+            .0
+            .quorum_status(r.vhost, r.queue, r.local_only)
+            .await
+            .map_err(Status::failed_precondition)?;
+        Ok(Response::new(admin::QuorumStatusReply {
+            members: members.into_iter().map(member_to_pb).collect(),
+        }))
+    }
+
+    async fn rebalance(
+        &self,
+        _: Request<admin::Empty>,
+    ) -> Result<Response<admin::RebalanceReply>, Status> {
+        let nodes = self
+            .0
+            .rebalance()
+            .await
+            .map_err(Status::failed_precondition)?;
+        Ok(Response::new(admin::RebalanceReply {
+            nodes: nodes.into_iter().map(leaders_to_pb).collect(),
+        }))
+    }
+
+    async fn transfer_queue_leader(
+        &self,
+        request: Request<admin::TransferQueueLeaderRequest>,
+    ) -> Result<Response<admin::Empty>, Status> {
+        let r = request.into_inner();
+        done(self.0.transfer_queue_leader(r.vhost, r.queue, r.to).await)
+    }
+
     async fn add_node(
         &self,
         request: Request<admin::AddNodeRequest>,
@@ -218,7 +293,7 @@ pub enum AdminError {
 
 /// A client of one node's admin service.
 pub struct AdminClient {
-    inner: admin_client::AdminClient<
+    pub(super) inner: admin_client::AdminClient<
         tonic::service::interceptor::InterceptedService<Channel, AttachSecret>,
     >,
 }
@@ -330,7 +405,7 @@ impl AdminClient {
     }
 }
 
-fn refused(status: Status) -> AdminError {
+pub(super) fn refused(status: Status) -> AdminError {
     match status.code() {
         tonic::Code::Unauthenticated => AdminError::Refused(format!(
             "the node refused the call: {} (check the cluster secret file)",

@@ -13,6 +13,7 @@
 //! `LivenessDetector::start(peers, registry, ...)`; `Peers::set_peer` as nodes become known.
 
 mod admin;
+mod admin_queues;
 mod election;
 mod link;
 mod liveness;
@@ -26,6 +27,9 @@ pub use admin::{
     resolve_node, AdminClient, AdminError, AdminFuture, AdminHandler, ClusterNodeInfo,
     ClusterStatus, JoiningNode, ListenerInfo, NodeStatus, QueueInfo, QueuesFuture,
     DEFAULT_CLUSTER_PORT,
+};
+pub use admin_queues::{
+    ChangesFuture, LeadersFuture, MemberChange, MemberStatus, MembersFuture, NodeLeaders,
 };
 pub use link::LinkHandler;
 pub use liveness::{LivenessDetector, LivenessSettings, PeerState, PeerStates};

@@ -97,6 +97,71 @@ pub enum Command {
         #[arg(id = "target_node", value_name = "NODE")]
         node: String,
     },
+    /// Quorum queue replicas and leaders, as rabbitmq-queues
+    #[command(name = "queues", subcommand)]
+    Queues(QueuesCommand),
+}
+
+/// `warrenctl queues ...`: rabbitmq-queues' commands.
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum QueuesCommand {
+    /// Add a replica (member) on NODE to a quorum queue
+    #[command(name = "add_member")]
+    AddMember {
+        /// The virtual host
+        #[arg(short = 'p', long = "vhost", default_value = "/")]
+        vhost: String,
+        /// The quorum queue
+        queue: String,
+        /// The node as cluster_status lists it (or host:cluster-port)
+        #[arg(id = "target_node", value_name = "NODE")]
+        node: String,
+    },
+    /// Remove the replica (member) on NODE from a quorum queue
+    #[command(name = "delete_member")]
+    DeleteMember {
+        /// The virtual host
+        #[arg(short = 'p', long = "vhost", default_value = "/")]
+        vhost: String,
+        /// The quorum queue
+        queue: String,
+        /// The node as cluster_status lists it (or host:cluster-port)
+        #[arg(id = "target_node", value_name = "NODE")]
+        node: String,
+    },
+    /// Add NODE as a member of every quorum queue (all), or of those with an even number of members (even)
+    #[command(name = "grow")]
+    Grow {
+        /// The node as cluster_status lists it (or host:cluster-port)
+        #[arg(id = "target_node", value_name = "NODE")]
+        node: String,
+        /// all or even
+        #[arg(value_parser = ["all", "even"])]
+        strategy: String,
+    },
+    /// Remove NODE from every quorum queue it is a member of (never the last member)
+    #[command(name = "shrink")]
+    Shrink {
+        /// The node as cluster_status lists it (or host:cluster-port)
+        #[arg(id = "target_node", value_name = "NODE")]
+        node: String,
+    },
+    /// The Raft state of every member of a quorum queue
+    #[command(name = "quorum_status")]
+    QuorumStatus {
+        /// The virtual host
+        #[arg(short = 'p', long = "vhost", default_value = "/")]
+        vhost: String,
+        /// The quorum queue
+        queue: String,
+    },
+    /// Spread queue leaders evenly over the nodes (quorum queues; classic queues do not move)
+    #[command(name = "rebalance")]
+    Rebalance {
+        /// all, quorum or classic
+        #[arg(value_parser = ["all", "quorum", "classic"])]
+        queue_type: String,
+    },
 }
 
 #[cfg(test)]
@@ -138,5 +203,35 @@ mod tests {
             }
         );
         assert!(Args::try_parse_from(["warrenctl", "list_queues", "colour"]).is_err());
+        let a = Args::try_parse_from([
+            "warrenctl",
+            "-n",
+            "warren@n1",
+            "queues",
+            "add_member",
+            "--vhost",
+            "v",
+            "qq",
+            "warren@n3",
+        ])
+        .unwrap();
+        assert_eq!(a.node, "warren@n1");
+        assert_eq!(
+            a.command,
+            Command::Queues(QueuesCommand::AddMember {
+                vhost: "v".into(),
+                queue: "qq".into(),
+                node: "warren@n3".into()
+            })
+        );
+        let a = Args::try_parse_from(["warrenctl", "queues", "grow", "warren@n3", "even"]).unwrap();
+        assert_eq!(
+            a.command,
+            Command::Queues(QueuesCommand::Grow {
+                node: "warren@n3".into(),
+                strategy: "even".into()
+            })
+        );
+        assert!(Args::try_parse_from(["warrenctl", "queues", "grow", "n", "some"]).is_err());
     }
 }

@@ -7,7 +7,7 @@
 mod cli;
 mod output;
 
-pub use cli::{Args, Command, Formatter};
+pub use cli::{Args, Command, Formatter, QueuesCommand};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -125,6 +125,52 @@ pub async fn run(args: Args) -> Result<String, Failure> {
         Command::ForgetClusterNode { node } => {
             client.forget_cluster_node(node).await?;
             Ok(format!("Removing node {node} from the cluster\n"))
+        }
+        Command::Queues(cmd) => queues(&mut client, cmd, json).await,
+    }
+}
+
+/// `warrenctl queues ...`.
+async fn queues(
+    client: &mut AdminClient,
+    cmd: &QueuesCommand,
+    json: bool,
+) -> Result<String, Failure> {
+    match cmd {
+        QueuesCommand::AddMember { vhost, queue, node } => {
+            client.change_member(vhost, queue, node, true).await?;
+            Ok(format!(
+                "Adding a replica for queue {queue} in vhost {vhost} on node {node}...\n"
+            ))
+        }
+        QueuesCommand::DeleteMember { vhost, queue, node } => {
+            client.change_member(vhost, queue, node, false).await?;
+            Ok(format!(
+                "Removing a replica for queue {queue} in vhost {vhost} on node {node}...\n"
+            ))
+        }
+        QueuesCommand::Grow { node, strategy } => {
+            let changes = client.grow_shrink(node, true, strategy).await?;
+            let title = format!("Growing {strategy} quorum queues on {node}...");
+            Ok(output::member_changes(&title, &changes, json))
+        }
+        QueuesCommand::Shrink { node } => {
+            let changes = client.grow_shrink(node, false, "").await?;
+            let title = format!("Shrinking quorum queues on {node}...");
+            Ok(output::member_changes(&title, &changes, json))
+        }
+        QueuesCommand::QuorumStatus { vhost, queue } => {
+            let members = client.quorum_status(vhost, queue, false).await?;
+            Ok(output::quorum_status(queue, vhost, &members, json))
+        }
+        QueuesCommand::Rebalance { queue_type } => {
+            let leaders = if queue_type == "classic" {
+                // Classic queues have one member: nothing can move.
+                Vec::new()
+            } else {
+                client.rebalance().await?
+            };
+            Ok(output::rebalance(queue_type, &leaders, json))
         }
     }
 }

@@ -1,11 +1,15 @@
 //! warrenctl's output in rabbitmqctl's shapes: the sectioned text of `status` and
-//! `cluster_status`, and their `--formatter json` documents (same keys as rabbitmqctl's).
+//! `cluster_status`, and their `--formatter json` documents (same keys as rabbitmqctl's);
+//! rabbitmq-queues' tables (a title line, a tab-separated header and rows; JSON: an array
+//! of objects keyed by the header's names).
 
 use std::fmt::Write;
 
 use serde_json::{json, Value};
 
-use crate::cluster::{ClusterStatus, ListenerInfo, NodeStatus, QueueInfo};
+use crate::cluster::{
+    ClusterStatus, ListenerInfo, MemberChange, MemberStatus, NodeLeaders, NodeStatus, QueueInfo,
+};
 
 fn listener_json(node: &str, l: &ListenerInfo) -> Value {
     json!({
@@ -110,6 +114,88 @@ pub fn cluster_status(c: &ClusterStatus, json: bool) -> String {
         let _ = writeln!(out, "{}", listener_line(&c.node_name, l));
     }
     out
+}
+
+/// A titled table, or its rows as JSON objects.
+fn table(title: &str, header: &[&str], rows: Vec<Vec<Value>>, json: bool) -> String {
+    if json {
+        let rows: Vec<Value> = rows
+            .into_iter()
+            .map(|row| {
+                let object: serde_json::Map<String, Value> =
+                    header.iter().map(|h| h.to_string()).zip(row).collect();
+                Value::Object(object)
+            })
+            .collect();
+        return format!("{}\n", Value::Array(rows));
+    }
+    let mut out = format!("{title}\n{}\n", header.join("\t"));
+    for row in rows {
+        let cells: Vec<String> = row
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .collect();
+        out.push_str(&cells.join("\t"));
+        out.push('\n');
+    }
+    out
+}
+
+/// `queues grow` / `queues shrink`.
+pub fn member_changes(title: &str, changes: &[MemberChange], json: bool) -> String {
+    let rows = changes
+        .iter()
+        .map(|c| {
+            vec![
+                json!(c.vhost),
+                json!(c.queue),
+                json!(c.size),
+                json!(c.result),
+            ]
+        })
+        .collect();
+    table(title, &["vhost", "name", "size", "result"], rows, json)
+}
+
+/// `queues quorum_status`.
+pub fn quorum_status(queue: &str, vhost: &str, members: &[MemberStatus], json: bool) -> String {
+    let rows = members
+        .iter()
+        .map(|m| {
+            vec![
+                json!(m.node),
+                json!(m.raft_state),
+                json!(m.log_index),
+                json!(m.commit_index),
+                json!(m.applied_index),
+                json!(m.term),
+            ]
+        })
+        .collect();
+    let header = [
+        "Node Name",
+        "Raft State",
+        "Log Index",
+        "Commit Index",
+        "Applied Index",
+        "Term",
+    ];
+    let title = format!("Status of quorum queue {queue} in vhost {vhost} ...");
+    table(&title, &header, rows, json)
+}
+
+/// `queues rebalance`.
+pub fn rebalance(queue_type: &str, leaders: &[NodeLeaders], json: bool) -> String {
+    let rows = leaders
+        .iter()
+        .map(|l| vec![json!(l.node), json!(l.quorum_leaders)])
+        .collect();
+    let title = format!("Re-balancing leaders of {queue_type} queues...");
+    let header = ["Node Name", "Number of quorum queue leaders"];
+    table(&title, &header, rows, json)
 }
 
 /// `list_queues`: rabbitmqctl's header lines and tab-separated columns, or a JSON array

@@ -267,6 +267,11 @@ impl MetaState {
                 ok()
             }
             MetaCommand::RemoveNode { id } => self.remove_node(id),
+            MetaCommand::SetQueueMembers {
+                vhost,
+                name,
+                members,
+            } => self.set_queue_members(&vhost, &name, members),
             MetaCommand::DeleteTransientQueuesOfNode { node } => {
                 let effects = self.delete_queues_where(|q| q.dies_with(node));
                 (MetaReply::Ok, effects)
@@ -563,6 +568,50 @@ impl MetaState {
             },
             vec![effect],
         )
+    }
+
+    /// New members of a replicated queue: known nodes, at least one, no repeats.
+    fn set_queue_members(&mut self, vhost_name: &str, name: &str, members: Vec<u64>) -> Applied {
+        if let Some(unknown) = members.iter().find(|m| !self.nodes.contains_key(m)) {
+            return err(
+                ReplyCode::PreconditionFailed,
+                format!("node {unknown} is not a member of the cluster"),
+            );
+        }
+        let distinct: std::collections::BTreeSet<u64> = members.iter().copied().collect();
+        if members.is_empty() || distinct.len() != members.len() {
+            return err(
+                ReplyCode::PreconditionFailed,
+                format!("a queue needs one or more distinct members, not {members:?}"),
+            );
+        }
+        let Some(q) = self
+            .vhosts
+            .get_mut(vhost_name)
+            .and_then(|v| v.queues.get_mut(name))
+        else {
+            return err(
+                ReplyCode::NotFound,
+                format!("no queue '{name}' in vhost '{vhost_name}'"),
+            );
+        };
+        if q.group_id == 0 || q.queue_type != QueueType::Quorum {
+            return err(
+                ReplyCode::PreconditionFailed,
+                format!("queue '{name}' in vhost '{vhost_name}' is not a quorum queue"),
+            );
+        }
+        q.members = members;
+        if !q.members.contains(&q.leader_node) {
+            q.leader_node = q.members[0];
+        }
+        let effect = MetaEffect::QueueMembersChanged {
+            vhost: vhost_name.to_owned(),
+            name: name.to_owned(),
+            group_id: q.group_id,
+            members: q.members.clone(),
+        };
+        (MetaReply::Ok, vec![effect])
     }
 
     /// A node leaves: its transient queues and queues with no other member go, every

@@ -111,6 +111,13 @@ pub enum MetaCommand {
     RemoveNode {
         id: u64,
     },
+    /// A quorum queue's members after `warrenctl queues add_member / delete_member /
+    /// grow / shrink` (its Raft group's membership changes alongside).
+    SetQueueMembers {
+        vhost: String,
+        name: String,
+        members: Vec<u64>,
+    },
 }
 
 /// A refusal, with RabbitMQ's code and full text (`NOT_FOUND - ...`).
@@ -152,7 +159,8 @@ pub enum MetaEffect {
         name: String,
         group_id: u64,
     },
-    /// A queue group's recorded members changed (a node left the cluster).
+    /// A queue group's recorded members changed (a node left the cluster, or an operator
+    /// added or removed one).
     QueueMembersChanged {
         vhost: String,
         name: String,

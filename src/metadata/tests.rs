@@ -543,6 +543,13 @@ fn arb_command() -> impl Strategy<Value = MetaCommand> {
         }),
         (1u64..5).prop_map(set_node),
         (1u64..5).prop_map(|id| MetaCommand::RemoveNode { id }),
+        (q.clone(), proptest::collection::vec(1u64..5, 0..4)).prop_map(|(name, members)| {
+            MetaCommand::SetQueueMembers {
+                vhost: "/".into(),
+                name,
+                members,
+            }
+        }),
         q.prop_map(|n| declare_q(&n, true, quorum_args())),
     ]
 }
@@ -659,6 +666,45 @@ fn nodes_are_named_uniquely_and_place_quorum_queues() {
     assert_eq!((q.members.clone(), q.leader_node), (vec![1, 2, 3], 1));
     s.apply(META, declare_q("classic", true, FieldTable::default()));
     assert_eq!(record(&s, "classic").members, vec![1]);
+}
+
+#[test]
+fn quorum_queue_members_change_and_bad_member_lists_are_refused() {
+    let mut s = boot();
+    for id in 1..=3 {
+        s.apply(META, set_node(id));
+    }
+    s.apply(META, declare_q("qq", true, quorum_args()));
+    s.apply(META, declare_q("classic", true, FieldTable::default()));
+    let set = |name: &str, members: Vec<u64>| MetaCommand::SetQueueMembers {
+        vhost: "/".into(),
+        name: name.into(),
+        members,
+    };
+    let (reply, effects) = s.apply(META, set("qq", vec![2, 3]));
+    assert_eq!(reply, MetaReply::Ok);
+    let q = record(&s, "qq");
+    assert_eq!((q.members.clone(), q.leader_node), (vec![2, 3], 2));
+    assert!(matches!(
+        &effects[..],
+        [MetaEffect::QueueMembersChanged { members, .. }] if members == &vec![2, 3]
+    ));
+    for (name, members, code) in [
+        ("qq", vec![], ReplyCode::PreconditionFailed),
+        ("qq", vec![2, 2], ReplyCode::PreconditionFailed),
+        ("qq", vec![2, 9], ReplyCode::PreconditionFailed),
+        ("classic", vec![1, 2], ReplyCode::PreconditionFailed),
+        ("missing", vec![1], ReplyCode::NotFound),
+    ] {
+        let (reply, effects) = s.apply(META, set(name, members.clone()));
+        assert_eq!(error(reply).0, code, "{name} {members:?}");
+        assert!(effects.is_empty());
+    }
+    assert_eq!(
+        record(&s, "qq").members,
+        vec![2, 3],
+        "refusals change nothing"
+    );
 }
 
 #[test]

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use crate::broker::LinkRx;
 use crate::cluster::{
-    AdminFuture, AdminHandler, ClusterNodeInfo, ClusterStatus, JoiningNode, LinkHandler,
-    ListenerInfo, NodeStatus, PeerState, QueuesFuture,
+    AdminFuture, AdminHandler, ChangesFuture, ClusterNodeInfo, ClusterStatus, JoiningNode,
+    LeadersFuture, LinkHandler, ListenerInfo, MembersFuture, NodeStatus, PeerState, QueuesFuture,
 };
 
 use super::control::Control;
@@ -125,6 +125,32 @@ impl AdminHandler for NodeAdmin {
 
     fn list_queues(&self, vhost: String, local_only: bool) -> QueuesFuture<'_> {
         Box::pin(async move { self.0.list_queues(&vhost, local_only).await })
+    }
+
+    fn change_member(
+        &self,
+        vhost: String,
+        queue: String,
+        node: String,
+        add: bool,
+    ) -> AdminFuture<'_> {
+        Box::pin(async move { self.0.change_member(&vhost, &queue, &node, add).await })
+    }
+
+    fn grow_shrink(&self, node: String, grow: bool, strategy: String) -> ChangesFuture<'_> {
+        Box::pin(async move { self.0.grow_shrink(&node, grow, &strategy).await })
+    }
+
+    fn quorum_status(&self, vhost: String, queue: String, local_only: bool) -> MembersFuture<'_> {
+        Box::pin(async move { self.0.quorum_status(&vhost, &queue, local_only).await })
+    }
+
+    fn rebalance(&self) -> LeadersFuture<'_> {
+        Box::pin(self.0.rebalance())
+    }
+
+    fn transfer_queue_leader(&self, vhost: String, queue: String, to: u64) -> AdminFuture<'_> {
+        Box::pin(async move { self.0.transfer_queue_leader(&vhost, &queue, to).await })
     }
 }
 

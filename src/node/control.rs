@@ -24,6 +24,8 @@ use crate::metadata::ClusterNode;
 const JOIN_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long admin calls to other nodes may take to connect.
 const PEER_ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a node waits for a peer's answer to a slow admin call (membership changes).
+const SLOW_PEER_ADMIN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What status calls read of a running app.
 #[derive(Clone)]
@@ -183,11 +185,24 @@ impl Control {
 
     /// A client of another node's admin service, at its recorded cluster address.
     pub(super) async fn admin_of(&self, node: &ClusterNode) -> Result<AdminClient, String> {
+        self.admin_with_timeout(node, PEER_ADMIN_TIMEOUT).await
+    }
+
+    /// [`Control::admin_of`] for calls that may take long (a new member catching up).
+    pub(super) async fn admin_of_slow(&self, node: &ClusterNode) -> Result<AdminClient, String> {
+        self.admin_with_timeout(node, SLOW_PEER_ADMIN_TIMEOUT).await
+    }
+
+    async fn admin_with_timeout(
+        &self,
+        node: &ClusterNode,
+        timeout: Duration,
+    ) -> Result<AdminClient, String> {
         let addr = node
             .cluster_addr
             .parse()
             .map_err(|e| format!("bad address of {}: {e}", node.name))?;
-        AdminClient::connect(addr, &self.secret, PEER_ADMIN_TIMEOUT)
+        AdminClient::connect(addr, &self.secret, timeout)
             .await
             .map_err(|e| format!("cannot reach {}: {e}", node.name))
     }

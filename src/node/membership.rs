@@ -120,6 +120,9 @@ impl Control {
                 .await
                 .map_err(|e| e.to_string());
         }
+        // Out of every quorum queue's group first (while its name still resolves), each
+        // replica re-homed on a free node where there is one.
+        self.evacuate_queues(&view, id).await;
         let group = view.broker.meta_group();
         let voters: BTreeSet<u64> = group.voters();
         let status = group.status();
@@ -141,7 +144,7 @@ impl Control {
 
 /// The recorded node `node` names: by name, by its recorded cluster address, or by an
 /// address that resolves to it.
-fn find_node(view: &AppView, node: &str) -> Result<(u64, ClusterNode), String> {
+pub(super) fn find_node(view: &AppView, node: &str) -> Result<(u64, ClusterNode), String> {
     let nodes = view.broker.cluster_nodes();
     let by_name = nodes
         .iter()

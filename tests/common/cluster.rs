@@ -1,4 +1,4 @@
-//! A cluster of three real `warrenmq-server` processes on loopback, each with fixed ports
+//! A cluster of (three, by default) real `warrenmq-server` processes on loopback, each with fixed ports
 //! and its own data dir (kept across restarts), sharing a cluster secret; members are
 //! joined, killed and restarted by the tests, and driven with `warrenctl`.
 
@@ -26,6 +26,11 @@ pub struct Cluster {
 impl Cluster {
     /// Three standalone nodes sharing a cluster secret (not joined yet).
     pub fn start() -> Cluster {
+        Cluster::start_n(3)
+    }
+
+    /// `n` standalone nodes (`warren@c1` ...) sharing a cluster secret (not joined yet).
+    pub fn start_n(n: usize) -> Cluster {
         let tmp = tempfile::tempdir().unwrap();
         let secret = tmp.path().join("cluster_secret");
         let mut cluster = Cluster {
@@ -33,7 +38,7 @@ impl Cluster {
             members: Vec::new(),
             _tmp: tmp,
         };
-        for i in 1..=3 {
+        for i in 1..=n {
             let dir = cluster._tmp.path().join(format!("node{i}"));
             cluster.members.push(Member {
                 name: format!("warren@c{i}"),
@@ -49,10 +54,18 @@ impl Cluster {
 
     /// Three nodes joined into one cluster, all running.
     pub fn joined() -> Cluster {
-        let c = Cluster::start();
-        c.join(1, 0);
-        c.join(2, 0);
-        c.wait_running(0, &["warren@c1", "warren@c2", "warren@c3"]);
+        Cluster::joined_n(3)
+    }
+
+    /// `n` nodes joined into one cluster, all running.
+    pub fn joined_n(n: usize) -> Cluster {
+        let c = Cluster::start_n(n);
+        for i in 1..n {
+            c.join(i, 0);
+        }
+        let names: Vec<String> = c.members.iter().map(|m| m.name.clone()).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        c.wait_running(0, &names);
         c
     }
 

@@ -5,6 +5,7 @@
 
 pub mod amqp;
 pub mod cluster;
+pub mod traffic;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
