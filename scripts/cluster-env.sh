@@ -6,6 +6,8 @@
 #   WARRENMQ_HTTP_PORT_BASE     node 1's HTTP port (default 15672)
 #   WARRENMQ_CLUSTER_PORT_BASE  node 1's cluster port (default 25672)
 #   CARGO_TARGET_DIR            where the release binaries are (default: ./target)
+#   WARRENMQ_WORKER_THREADS     runtime threads per node (default: a third of the cores, at
+#                               least 1: the three nodes share this machine)
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CLUSTER_DIR="${WARRENMQ_CLUSTER_DIR:-$REPO/cluster-data}"
 mkdir -p "$CLUSTER_DIR"
@@ -17,6 +19,7 @@ TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
 SERVER="$TARGET/release/warrenmq-server"
 CTL="$TARGET/release/warrenctl"
 SECRET="$CLUSTER_DIR/cluster_secret"
+export WARRENMQ_WORKER_THREADS="${WARRENMQ_WORKER_THREADS:-$(( $(nproc) / 3 > 0 ? $(nproc) / 3 : 1 ))}"
 
 # The cluster port of node N (1..3).
 cluster_port() { echo $((CLUSTER_BASE + $1 - 1)); }

@@ -40,6 +40,10 @@ pub struct Config {
     /// The cluster secret (as RabbitMQ's Erlang cookie); default `<data-dir>/cluster_secret`,
     /// created with random content on first start.
     pub secret_file: Option<PathBuf>,
+    /// Threads of the node's async runtime; 0 = one per core. Nodes that share a
+    /// machine (the local three-node cluster) do better with their share of the cores:
+    /// fewer threads than cores means less work stealing and fewer context switches.
+    pub worker_threads: usize,
 }
 
 impl Default for Config {
@@ -60,6 +64,7 @@ impl Default for Config {
             snapshot_every: 20_000,
             memory_high_watermark: 0,
             secret_file: None,
+            worker_threads: 0,
         }
     }
 }
@@ -101,6 +106,8 @@ pub struct Args {
     pub memory_high_watermark: Option<u64>,
     #[arg(long, env = "WARRENMQ_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
+    #[arg(long, env = "WARRENMQ_WORKER_THREADS")]
+    pub worker_threads: Option<usize>,
 }
 
 /// A configuration that cannot be used.
@@ -158,7 +165,8 @@ impl Config {
             default_user,
             default_pass,
             snapshot_every,
-            memory_high_watermark
+            memory_high_watermark,
+            worker_threads
         );
         if let Some(path) = args.secret_file {
             config.secret_file = Some(path);

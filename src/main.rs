@@ -9,8 +9,7 @@ use warrenmq::node::Node;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-#[tokio::main]
-async fn main() {
+fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("WARRENMQ_LOG")
@@ -25,6 +24,21 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if config.worker_threads > 0 {
+        runtime.worker_threads(config.worker_threads);
+    }
+    let runtime = match runtime.enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("warrenmq-server: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    runtime.block_on(serve(config));
+}
+
+async fn serve(config: Config) {
     let node = match Node::start(config).await {
         Ok(n) => n,
         Err(e) => {

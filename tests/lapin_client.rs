@@ -274,6 +274,85 @@ fn soft_errors_close_the_channel_with_rabbitmq_codes() {
     });
 }
 
+/// A message published while a consumer waits is handed to it as soon as it commits
+/// (no separate "delivered" round): it must still come back flagged redelivered after a
+/// crash, in order, and none may be lost.
+#[test]
+fn messages_handed_to_a_waiting_consumer_come_back_redelivered_after_sigkill() {
+    let mut server = Server::start();
+    let dir = server.data_dir.clone();
+    let port = server.port;
+    let _keep = server._tmp_take();
+    run(Duration::from_secs(60), "publish to a consumer", async {
+        let conn = connect(&server).await;
+        let ch = conn.create_channel().await.unwrap();
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        ch.queue_declare(s("waiting-q"), durable, FieldTable::default())
+            .await
+            .unwrap();
+        let consume_ch = conn.create_channel().await.unwrap();
+        consume_ch
+            .basic_qos(5, BasicQosOptions::default())
+            .await
+            .unwrap();
+        let mut consumer = consume_ch
+            .basic_consume(
+                s("waiting-q"),
+                s(""),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        for i in 0..20u32 {
+            let confirm = ch
+                .basic_publish(
+                    s(""),
+                    s("waiting-q"),
+                    BasicPublishOptions::default(),
+                    &i.to_be_bytes(),
+                    BasicProperties::default().with_delivery_mode(2),
+                )
+                .await
+                .unwrap();
+            assert!(confirm.await.unwrap().is_ack());
+        }
+        // The first five went straight to the consumer (prefetch 5), none acked.
+        for i in 0..5u32 {
+            let d = consumer.next().await.unwrap().unwrap();
+            assert_eq!(d.data, i.to_be_bytes());
+            assert!(!d.redelivered, "a first delivery of message {i}");
+        }
+    });
+    server.kill();
+    let server = Server::start_on(&dir, port);
+    run(Duration::from_secs(60), "consume after restart", async {
+        let conn = connect(&server).await;
+        let ch = conn.create_channel().await.unwrap();
+        let mut consumer = ch
+            .basic_consume(
+                s("waiting-q"),
+                s(""),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        for i in 0..20u32 {
+            let d = consumer.next().await.unwrap().unwrap();
+            assert_eq!(d.data, i.to_be_bytes(), "message {i} in order");
+            assert_eq!(d.redelivered, i < 5, "redelivered flag of message {i}");
+            d.ack(BasicAckOptions::default()).await.unwrap();
+        }
+    });
+}
+
 #[test]
 fn sigkill_loses_no_confirmed_message_and_redelivers_unacked() {
     let mut server = Server::start();

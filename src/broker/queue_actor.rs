@@ -31,10 +31,17 @@ pub(crate) enum Backend {
     Raft(GroupHandle),
 }
 
+/// A consumer a publish was handed to before it committed (its credit is charged).
+struct PreAssigned {
+    consumer: ConsumerKey,
+    credit: Option<Arc<ChannelCredit>>,
+}
+
 /// What to do with a command's reply.
 enum Cont {
     None,
-    Publish(Option<ConfirmTo>),
+    /// Confirm the publish; deliver it to the consumer it was assigned to, if any.
+    Publish(Option<ConfirmTo>, Option<PreAssigned>),
     Deliver(Vec<Assignment>),
     Get {
         reply: oneshot::Sender<Option<GetReply>>,
@@ -82,6 +89,9 @@ pub(crate) struct QueueActor {
     done_rx: mpsc::UnboundedReceiver<BatchResult>,
     /// Set once this node no longer leads the queue: every request goes there.
     relay: Option<QueueHandle>,
+    /// Enqueues proposed (or about to be) without a consumer assigned: while there are
+    /// any, later publishes are not assigned either, so deliveries keep publish order.
+    unassigned: usize,
 }
 
 impl QueueActor {
@@ -117,6 +127,7 @@ impl QueueActor {
             done_tx,
             done_rx,
             relay: None,
+            unassigned: 0,
         }
     }
 
@@ -165,14 +176,24 @@ impl QueueActor {
                 seq,
                 message,
                 confirm,
-            } => self.push(
-                QueueCommand::Enqueue {
-                    enqueuer,
-                    seq,
-                    message,
-                },
-                Cont::Publish(confirm),
-            ),
+            } => {
+                let assigned = self.pre_assign();
+                let cmd = if assigned.is_some() {
+                    QueueCommand::EnqueueAssigned {
+                        enqueuer,
+                        seq,
+                        message,
+                    }
+                } else {
+                    self.unassigned += 1;
+                    QueueCommand::Enqueue {
+                        enqueuer,
+                        seq,
+                        message,
+                    }
+                };
+                self.push(cmd, Cont::Publish(confirm, assigned));
+            }
             QueueMsg::Consume {
                 key,
                 tag,
@@ -285,9 +306,17 @@ impl QueueActor {
                         enqueuer,
                         seq,
                         message,
+                    }
+                    | QueueCommand::EnqueueAssigned {
+                        enqueuer,
+                        seq,
+                        message,
                     },
-                    Cont::Publish(confirm),
+                    Cont::Publish(confirm, assigned),
                 ) => {
+                    if let Some(a) = assigned {
+                        self.refund(a);
+                    }
                     to.send(QueueMsg::Publish {
                         enqueuer,
                         seq,
@@ -322,7 +351,38 @@ impl QueueActor {
         }
         self.available.clear();
         self.in_flight.clear();
+        self.unassigned = 0;
         self.relay = Some(to);
+    }
+
+    /// For a publish arriving now: the consumer to hand it to as soon as it commits,
+    /// charged its credit, when one has credit and no earlier message is waiting (ready,
+    /// or proposed without a consumer). This saves the `MarkDelivered` round a ready
+    /// message needs, so a consumer sees a message one commit after it was published.
+    fn pre_assign(&mut self) -> Option<PreAssigned> {
+        if !matches!(self.backend, Backend::Raft(_))
+            || self.unassigned > 0
+            || !self.available.is_empty()
+        {
+            return None;
+        }
+        let key = self.consumers.next_with_credit()?;
+        if self.consumers.get_mut(key)?.no_ack {
+            return None;
+        }
+        let credit = self.consumers.charge(key);
+        Some(PreAssigned {
+            consumer: key,
+            credit,
+        })
+    }
+
+    /// Give back the credit of an assignment that delivers nothing.
+    fn refund(&mut self, assigned: PreAssigned) {
+        self.consumers.refund(assigned.consumer);
+        if let Some(credit) = assigned.credit {
+            credit.release();
+        }
     }
 
     fn push(&mut self, cmd: QueueCommand, cont: Cont) {
@@ -570,9 +630,31 @@ impl QueueActor {
     fn complete(&mut self, cont: Cont, reply: QueueReply) {
         match cont {
             Cont::None => {}
-            Cont::Publish(confirm) => {
-                if let QueueReply::Enqueued { msg_id } = reply {
-                    self.available.insert(msg_id);
+            Cont::Publish(confirm, assigned) => {
+                if assigned.is_none() {
+                    self.unassigned -= 1;
+                }
+                match (reply, assigned) {
+                    (QueueReply::Enqueued { msg_id }, Some(a)) => {
+                        self.in_flight.insert(
+                            msg_id,
+                            InFlight {
+                                consumer: Some(a.consumer),
+                                credit: a.credit,
+                            },
+                        );
+                        let fresh = Assignment {
+                            consumer: a.consumer,
+                            msg_id,
+                            redelivered: false,
+                        };
+                        self.send_deliveries(&[fresh]);
+                    }
+                    (QueueReply::Enqueued { msg_id }, None) => {
+                        self.available.insert(msg_id);
+                    }
+                    (_, Some(a)) => self.refund(a),
+                    (_, None) => {}
                 }
                 if let Some(c) = confirm {
                     let _ = c.conn.send(ConnEvent::Enqueued {
@@ -611,7 +693,11 @@ impl QueueActor {
     fn fail(&mut self, cont: Cont) {
         match cont {
             Cont::None => {}
-            Cont::Publish(confirm) => {
+            Cont::Publish(confirm, assigned) => {
+                match assigned {
+                    Some(a) => self.refund(a),
+                    None => self.unassigned -= 1,
+                }
                 if let Some(c) = confirm {
                     let _ = c.conn.send(ConnEvent::Enqueued {
                         channel: c.channel,

@@ -30,6 +30,15 @@ pub enum QueueCommand {
     /// The enqueuer is gone (its channel closed): drop its dedup record so the table of
     /// enqueuers cannot grow forever. A later enqueue under the same id starts afresh.
     ForgetEnqueuer { enqueuer: EnqueuerId },
+    /// [`QueueCommand::Enqueue`] of a message the leader hands to a consumer as soon as
+    /// it commits (the consumer had credit and nothing was waiting): stored already
+    /// marked delivered, so after a failover it comes back with `redelivered = true`
+    /// without a `MarkDelivered` round.
+    EnqueueAssigned {
+        enqueuer: EnqueuerId,
+        seq: u64,
+        message: Message,
+    },
 }
 
 /// The machine's answer to one command.

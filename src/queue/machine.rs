@@ -38,7 +38,12 @@ impl QueueMachine {
                 enqueuer,
                 seq,
                 message,
-            } => self.enqueue(enqueuer, seq, message),
+            } => self.enqueue(enqueuer, seq, message, false),
+            QueueCommand::EnqueueAssigned {
+                enqueuer,
+                seq,
+                message,
+            } => self.enqueue(enqueuer, seq, message, true),
             QueueCommand::MarkDelivered { msg_ids } => {
                 for msg_id in msg_ids {
                     if let Some(stored) = self.messages.get_mut(&msg_id) {
@@ -62,6 +67,7 @@ impl QueueMachine {
         enqueuer: EnqueuerId,
         seq: u64,
         message: Message,
+        delivered: bool,
     ) -> (QueueReply, Vec<QueueEffect>) {
         if self
             .enqueuers
@@ -74,13 +80,8 @@ impl QueueMachine {
         let msg_id = self.next_msg_id;
         self.next_msg_id += 1;
         self.total_bytes += body_len(&message);
-        self.messages.insert(
-            msg_id,
-            StoredMessage {
-                message,
-                delivered: false,
-            },
-        );
+        self.messages
+            .insert(msg_id, StoredMessage { message, delivered });
         (
             QueueReply::Enqueued { msg_id },
             vec![QueueEffect::Available { msg_id }],

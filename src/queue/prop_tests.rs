@@ -30,7 +30,13 @@ impl Model {
                 enqueuer,
                 seq,
                 message,
+            }
+            | QueueCommand::EnqueueAssigned {
+                enqueuer,
+                seq,
+                message,
             } => {
+                let assigned = matches!(cmd, QueueCommand::EnqueueAssigned { .. });
                 match self.last_seq.iter_mut().find(|(e, _)| e == enqueuer) {
                     Some((_, last)) if *seq <= *last => return (QueueReply::Duplicate, vec![]),
                     Some((_, last)) => *last = *seq,
@@ -38,7 +44,7 @@ impl Model {
                 }
                 let msg_id = self.next_id;
                 self.next_id += 1;
-                self.msgs.push((msg_id, message.clone(), false));
+                self.msgs.push((msg_id, message.clone(), assigned));
                 (
                     QueueReply::Enqueued { msg_id },
                     vec![QueueEffect::Available { msg_id }],
@@ -108,6 +114,8 @@ enum Op {
         seq: SeqPick,
         routing_key: u8,
         body: Vec<u8>,
+        /// As `EnqueueAssigned` (handed to a consumer on commit).
+        assigned: bool,
     },
     Mark(Vec<IdPick>),
     Settle(Vec<IdPick>),
@@ -136,12 +144,14 @@ fn op() -> impl Strategy<Value = Op> {
         seq_pick(),
         0..3u8,
         prop::collection::vec(any::<u8>(), 0..24),
+        any::<bool>(),
     )
-        .prop_map(|(enqueuer, seq, routing_key, body)| Op::Enqueue {
+        .prop_map(|(enqueuer, seq, routing_key, body, assigned)| Op::Enqueue {
             enqueuer,
             seq,
             routing_key,
             body,
+            assigned,
         });
     prop_oneof![
         6 => enqueue,
@@ -176,6 +186,7 @@ fn concretize(ops: &[Op]) -> Vec<QueueCommand> {
                 seq,
                 routing_key,
                 body,
+                assigned,
             } => {
                 let highest = sent.entry(*enqueuer).or_insert(0);
                 let seq = match seq {
@@ -185,15 +196,24 @@ fn concretize(ops: &[Op]) -> Vec<QueueCommand> {
                     }
                     SeqPick::Resend(back) => highest.saturating_sub(*back),
                 };
-                QueueCommand::Enqueue {
-                    enqueuer: *enqueuer,
-                    seq,
-                    message: Message {
-                        exchange: "ex".into(),
-                        routing_key: format!("rk{routing_key}"),
-                        properties: Bytes::from_static(&[0x10, 0x00, 0x02]),
-                        body: Bytes::from(body.clone()),
-                    },
+                let message = Message {
+                    exchange: "ex".into(),
+                    routing_key: format!("rk{routing_key}"),
+                    properties: Bytes::from_static(&[0x10, 0x00, 0x02]),
+                    body: Bytes::from(body.clone()),
+                };
+                if *assigned {
+                    QueueCommand::EnqueueAssigned {
+                        enqueuer: *enqueuer,
+                        seq,
+                        message,
+                    }
+                } else {
+                    QueueCommand::Enqueue {
+                        enqueuer: *enqueuer,
+                        seq,
+                        message,
+                    }
                 }
             }
             Op::Mark(picks) => QueueCommand::MarkDelivered {
