@@ -386,6 +386,18 @@ impl QueueActor {
     }
 
     fn push(&mut self, cmd: QueueCommand, cont: Cont) {
+        // Acks of one batch settle in one command (each client ack would otherwise be a
+        // command of its own, serialized, replicated and applied on every member).
+        if let (
+            QueueCommand::Settle { msg_ids },
+            Cont::None,
+            Some(QueueCommand::Settle { msg_ids: last }),
+            Some(Cont::None),
+        ) = (&cmd, &cont, self.cmds.last_mut(), self.conts.last())
+        {
+            last.extend_from_slice(msg_ids);
+            return;
+        }
         self.cmds.push(cmd);
         self.conts.push(cont);
     }
