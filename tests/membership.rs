@@ -235,3 +235,43 @@ fn rebalance_spreads_leaders_and_forget_rehomes_replicas() {
         conn.close(200, "bye".into()).await.unwrap();
     });
 }
+
+#[test]
+fn the_balanced_leader_locator_spreads_new_leaders() {
+    let c = Cluster::joined();
+    run(Duration::from_secs(60), "declare balanced queues", async {
+        let (conn, ch) = open(c.server(0)).await;
+        for i in 0..6 {
+            let mut args = quorum();
+            args.insert(
+                "x-queue-leader-locator".into(),
+                AMQPValue::LongString("balanced".into()),
+            );
+            ch.queue_declare(format!("b{i}").as_str().into(), durable(), args)
+                .await
+                .unwrap();
+        }
+        conn.close(200, "bye".into()).await.unwrap();
+    });
+    // Each queue's Raft group elects the member the record names; wait until it has.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let queues = queues_seen_by(&c, 0);
+        let mut per_node: BTreeMap<String, usize> = BTreeMap::new();
+        for (leader, _) in queues.values() {
+            *per_node.entry(leader.clone()).or_default() += 1;
+        }
+        let want: BTreeMap<String, usize> = ["warren@c1", "warren@c2", "warren@c3"]
+            .into_iter()
+            .map(|n| (n.to_string(), 2))
+            .collect();
+        if per_node == want {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "six balanced queues declared on node 1 are led two per node: {queues:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

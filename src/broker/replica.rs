@@ -46,7 +46,16 @@ impl Broker {
             return Ok(());
         }
         let (machine, applier) = QueueApplier::with_new_machine();
-        let bootstrap = if record.members.first() == Some(&self.node_id) {
+        // The member placement chose to lead first creates the group and campaigns (the
+        // declaring node, unless `x-queue-leader-locator` placed the leader elsewhere);
+        // everyone else joins. Only ever a member from the queue's start: `leader_node`
+        // falls back to the first member whenever the node it names leaves.
+        let initializer = if record.members.contains(&record.leader_node) {
+            record.leader_node
+        } else {
+            record.members[0]
+        };
+        let bootstrap = if initializer == self.node_id {
             Bootstrap::Initialize(record.members.iter().copied().collect::<BTreeSet<u64>>())
         } else {
             Bootstrap::Join
