@@ -51,7 +51,6 @@ RABBIT_BASE=${BENCH_RABBIT_PORT_BASE:-5790}
 EPMD_PORT=${BENCH_EPMD_PORT:-4392}
 RABBIT_START_TIMEOUT=${BENCH_START_TIMEOUT:-120}
 RABBIT_LIB=/usr/lib/rabbitmq/bin
-CLK_TCK=$(getconf CLK_TCK)
 
 case "$BENCH_PLACEMENT" in
 cross | local) ;;
@@ -83,28 +82,8 @@ STARTED_PIDS=()
 WARREN_STARTED=0
 # RabbitMQ's beam.smp processes (children of the start scripts in STARTED_PIDS).
 RABBIT_BEAMS=()
-
-# stop_pid PID [SECONDS]: SIGTERM, wait up to SECONDS (default 15), then SIGKILL.
-stop_pid() {
-    local pid=$1 limit=${2:-15} i
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < limit * 10; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "PID $pid did not stop within ${limit}s: SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
-forget_pid() {
-    local pid=$1 kept=() p
-    for p in "${STARTED_PIDS[@]}"; do [[ "$p" == "$pid" ]] || kept+=("$p"); done
-    STARTED_PIDS=("${kept[@]+"${kept[@]}"}")
-}
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "$0")/bench-lib.sh"
 
 # The environment scripts/{start,stop}-cluster.sh and cluster-env.sh read.
 warren_env() {
@@ -147,8 +126,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
 # wait_ports TIMEOUT PORT...: polls until every PORT accepts; fails after TIMEOUT s.
 wait_ports() {
     local timeout=$1 t0 p all
@@ -164,24 +141,6 @@ wait_ports() {
 }
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-# CPU time (user + system) of PID in clock ticks.
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
-# Sum of cpu_ticks over PIDs.
-cpu_ticks_sum() {
-    local t=0 p
-    for p in "$@"; do t=$((t + $(cpu_ticks "$p"))); done
-    echo "$t"
-}
-# Busy CPU time of the whole machine in clock ticks (all cores; /proc/stat).
-machine_busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
-# Sum of VmRSS over PIDs in KiB.
-rss_kib_sum() {
-    local t=0 p
-    for p in "$@"; do t=$((t + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status"))); done
-    echo "$t"
-}
-
-json_field() { grep -o "\"$2\":[^,}]*" "$1" | head -n1 | cut -d: -f2; }
 # The last error line warrenmq-perf wrote to LOG, shortened for the table.
 perf_error() {
     local line
@@ -339,10 +298,7 @@ run_workloads() {
         t1=$(date +%s%N)
         received=$(json_field "$out" received)
         client=$(json_field "$out" client_cpu_s)
-        R[$b,$w,bg]=$(awk -v busy="$((busy1 - busy0))" -v b="$((after - before))" \
-            -v c="${client:-0}" -v hz="$CLK_TCK" -v ns="$((t1 - t0))" -v n="$(nproc)" \
-            'BEGIN { o = (busy - b - (c == "null" ? 0 : c) * hz) / (ns / 1e9 * hz * n) * 100;
-                     printf "%.0f", (o < 0 ? 0 : o) }')
+        R[$b,$w,bg]=$(other_pct "$((busy1 - busy0))" "$((after - before))" "$client" "$((t1 - t0))")
         if [[ "${R[$b,$w,bg]}" -gt 10 ]]; then
             log "$b: $w: WARNING: other processes used ${R[$b,$w,bg]}% of the machine's CPU during this workload: numbers are disturbed"
         fi
@@ -350,8 +306,7 @@ run_workloads() {
         R[$b,$w,cons]=$(json_field "$out" consumer_rate)
         R[$b,$w,p50]=$(json_field "$out" latency_p50_us)
         R[$b,$w,p99]=$(json_field "$out" latency_p99_us)
-        R[$b,$w,cpu]=$(awk -v t="$((after - before))" -v hz="$CLK_TCK" -v n="$received" \
-            'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "n/a" }')
+        R[$b,$w,cpu]=$(cpu_us_per_msg "$((after - before))" "$received")
         log "$b: $w: pub ${R[$b,$w,pub]} msg/s, cons ${R[$b,$w,cons]} msg/s, p50 ${R[$b,$w,p50]} µs, p99 ${R[$b,$w,p99]} µs, CPU ${R[$b,$w,cpu]} µs/msg"
     done
     R[$b,rss_after]=$(rss_kib_sum "${BROKER_PIDS[@]}")

@@ -6,6 +6,8 @@
 # one core, and their summed RSS. Stops the cluster it started (also on failure).
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=scripts/bench-lib.sh
+source "$REPO/scripts/bench-lib.sh"
 QUEUES=${BENCH_IDLE_QUEUES:-1000}
 SECONDS_IDLE=${BENCH_IDLE_SECONDS:-30}
 export WARRENMQ_CLUSTER_DIR=${WARRENMQ_CLUSTER_DIR:-$(mktemp -d /tmp/warrenmq-idle.XXXXXX)}
@@ -15,7 +17,7 @@ export WARRENMQ_CLUSTER_PORT_BASE=${WARRENMQ_CLUSTER_PORT_BASE:-27672}
 python3 -c 'import pika' 2>/dev/null || python3 -m pip install --quiet 'pika>=1.3,<2'
 trap 'bash "$REPO/scripts/stop-cluster.sh" >/dev/null 2>&1 || true' EXIT
 bash "$REPO/scripts/start-cluster.sh" >/dev/null
-pids=$(cat "$WARRENMQ_CLUSTER_DIR"/node{1,2,3}.pid)
+mapfile -t pids < <(cat "$WARRENMQ_CLUSTER_DIR"/node{1,2,3}.pid)
 echo "declaring $QUEUES quorum queues on node 1..."
 python3 - "$WARRENMQ_AMQP_PORT_BASE" "$QUEUES" <<'EOF'
 import sys, time, pika
@@ -29,13 +31,11 @@ print(f'declared {n} quorum queues in {time.time() - start:.1f} s')
 conn.close()
 EOF
 sleep 5
-ticks() { for p in $pids; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{s += $1} END {print s}'; }
-hz=$(getconf CLK_TCK)
-before=$(ticks)
+before=$(cpu_ticks_sum "${pids[@]}")
 sleep "$SECONDS_IDLE"
-after=$(ticks)
-rss=$(for p in $pids; do awk '/VmRSS/ {print $2}' "/proc/$p/status"; done | awk '{s += $1} END {print s}')
-python3 - "$before" "$after" "$hz" "$SECONDS_IDLE" "$QUEUES" "$rss" <<'EOF'
+after=$(cpu_ticks_sum "${pids[@]}")
+rss=$(rss_kib_sum "${pids[@]}")
+python3 - "$before" "$after" "$CLK_TCK" "$SECONDS_IDLE" "$QUEUES" "$rss" <<'EOF'
 import sys
 before, after, hz, secs, queues, rss = map(float, sys.argv[1:])
 cpu = (after - before) / hz

@@ -37,7 +37,6 @@ EPMD_PORT=${BENCH_EPMD_PORT:-4391}
 START_TIMEOUT=${BENCH_START_TIMEOUT:-30}
 RABBIT_START_TIMEOUT=60
 SETTLE=${BENCH_SETTLE:-2}
-CLK_TCK=$(getconf CLK_TCK)
 
 WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/warrenmq-bench.XXXXXX")
 
@@ -46,22 +45,8 @@ log() { printf '[bench] %s\n' "$*" >&2; }
 # ---------------------------------------------------------------------------------------
 # Processes: only PIDs this script started are ever signalled.
 STARTED_PIDS=()
-
-# stop_pid PID [SECONDS]: SIGTERM, wait up to SECONDS (default 15), then SIGKILL.
-stop_pid() {
-    local pid=$1 limit=${2:-15} i
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < limit * 10; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "PID $pid did not stop within ${limit}s: SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "$0")/bench-lib.sh"
 
 cleanup() {
     local i
@@ -78,14 +63,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-forget_pid() {
-    local pid=$1 kept=() p
-    for p in "${STARTED_PIDS[@]}"; do [[ "$p" == "$pid" ]] || kept+=("$p"); done
-    STARTED_PIDS=("${kept[@]+"${kept[@]}"}")
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # wait_port PORT PID TIMEOUT: polls every 5 ms until PORT accepts, PID dies or TIMEOUT s pass.
 # Prints the milliseconds waited; fails if it did not open.
@@ -105,12 +82,6 @@ wait_port() {
     done
 }
 
-# CPU time (user + system) of PID in clock ticks.
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
-# Busy CPU time of the whole machine in clock ticks (all cores; /proc/stat).
-machine_busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
-# Resident set size of PID in KiB.
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 # ---------------------------------------------------------------------------------------
 # Results: R[broker,key] = value.
@@ -129,8 +100,6 @@ workload_args() {
     transient) echo "-x 1 -y 1 -s 16 -a --transient -u bench-transient" ;;
     esac
 }
-
-json_field() { grep -o "\"$2\":[^,}]*" "$1" | head -n1 | cut -d: -f2; }
 
 # run_workloads BROKER PID PORT: runs every workload against one broker.
 run_workloads() {
@@ -157,18 +126,14 @@ run_workloads() {
         received=$(json_field "$out" received)
         client=$(json_field "$out" client_cpu_s)
         # CPU used by anything but the broker and the load tool, as % of the whole machine.
-        R[$broker,$w,bg]=$(awk -v busy="$((busy1 - busy0))" -v b="$((after - before))" \
-            -v c="${client:-0}" -v hz="$CLK_TCK" -v ns="$((t1 - t0))" -v n="$(nproc)" \
-            'BEGIN { o = (busy - b - (c == "null" ? 0 : c) * hz) / (ns / 1e9 * hz * n) * 100;
-                     printf "%.0f", (o < 0 ? 0 : o) }')
+        R[$broker,$w,bg]=$(other_pct "$((busy1 - busy0))" "$((after - before))" "$client" "$((t1 - t0))")
         if [[ "${R[$broker,$w,bg]}" -gt 10 ]]; then
             log "$broker: $w: WARNING: other processes used ${R[$broker,$w,bg]}% of the machine's CPU during this workload: numbers are disturbed"
         fi
         R[$broker,$w,pub]=$(json_field "$out" producer_rate)
         R[$broker,$w,cons]=$(json_field "$out" consumer_rate)
         R[$broker,$w,p99]=$(json_field "$out" latency_p99_us)
-        R[$broker,$w,cpu]=$(awk -v t="$((after - before))" -v hz="$CLK_TCK" -v n="$received" \
-            'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "n/a" }')
+        R[$broker,$w,cpu]=$(cpu_us_per_msg "$((after - before))" "$received")
         log "$broker: $w: pub ${R[$broker,$w,pub]} msg/s, cons ${R[$broker,$w,cons]} msg/s, p99 ${R[$broker,$w,p99]} µs, CPU ${R[$broker,$w,cpu]} µs/msg"
     done
     R[$broker,rss_after]=$(rss_kib "$pid")

@@ -9,8 +9,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::Cluster;
-use common::traffic::{leader_seen_by, Traffic};
+use common::cluster::{leader_seen_by, Cluster};
+use common::traffic::Traffic;
 
 #[test]
 fn publisher_and_consumer_on_other_nodes_ride_out_the_leader_s_death() {

@@ -274,6 +274,30 @@ fn soft_errors_close_the_channel_with_rabbitmq_codes() {
     });
 }
 
+/// Consume `count` messages numbered 0.. (big-endian u32 bodies) from `queue` in order,
+/// acking each; the first `redelivered` of them must be flagged redelivered.
+async fn consume_in_order(ch: &lapin::Channel, queue: &str, count: u32, redelivered: u32) {
+    let mut consumer = ch
+        .basic_consume(
+            s(queue),
+            s(""),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    for i in 0..count {
+        let d = consumer.next().await.unwrap().unwrap();
+        assert_eq!(d.data, i.to_be_bytes(), "message {i} in order");
+        assert_eq!(
+            d.redelivered,
+            i < redelivered,
+            "redelivered flag of message {i}"
+        );
+        d.ack(BasicAckOptions::default()).await.unwrap();
+    }
+}
+
 /// A message published while a consumer waits is handed to it as soon as it commits
 /// (no separate "delivered" round): it must still come back flagged redelivered after a
 /// crash, in order, and none may be lost.
@@ -335,21 +359,7 @@ fn messages_handed_to_a_waiting_consumer_come_back_redelivered_after_sigkill() {
     run(Duration::from_secs(60), "consume after restart", async {
         let conn = connect(&server).await;
         let ch = conn.create_channel().await.unwrap();
-        let mut consumer = ch
-            .basic_consume(
-                s("waiting-q"),
-                s(""),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        for i in 0..20u32 {
-            let d = consumer.next().await.unwrap().unwrap();
-            assert_eq!(d.data, i.to_be_bytes(), "message {i} in order");
-            assert_eq!(d.redelivered, i < 5, "redelivered flag of message {i}");
-            d.ack(BasicAckOptions::default()).await.unwrap();
-        }
+        consume_in_order(&ch, "waiting-q", 20, 5).await;
     });
 }
 
@@ -443,21 +453,7 @@ fn sigkill_loses_no_confirmed_message_and_redelivers_unacked() {
     run(Duration::from_secs(60), "consume after restart", async {
         let conn = connect(&server).await;
         let ch = conn.create_channel().await.unwrap();
-        let mut consumer = ch
-            .basic_consume(
-                s("durable-q"),
-                s(""),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        for i in 0..300u32 {
-            let d = consumer.next().await.unwrap().unwrap();
-            assert_eq!(d.data, i.to_be_bytes(), "message {i} in order");
-            assert_eq!(d.redelivered, i < 10, "redelivered flag of message {i}");
-            d.ack(BasicAckOptions::default()).await.unwrap();
-        }
+        consume_in_order(&ch, "durable-q", 300, 10).await;
         // The durable exchange and binding survived too.
         ch.exchange_declare(
             s("dx"),

@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::amqp::{durable, open, persistent, quorum};
-use common::cluster::Cluster;
+use common::cluster::{leader_seen_by, queues_seen_by, Cluster};
 use common::run;
-use common::traffic::{leader_seen_by, Traffic};
+use common::traffic::Traffic;
 use lapin::options::BasicGetOptions;
 use lapin::types::AMQPValue;
 
@@ -25,42 +25,6 @@ fn quorum_of(size: i32) -> lapin::types::FieldTable {
         AMQPValue::LongInt(size),
     );
     args
-}
-
-/// `name -> (leader, members)` as `warrenctl list_queues` on member `i` reports them.
-fn queues_seen_by(c: &Cluster, i: usize) -> BTreeMap<String, (String, Vec<String>)> {
-    let out = c.ctl_ok(
-        i,
-        &[
-            "list_queues",
-            "--formatter",
-            "json",
-            "name",
-            "leader",
-            "members",
-        ],
-    );
-    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
-    v.as_array()
-        .expect("queues")
-        .iter()
-        .map(|q| {
-            let mut members: Vec<String> = q["members"]
-                .as_array()
-                .expect("members")
-                .iter()
-                .map(|m| m.as_str().unwrap().to_string())
-                .collect();
-            members.sort();
-            (
-                q["name"].as_str().unwrap().to_string(),
-                (
-                    q["leader"].as_str().unwrap_or_default().to_string(),
-                    members,
-                ),
-            )
-        })
-        .collect()
 }
 
 fn members_of(c: &Cluster, queue: &str) -> Vec<String> {

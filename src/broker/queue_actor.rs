@@ -31,17 +31,12 @@ pub(crate) enum Backend {
     Raft(GroupHandle),
 }
 
-/// A consumer a publish was handed to before it committed (its credit is charged).
-struct PreAssigned {
-    consumer: ConsumerKey,
-    credit: Option<Arc<ChannelCredit>>,
-}
-
 /// What to do with a command's reply.
 enum Cont {
     None,
-    /// Confirm the publish; deliver it to the consumer it was assigned to, if any.
-    Publish(Option<ConfirmTo>, Option<PreAssigned>),
+    /// Confirm the publish; deliver it to the consumer it was assigned to before it
+    /// committed (credit charged), if any.
+    Publish(Option<ConfirmTo>, Option<InFlight>),
     Deliver(Vec<Assignment>),
     Get {
         reply: oneshot::Sender<Option<GetReply>>,
@@ -315,7 +310,7 @@ impl QueueActor {
                     Cont::Publish(confirm, assigned),
                 ) => {
                     if let Some(a) = assigned {
-                        self.refund(a);
+                        self.release(a);
                     }
                     to.send(QueueMsg::Publish {
                         enqueuer,
@@ -359,7 +354,7 @@ impl QueueActor {
     /// charged its credit, when one has credit and no earlier message is waiting (ready,
     /// or proposed without a consumer). This saves the `MarkDelivered` round a ready
     /// message needs, so a consumer sees a message one commit after it was published.
-    fn pre_assign(&mut self) -> Option<PreAssigned> {
+    fn pre_assign(&mut self) -> Option<InFlight> {
         if !matches!(self.backend, Backend::Raft(_))
             || self.unassigned > 0
             || !self.available.is_empty()
@@ -371,16 +366,18 @@ impl QueueActor {
             return None;
         }
         let credit = self.consumers.charge(key);
-        Some(PreAssigned {
-            consumer: key,
+        Some(InFlight {
+            consumer: Some(key),
             credit,
         })
     }
 
-    /// Give back the credit of an assignment that delivers nothing.
-    fn refund(&mut self, assigned: PreAssigned) {
-        self.consumers.refund(assigned.consumer);
-        if let Some(credit) = assigned.credit {
+    /// Give back the credit a delivery (or an assignment) held.
+    fn release(&mut self, f: InFlight) {
+        if let Some(key) = f.consumer {
+            self.consumers.refund(key);
+        }
+        if let Some(credit) = f.credit {
             credit.release();
         }
     }
@@ -407,12 +404,7 @@ impl QueueActor {
         let mut taken = Vec::with_capacity(msg_ids.len());
         for id in msg_ids {
             if let Some(f) = self.in_flight.remove(&id) {
-                if let Some(key) = f.consumer {
-                    self.consumers.refund(key);
-                }
-                if let Some(credit) = f.credit {
-                    credit.release();
-                }
+                self.release(f);
                 taken.push(id);
             }
         }
@@ -648,24 +640,18 @@ impl QueueActor {
                 }
                 match (reply, assigned) {
                     (QueueReply::Enqueued { msg_id }, Some(a)) => {
-                        self.in_flight.insert(
-                            msg_id,
-                            InFlight {
-                                consumer: Some(a.consumer),
-                                credit: a.credit,
-                            },
-                        );
-                        let fresh = Assignment {
-                            consumer: a.consumer,
+                        let fresh = a.consumer.map(|consumer| Assignment {
+                            consumer,
                             msg_id,
                             redelivered: false,
-                        };
-                        self.send_deliveries(&[fresh]);
+                        });
+                        self.in_flight.insert(msg_id, a);
+                        self.send_deliveries(fresh.as_slice());
                     }
                     (QueueReply::Enqueued { msg_id }, None) => {
                         self.available.insert(msg_id);
                     }
-                    (_, Some(a)) => self.refund(a),
+                    (_, Some(a)) => self.release(a),
                     (_, None) => {}
                 }
                 if let Some(c) = confirm {
@@ -707,7 +693,7 @@ impl QueueActor {
             Cont::None => {}
             Cont::Publish(confirm, assigned) => {
                 match assigned {
-                    Some(a) => self.refund(a),
+                    Some(a) => self.release(a),
                     None => self.unassigned -= 1,
                 }
                 if let Some(c) = confirm {

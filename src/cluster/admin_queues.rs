@@ -29,6 +29,20 @@ pub struct MemberStatus {
     pub term: u64,
 }
 
+impl MemberStatus {
+    /// A member that does not answer (or has no replica running).
+    pub fn down(node: String) -> MemberStatus {
+        MemberStatus {
+            node,
+            raft_state: "down".into(),
+            log_index: 0,
+            commit_index: 0,
+            applied_index: 0,
+            term: 0,
+        }
+    }
+}
+
 /// How many quorum queues a node leads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeLeaders {

@@ -601,17 +601,7 @@ impl MetaState {
                 format!("queue '{name}' in vhost '{vhost_name}' is not a quorum queue"),
             );
         }
-        q.members = members;
-        if !q.members.contains(&q.leader_node) {
-            q.leader_node = q.members[0];
-        }
-        let effect = MetaEffect::QueueMembersChanged {
-            vhost: vhost_name.to_owned(),
-            name: name.to_owned(),
-            group_id: q.group_id,
-            members: q.members.clone(),
-        };
-        (MetaReply::Ok, vec![effect])
+        (MetaReply::Ok, vec![replace_members(vhost_name, q, members)])
     }
 
     /// A node leaves: its transient queues and queues with no other member go, every
@@ -626,16 +616,8 @@ impl MetaState {
                 if !q.members.contains(&id) {
                     continue;
                 }
-                q.members.retain(|&m| m != id);
-                if q.leader_node == id {
-                    q.leader_node = q.members[0];
-                }
-                effects.push(MetaEffect::QueueMembersChanged {
-                    vhost: vhost_name.clone(),
-                    name: q.name.clone(),
-                    group_id: q.group_id,
-                    members: q.members.clone(),
-                });
+                let members = q.members.iter().copied().filter(|&m| m != id).collect();
+                effects.push(replace_members(vhost_name, q, members));
             }
         }
         (MetaReply::Ok, effects)
@@ -704,5 +686,20 @@ impl MetaState {
         }
         vhost.routing.bind(binding);
         ok()
+    }
+}
+
+/// Give queue `q` (of `vhost`) new, non-empty `members`: a first leader that left falls
+/// back to the first member (the node that creates the group if it is started afresh).
+fn replace_members(vhost: &str, q: &mut QueueRecord, members: Vec<u64>) -> MetaEffect {
+    q.members = members;
+    if !q.members.contains(&q.leader_node) {
+        q.leader_node = q.members[0];
+    }
+    MetaEffect::QueueMembersChanged {
+        vhost: vhost.to_owned(),
+        name: q.name.clone(),
+        group_id: q.group_id,
+        members: q.members.clone(),
     }
 }

@@ -2,6 +2,7 @@
 //! `reset` and `join_cluster`. One command at a time; the process, its cluster port and
 //! the admin service stay up throughout.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -15,7 +16,8 @@ use super::identity::{load_or_create_node_id, remove_node_id};
 use super::StartError;
 use crate::broker::{Broker, MetaStart};
 use crate::cluster::{
-    resolve_node, AdminClient, ClusterSecret, ClusterServer, JoiningNode, PeerStates, Peers,
+    resolve_node, AdminClient, ClusterSecret, ClusterServer, JoiningNode, PeerState, PeerStates,
+    Peers,
 };
 use crate::config::Config;
 use crate::metadata::ClusterNode;
@@ -35,6 +37,20 @@ pub(super) struct AppView {
     pub broker: Arc<Broker>,
     pub peer_states: watch::Receiver<PeerStates>,
     pub peers: Peers,
+}
+
+impl AppView {
+    /// Whether node `id` is this node or a peer the failure detector sees up.
+    pub fn is_live(&self, id: u64) -> bool {
+        id == self.node_id || self.peer_states.borrow().get(&id) == Some(&PeerState::Up)
+    }
+
+    /// The recorded name of node `id` (`node ID` when it is not recorded).
+    pub fn node_name(nodes: &BTreeMap<u64, ClusterNode>, id: u64) -> String {
+        nodes
+            .get(&id)
+            .map_or_else(|| format!("node {id}"), |n| n.name.clone())
+    }
 }
 
 /// The node's lifecycle.
@@ -191,6 +207,20 @@ impl Control {
     /// [`Control::admin_of`] for calls that may take long (a new member catching up).
     pub(super) async fn admin_of_slow(&self, node: &ClusterNode) -> Result<AdminClient, String> {
         self.admin_with_timeout(node, SLOW_PEER_ADMIN_TIMEOUT).await
+    }
+
+    /// [`Control::admin_of_slow`] of the recorded node `id`.
+    pub(super) async fn admin_of_id_slow(
+        &self,
+        view: &AppView,
+        id: u64,
+    ) -> Result<AdminClient, String> {
+        let node = view
+            .broker
+            .cluster_nodes()
+            .remove(&id)
+            .ok_or_else(|| format!("node id {id} is not recorded"))?;
+        self.admin_of_slow(&node).await
     }
 
     async fn admin_with_timeout(

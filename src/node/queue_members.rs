@@ -60,20 +60,18 @@ impl Control {
     /// node (a dead leader's group elects another within the wait); where this node is no
     /// member, a live member, which knows the leader.
     async fn leader_node(view: &AppView, record: &QueueRecord, group: Option<&GroupHandle>) -> u64 {
-        let live =
-            |n: u64| n == view.node_id || view.peer_states.borrow().get(&n) == Some(&PeerState::Up);
         let Some(group) = group else {
             return record
                 .members
                 .iter()
                 .copied()
-                .find(|&m| live(m))
+                .find(|&m| view.is_live(m))
                 .unwrap_or(record.members[0]);
         };
         let deadline = tokio::time::Instant::now() + LEADER_WAIT;
         loop {
             let leader = group.current_leader().unwrap_or(record.members[0]);
-            if live(leader) || tokio::time::Instant::now() >= deadline {
+            if view.is_live(leader) || tokio::time::Instant::now() >= deadline {
                 return leader;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -130,13 +128,9 @@ impl Control {
                 .iter()
                 .find(|&&m| m != id)
                 .expect("more than one member");
-            group
-                .transfer_leader(to)
+            hand_leadership(&group, to)
                 .await
                 .map_err(|e| format!("could not hand the leadership over: {e}"))?;
-            let mut watch = group.leader_watch();
-            let moved = watch.wait_for(|l| l.is_some_and(|l| l != id));
-            let _ = tokio::time::timeout(LEADER_WAIT, moved).await;
             let now = group.current_leader().unwrap_or(to);
             self.forward_change(&view, now, vhost, queue, node, add)
                 .await
@@ -155,12 +149,7 @@ impl Control {
         node: &str,
         add: bool,
     ) -> Result<(), String> {
-        let record = view
-            .broker
-            .cluster_nodes()
-            .remove(&leader)
-            .ok_or_else(|| format!("the queue's leader (node id {leader}) is not recorded"))?;
-        let mut client = self.admin_of_slow(&record).await?;
+        let mut client = self.admin_of_id_slow(view, leader).await?;
         client
             .change_member(vhost, queue, node, add)
             .await
@@ -254,12 +243,7 @@ impl Control {
                 "unknown strategy '{strategy}': use 'all' or 'even'"
             ));
         }
-        let queues: Vec<(String, QueueRecord)> = view
-            .broker
-            .all_queue_records()
-            .into_iter()
-            .filter(|(_, q)| q.group_id != 0 && q.queue_type == QueueType::Quorum)
-            .collect();
+        let queues = quorum_queues(&view, |_| true);
         let mut changes = Vec::new();
         for (vhost, q) in queues {
             let has = q.members.contains(&id);
@@ -299,14 +283,7 @@ impl Control {
         let Some(gone) = nodes.get(&id).map(|n| n.name.clone()) else {
             return;
         };
-        let queues: Vec<(String, QueueRecord)> = view
-            .broker
-            .all_queue_records()
-            .into_iter()
-            .filter(|(_, q)| {
-                q.queue_type == QueueType::Quorum && q.members.len() > 1 && q.members.contains(&id)
-            })
-            .collect();
+        let queues = quorum_queues(view, |q| q.members.len() > 1 && q.members.contains(&id));
         // Wait (bounded) until the failure detector has the node down, so the groups it
         // led have elected other leaders to make the changes.
         let mut states = view.peer_states.clone();
@@ -325,14 +302,9 @@ impl Control {
             }
             // Replicas per running node, to pick the least loaded free one.
             let records = view.broker.all_queue_records();
-            let up = view.peer_states.borrow().clone();
             let free = nodes
                 .iter()
-                .filter(|(&n, _)| {
-                    n != id
-                        && !q.members.contains(&n)
-                        && (n == view.node_id || up.get(&n) == Some(&PeerState::Up))
-                })
+                .filter(|(&n, _)| n != id && !q.members.contains(&n) && view.is_live(n))
                 .min_by_key(|(&n, _)| {
                     records
                         .iter()
@@ -371,11 +343,7 @@ impl Control {
         let view = self.running_view()?;
         let record = Self::quorum_record(&view, vhost, queue)?;
         let nodes = view.broker.cluster_nodes();
-        let name_of = |id: u64| {
-            nodes
-                .get(&id)
-                .map_or_else(|| format!("node {id}"), |n| n.name.clone())
-        };
+        let name_of = |id: u64| AppView::node_name(&nodes, id);
         let mut members = Vec::new();
         for &member in &record.members {
             if member == view.node_id {
@@ -385,23 +353,18 @@ impl Control {
             if local_only {
                 continue;
             }
-            let down = MemberStatus {
-                node: name_of(member),
-                raft_state: "down".into(),
-                log_index: 0,
-                commit_index: 0,
-                applied_index: 0,
-                term: 0,
-            };
-            let peer_up = view.peer_states.borrow().get(&member) == Some(&PeerState::Up);
             let answer = match nodes.get(&member) {
-                Some(node) if peer_up => match self.admin_of(node).await {
+                Some(node) if view.is_live(member) => match self.admin_of(node).await {
                     Ok(mut client) => client.quorum_status(vhost, queue, true).await.ok(),
                     Err(_) => None,
                 },
                 _ => None,
             };
-            members.push(answer.and_then(|mut a| a.pop()).unwrap_or(down));
+            members.push(
+                answer
+                    .and_then(|mut a| a.pop())
+                    .unwrap_or_else(|| MemberStatus::down(name_of(member))),
+            );
         }
         Ok(members)
     }
@@ -412,12 +375,7 @@ impl Control {
     pub(crate) async fn rebalance(&self) -> Result<Vec<NodeLeaders>, String> {
         let view = self.running_view()?;
         let nodes = view.broker.cluster_nodes();
-        let queues: Vec<(String, QueueRecord)> = view
-            .broker
-            .all_queue_records()
-            .into_iter()
-            .filter(|(_, q)| q.group_id != 0 && q.queue_type == QueueType::Quorum)
-            .collect();
+        let queues = quorum_queues(&view, |_| true);
         // Leaders as the members report them (this node may not be a member of all).
         let mut led: BTreeMap<u64, Vec<(String, QueueRecord)>> =
             nodes.keys().map(|&id| (id, Vec::new())).collect();
@@ -457,9 +415,7 @@ impl Control {
         Ok(led
             .into_iter()
             .map(|(id, qs)| NodeLeaders {
-                node: nodes
-                    .get(&id)
-                    .map_or_else(|| format!("node {id}"), |n| n.name.clone()),
+                node: AppView::node_name(&nodes, id),
                 quorum_leaders: qs.len() as u32,
             })
             .collect())
@@ -491,12 +447,7 @@ impl Control {
         if from == view.node_id {
             return self.transfer_queue_leader(vhost, queue, to).await;
         }
-        let node = view
-            .broker
-            .cluster_nodes()
-            .remove(&from)
-            .ok_or_else(|| format!("node {from} is not recorded"))?;
-        let mut client = self.admin_of_slow(&node).await?;
+        let mut client = self.admin_of_id_slow(view, from).await?;
         client
             .transfer_queue_leader(vhost, queue, to)
             .await
@@ -519,15 +470,40 @@ impl Control {
         if !record.members.contains(&to) {
             return Err(format!("node {to} is not a member of queue '{queue}'"));
         }
-        group.transfer_leader(to).await.map_err(|e| e.to_string())?;
-        let mut watch = group.leader_watch();
-        let moved = watch.wait_for(|l| *l == Some(to));
-        tokio::time::timeout(LEADER_WAIT, moved)
-            .await
-            .map_err(|_| format!("node {to} did not take the leadership within {LEADER_WAIT:?}"))?
-            .map_err(|_| "the queue's group stopped".to_string())?;
-        Ok(())
+        if hand_leadership(&group, to).await? {
+            Ok(())
+        } else {
+            Err(format!(
+                "node {to} did not take the leadership within {LEADER_WAIT:?}"
+            ))
+        }
     }
+}
+
+/// The quorum queues (with their vhosts) that `keep` picks.
+fn quorum_queues(
+    view: &AppView,
+    keep: impl Fn(&QueueRecord) -> bool,
+) -> Vec<(String, QueueRecord)> {
+    view.broker
+        .all_queue_records()
+        .into_iter()
+        .filter(|(_, q)| q.group_id != 0 && q.queue_type == QueueType::Quorum && keep(q))
+        .collect()
+}
+
+/// On the group's leader: hand the leadership to member `to` and wait (bounded) until it
+/// leads. `Ok(false)` when it had not taken over within the wait.
+async fn hand_leadership(group: &GroupHandle, to: u64) -> Result<bool, String> {
+    group.transfer_leader(to).await.map_err(|e| e.to_string())?;
+    let mut watch = group.leader_watch();
+    let moved = watch.wait_for(|l| *l == Some(to));
+    let outcome = match tokio::time::timeout(LEADER_WAIT, moved).await {
+        Ok(Ok(_)) => Ok(true),
+        Ok(Err(_)) => Err("the queue's group stopped".to_string()),
+        Err(_) => Ok(false),
+    };
+    outcome
 }
 
 /// This node's member of the queue.
@@ -551,13 +527,6 @@ fn local_status(view: &AppView, record: &QueueRecord, node: String) -> MemberSta
                 term: s.term,
             }
         }
-        None => MemberStatus {
-            node,
-            raft_state: "down".into(),
-            log_index: 0,
-            commit_index: 0,
-            applied_index: 0,
-            term: 0,
-        },
+        None => MemberStatus::down(node),
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::control::{AppView, Control};
-use crate::cluster::{PeerState, QueueInfo};
+use crate::cluster::QueueInfo;
 
 impl Control {
     pub(crate) async fn list_queues(
@@ -19,14 +19,8 @@ impl Control {
             .queue_records(vhost)
             .ok_or_else(|| format!("virtual host '{vhost}' does not exist"))?;
         let nodes = view.broker.cluster_nodes();
-        let name_of = |id: u64| {
-            nodes
-                .get(&id)
-                .map_or_else(|| format!("node {id}"), |n| n.name.clone())
-        };
-        let up = |id: u64| {
-            id == view.node_id || view.peer_states.borrow().get(&id) == Some(&PeerState::Up)
-        };
+        let name_of = |id: u64| AppView::node_name(&nodes, id);
+        let up = |id: u64| view.is_live(id);
         let mut queues = Vec::new();
         for record in records {
             let local = view.broker.local_queue(vhost, &record.name);

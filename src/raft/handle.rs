@@ -108,11 +108,7 @@ impl GroupHandle {
                 Err(e) => match classify(e) {
                     // Refused before reaching the log, no leader yet: retrying is safe.
                     WriteError::NotLeader { leader: None } if attempt < NO_LEADER_RETRIES => {
-                        // A leader of an idle group has no recent quorum acks (no timers
-                        // run), so its lease has lapsed: a heartbeat round renews it.
-                        if self.is_leader() {
-                            let _ = self.trigger_heartbeat().await;
-                        }
+                        self.renew_lease().await;
                         tokio::time::sleep(backoff).await;
                         backoff *= 2;
                     }
@@ -121,6 +117,14 @@ impl GroupHandle {
             }
         }
         unreachable!("the retry loop returns")
+    }
+
+    /// After a refusal with no leader known: a leader of an idle group has no recent
+    /// quorum acks (no timers run), so its lease has lapsed; a heartbeat round renews it.
+    pub(crate) async fn renew_lease(&self) {
+        if self.is_leader() {
+            let _ = self.trigger_heartbeat().await;
+        }
     }
 
     /// Whether this node currently leads the group (false once the group is stopped).

@@ -198,11 +198,7 @@ impl GroupHandle {
             if !retryable || Instant::now() + backoff > deadline {
                 return Err(classify(err));
             }
-            // The leader of an idle group runs no timers, so its lease has lapsed: a
-            // heartbeat round renews it (as for writes).
-            if self.is_leader() {
-                let _ = self.trigger_heartbeat().await;
-            }
+            self.renew_lease().await;
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(CHANGE_BACKOFF_MAX);
         }

@@ -2,6 +2,7 @@
 //! and its own data dir (kept across restarts), sharing a cluster secret; members are
 //! joined, killed and restarted by the tests, and driven with `warrenctl`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -163,4 +164,49 @@ pub fn warrenctl(secret: &Path, cluster_port: u16, args: &[&str]) -> Output {
         .env_remove("WARRENMQ_NODE")
         .output()
         .expect("run warrenctl")
+}
+
+/// `name -> (leader, members)` as `warrenctl list_queues` on member `i` reports them.
+pub fn queues_seen_by(c: &Cluster, i: usize) -> BTreeMap<String, (String, Vec<String>)> {
+    let out = c.ctl_ok(
+        i,
+        &[
+            "list_queues",
+            "--formatter",
+            "json",
+            "name",
+            "leader",
+            "members",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    v.as_array()
+        .expect("queues")
+        .iter()
+        .map(|q| {
+            let mut members: Vec<String> = q["members"]
+                .as_array()
+                .expect("members")
+                .iter()
+                .map(|m| m.as_str().unwrap().to_string())
+                .collect();
+            members.sort();
+            (
+                q["name"].as_str().unwrap().to_string(),
+                (
+                    q["leader"].as_str().unwrap_or_default().to_string(),
+                    members,
+                ),
+            )
+        })
+        .collect()
+}
+
+/// The leader of `queue` as `warrenctl list_queues` on member `i` reports it (empty when
+/// none is known or the queue is not listed).
+pub fn leader_seen_by(c: &Cluster, i: usize, queue: &str) -> String {
+    queues_seen_by(c, i)
+        .remove(queue)
+        .map(|(leader, _)| leader)
+        .unwrap_or_default()
 }

@@ -230,15 +230,3 @@ impl Traffic {
         gap
     }
 }
-
-/// The leader of `queue` as `warrenctl list_queues` on member `i` reports it.
-pub fn leader_seen_by(c: &Cluster, i: usize, queue: &str) -> String {
-    let out = c.ctl_ok(i, &["list_queues", "--formatter", "json", "name", "leader"]);
-    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
-    v.as_array()
-        .expect("queues")
-        .iter()
-        .find(|q| q["name"] == queue)
-        .map(|q| q["leader"].as_str().unwrap_or_default().to_string())
-        .unwrap_or_default()
-}
