@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock};
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
 use super::{BrokerEvent, QueueMap};
@@ -72,7 +73,7 @@ impl GroupApplier for MetaApplier {
     fn apply(&self, index: u64, request: &Request) -> Response {
         let RequestBody::Meta(bytes) = &request.body else {
             tracing::error!(index, "queue command in the metadata group");
-            return Response(Vec::new());
+            return Response(Bytes::new());
         };
         let reply = match postcard::from_bytes::<MetaCommand>(bytes) {
             Ok(cmd) => {
@@ -96,7 +97,11 @@ impl GroupApplier for MetaApplier {
                 MetaReply::Ok
             }
         };
-        Response(postcard::to_allocvec(&reply).expect("encode metadata reply"))
+        Response(
+            postcard::to_allocvec(&reply)
+                .expect("encode metadata reply")
+                .into(),
+        )
     }
 
     fn snapshot(&self) -> Vec<u8> {

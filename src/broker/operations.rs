@@ -39,7 +39,7 @@ impl Broker {
         let body = postcard::to_allocvec(&cmd).expect("encode metadata command");
         let request = Request {
             time_ms: now_ms(),
-            body: RequestBody::Meta(body),
+            body: RequestBody::Meta(body.into()),
         };
         let mut backoff = Duration::from_millis(5);
         for _ in 0..40 {

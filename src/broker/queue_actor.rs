@@ -585,7 +585,7 @@ impl QueueActor {
                 tokio::spawn(async move {
                     let request = Request {
                         time_ms,
-                        body: RequestBody::Queue(body),
+                        body: RequestBody::Queue(body.into()),
                     };
                     let mut backoff = Duration::from_millis(5);
                     let result = loop {

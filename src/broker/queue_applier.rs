@@ -2,6 +2,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
+
 use crate::queue::{ApplyMeta, QueueCommand, QueueMachine, QueueReply};
 use crate::raft::{GroupApplier, Request, RequestBody, Response};
 
@@ -25,7 +27,7 @@ impl GroupApplier for QueueApplier {
     fn apply(&self, index: u64, request: &Request) -> Response {
         let RequestBody::Queue(bytes) = &request.body else {
             tracing::error!(index, "metadata command in a queue group");
-            return Response(Vec::new());
+            return Response(Bytes::new());
         };
         let cmds: Vec<QueueCommand> = match postcard::from_bytes(bytes) {
             Ok(cmds) => cmds,
@@ -44,7 +46,11 @@ impl GroupApplier for QueueApplier {
             .into_iter()
             .map(|cmd| machine.apply(meta, cmd).0)
             .collect();
-        Response(postcard::to_allocvec(&replies).expect("encode queue replies"))
+        Response(
+            postcard::to_allocvec(&replies)
+                .expect("encode queue replies")
+                .into(),
+        )
     }
 
     fn snapshot(&self) -> Vec<u8> {

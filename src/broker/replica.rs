@@ -182,7 +182,11 @@ async fn catch_up(group: &GroupHandle) -> Result<(), crate::raft::WriteError> {
     let empty: Vec<QueueCommand> = Vec::new();
     let request = Request {
         time_ms: super::operations::now_ms(),
-        body: RequestBody::Queue(postcard::to_allocvec(&empty).expect("encode empty batch")),
+        body: RequestBody::Queue(
+            postcard::to_allocvec(&empty)
+                .expect("encode empty batch")
+                .into(),
+        ),
     };
     group.write(request).await.map(|_| ())
 }

@@ -39,7 +39,7 @@ struct CountingApplier(std::sync::atomic::AtomicU64);
 impl GroupApplier for CountingApplier {
     fn apply(&self, _index: u64, _request: &Request) -> Response {
         let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
-        Response(n.to_be_bytes().to_vec())
+        Response(n.to_be_bytes().to_vec().into())
     }
     fn snapshot(&self) -> Vec<u8> {
         self.0.load(Ordering::Relaxed).to_be_bytes().to_vec()

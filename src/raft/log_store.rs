@@ -3,16 +3,19 @@
 //!
 //! Appends write to sled without waiting and hand openraft's `IOFlushed` callback to the
 //! group-commit flusher, which fires it only after a flush that covers the entries.
+//! Reads of the newest entries come from a [`LogCache`] that sees every write.
 
 use std::fmt::Debug;
 use std::io;
 use std::ops::RangeBounds;
+use std::sync::{Arc, Mutex};
 
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{LogIdOptionExt, OptionalSend};
 
 use super::alive::Alive;
+use super::log_cache::LogCache;
 use super::types::{decode, encode, Entry, LogId, TypeConfig, Vote};
 use crate::storage::{GroupStore, MetaKey};
 
@@ -21,11 +24,20 @@ use crate::storage::{GroupStore, MetaKey};
 pub(crate) struct GroupLogStore {
     store: GroupStore,
     alive: Alive,
+    cache: Arc<Mutex<LogCache>>,
 }
 
 impl GroupLogStore {
     pub(crate) fn new(store: GroupStore, alive: Alive) -> Self {
-        GroupLogStore { store, alive }
+        GroupLogStore {
+            store,
+            alive,
+            cache: Arc::default(),
+        }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, LogCache> {
+        self.cache.lock().expect("log cache lock")
     }
 
     fn read_log_id(&self, key: MetaKey) -> io::Result<Option<LogId>> {
@@ -41,6 +53,9 @@ impl RaftLogReader<TypeConfig> for GroupLogStore {
         &mut self,
         range: RB,
     ) -> io::Result<Vec<Entry>> {
+        if let Some(entries) = self.cache().get(&range) {
+            return Ok(entries);
+        }
         self.store.read_entries(range, |_, bytes| decode(bytes))
     }
 
@@ -95,17 +110,28 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let encoded = entries
-            .into_iter()
-            .map(|entry| Ok((entry.log_id().index(), encode(&entry)?)))
-            .collect::<io::Result<Vec<_>>>()?;
+        let mut cached = Vec::new();
+        let mut encoded = Vec::new();
+        for entry in entries {
+            let bytes = encode(&entry)?;
+            let size = bytes.len();
+            encoded.push((entry.index(), bytes));
+            cached.push((entry, size));
+        }
+        // The cache changes with the store, under its lock, so no reader sees one
+        // without the other.
+        let mut cache = self.cache();
         self.store.append(encoded)?;
+        cache.append(cached);
+        drop(cache);
         self.store
             .after_flush(Box::new(move |result| callback.io_completed(result)));
         Ok(())
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> io::Result<()> {
+        let mut cache = self.cache();
+        cache.truncate_from(last_log_id.next_index());
         self.store.truncate_from(last_log_id.next_index())
     }
 
@@ -114,6 +140,7 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
         // the group, so it happens on a blocking thread (holding the group's token).
         self.store
             .put_meta(MetaKey::Purged, &encode(&Some(log_id))?)?;
+        self.cache().purge_upto(log_id.index());
         let (store, alive, upto) = (self.store.clone(), self.alive.clone(), log_id.index());
         tokio::task::spawn_blocking(move || {
             if let Err(e) = store.delete_upto(upto) {
@@ -146,7 +173,7 @@ mod tests {
     fn entry(term: u64, index: u64) -> Entry {
         let request = Request {
             time_ms: index,
-            body: RequestBody::Queue(vec![index as u8]),
+            body: RequestBody::Queue(vec![index as u8].into()),
         };
         Entry::new(log_id(term, index), EntryPayload::Normal(request))
     }

@@ -34,6 +34,7 @@ mod applier;
 mod error;
 mod forward;
 mod handle;
+mod log_cache;
 mod log_store;
 mod membership;
 mod network;

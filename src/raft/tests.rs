@@ -57,12 +57,12 @@ impl GroupApplier for TestApplier {
             panic!("test applier expects queue bodies");
         };
         let mut payloads = self.payloads.lock().unwrap();
-        payloads.push(payload.clone());
+        payloads.push(payload.to_vec());
         self.events
             .lock()
             .unwrap()
-            .push(Event::Applied(index, payload.clone()));
-        Response((payloads.len() as u64).to_be_bytes().to_vec())
+            .push(Event::Applied(index, payload.to_vec()));
+        Response((payloads.len() as u64).to_be_bytes().to_vec().into())
     }
 
     fn snapshot(&self) -> Vec<u8> {
@@ -85,7 +85,7 @@ impl GroupApplier for TestApplier {
 pub(crate) fn request(payload: Vec<u8>) -> Request {
     Request {
         time_ms: 0,
-        body: RequestBody::Queue(payload),
+        body: RequestBody::Queue(payload.into()),
     }
 }
 
