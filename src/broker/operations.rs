@@ -249,7 +249,7 @@ impl Broker {
                 .start_group(record.group_id, applier)
                 .await
                 .map_err(|e| group_error(record.group_id, e))?;
-            Backend::Raft(group)
+            Backend::Raft(group, None)
         } else {
             Backend::Local { next_index: 0 }
         };

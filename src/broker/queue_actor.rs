@@ -1,14 +1,14 @@
 //! One queue's actor: owns the leader-side consumer registry and turns client requests
-//! into queue-machine commands, batched into one proposal at a time.
+//! into queue-machine commands, batched into proposals.
 //!
-//! Durable queues propose batches to their Raft group and act on the replies in log
-//! order; transient queues apply the same machine in memory. A message is marked
+//! Durable queues propose batches to their Raft group, up to [`PIPELINE_DEPTH`] at once
+//! through a `raft::WritePipeline` (which keeps them in log order), and act on the
+//! replies in log order; transient queues apply the same machine in memory. A message is marked
 //! delivered (and, for durable queues, that mark committed) before a consumer sees it,
 //! so after a crash it comes back with `redelivered = true`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn, Instrument};
@@ -18,17 +18,21 @@ use super::events::{ConfirmTo, ConnEvent, Delivery, GetReply, QueueMsg, QueueSta
 use super::{BrokerEvent, ConsumerKey, QueueHandle};
 use crate::amqp::ReplyCode;
 use crate::queue::{ApplyMeta, MsgId, QueueCommand, QueueMachine, QueueReply};
-use crate::raft::{GroupHandle, Request, RequestBody, WriteError};
+use crate::raft::{GroupHandle, PipelineResult, Request, RequestBody, WriteError, WritePipeline};
 
 /// Most messages taken from the inbox before a batch is proposed.
 const INBOX_BATCH: usize = 512;
+
+/// Most batches of a durable queue in its Raft log at once: while one travels to the
+/// followers and back, the next is appended and sent behind it.
+pub(crate) const PIPELINE_DEPTH: usize = 2;
 
 /// Where the machine's commands go.
 pub(crate) enum Backend {
     /// Transient queue: applied here, in memory.
     Local { next_index: u64 },
-    /// Durable queue: proposed to its Raft group.
-    Raft(GroupHandle),
+    /// Durable queue: proposed to its Raft group (through `pipeline` once started).
+    Raft(GroupHandle, Option<WritePipeline>),
 }
 
 /// What to do with a command's reply.
@@ -62,8 +66,6 @@ struct InFlight {
     credit: Option<Arc<ChannelCredit>>,
 }
 
-type BatchResult = Result<Vec<QueueReply>, WriteError>;
-
 pub(crate) struct QueueActor {
     handle: QueueHandle,
     machine: Arc<Mutex<QueueMachine>>,
@@ -77,11 +79,10 @@ pub(crate) struct QueueActor {
     in_flight: HashMap<MsgId, InFlight>,
     cmds: Vec<QueueCommand>,
     conts: Vec<Cont>,
-    /// Continuations of the batch being proposed (at most one batch at a time, so
-    /// replies are handled in log order and a retried batch cannot overtake a later one).
-    proposing: Option<(Vec<QueueCommand>, Vec<Cont>)>,
-    done_tx: mpsc::UnboundedSender<BatchResult>,
-    done_rx: mpsc::UnboundedReceiver<BatchResult>,
+    /// The batches being proposed, oldest first; their results arrive in this order.
+    proposing: VecDeque<(Vec<QueueCommand>, Vec<Cont>)>,
+    done_tx: mpsc::UnboundedSender<PipelineResult>,
+    done_rx: mpsc::UnboundedReceiver<PipelineResult>,
     /// Set once this node no longer leads the queue: every request goes there.
     relay: Option<QueueHandle>,
     /// Enqueues proposed (or about to be) without a consumer assigned: while there are
@@ -118,7 +119,7 @@ impl QueueActor {
             in_flight: HashMap::new(),
             cmds: Vec::new(),
             conts: Vec::new(),
-            proposing: None,
+            proposing: VecDeque::new(),
             done_tx,
             done_rx,
             relay: None,
@@ -148,7 +149,7 @@ impl QueueActor {
                         }
                     }
                 }
-                Some(result) = self.done_rx.recv() => self.batch_done(result),
+                Some(result) = self.done_rx.recv() => self.pipeline_done(result),
             }
             self.dispatch();
             self.flush();
@@ -288,8 +289,12 @@ impl QueueActor {
     /// queue); a pending purge answers 0.
     fn hand_over(&mut self, to: QueueHandle) {
         let mut pending: Vec<(QueueCommand, Cont)> = Vec::new();
-        if let Some((cmds, conts)) = self.proposing.take() {
+        for (cmds, conts) in std::mem::take(&mut self.proposing) {
             pending.extend(cmds.into_iter().zip(conts));
+        }
+        // Results of batches in flight are not wanted any more.
+        if let Backend::Raft(_, pipeline) = &mut self.backend {
+            *pipeline = None;
         }
         let cmds = std::mem::take(&mut self.cmds);
         let conts = std::mem::take(&mut self.conts);
@@ -355,7 +360,7 @@ impl QueueActor {
     /// or proposed without a consumer). This saves the `MarkDelivered` round a ready
     /// message needs, so a consumer sees a message one commit after it was published.
     fn pre_assign(&mut self) -> Option<InFlight> {
-        if !matches!(self.backend, Backend::Raft(_))
+        if !matches!(self.backend, Backend::Raft(..))
             || self.unassigned > 0
             || !self.available.is_empty()
         {
@@ -551,9 +556,9 @@ impl QueueActor {
         }
     }
 
-    /// Propose (or apply) the commands gathered so far, unless a batch is under way.
+    /// Propose (or apply) the commands gathered so far, unless the pipeline is full.
     fn flush(&mut self) {
-        if self.cmds.is_empty() || self.proposing.is_some() {
+        if self.cmds.is_empty() || self.proposing.len() >= PIPELINE_DEPTH {
             return;
         }
         let cmds = std::mem::take(&mut self.cmds);
@@ -574,46 +579,33 @@ impl QueueActor {
                         })
                         .collect()
                 };
-                self.proposing = Some((cmds, conts));
+                self.proposing.push_back((cmds, conts));
                 self.batch_done(Ok(replies));
             }
-            Backend::Raft(group) => {
+            Backend::Raft(group, pipeline) => {
                 let body = postcard::to_allocvec(&cmds).expect("encode queue commands");
-                let group = group.clone();
-                let done = self.done_tx.clone();
-                self.proposing = Some((cmds, conts));
-                tokio::spawn(async move {
-                    let request = Request {
-                        time_ms,
-                        body: RequestBody::Queue(body.into()),
-                    };
-                    let mut backoff = Duration::from_millis(5);
-                    let result = loop {
-                        match group.write(request.clone()).await {
-                            Ok(resp) => {
-                                break postcard::from_bytes::<Vec<QueueReply>>(&resp.0).map_err(
-                                    |e| WriteError::Fatal(format!("decode queue replies: {e}")),
-                                )
-                            }
-                            // Outcome unknown or no leader yet: retry; enqueues are deduplicated.
-                            Err(WriteError::NotLeader { .. }) | Err(WriteError::Unknown(_)) => {
-                                if done.is_closed() {
-                                    return;
-                                }
-                                tokio::time::sleep(backoff).await;
-                                backoff = (backoff * 2).min(Duration::from_millis(500));
-                            }
-                            Err(e) => break Err(e),
-                        }
-                    };
-                    let _ = done.send(result);
+                let pipeline = pipeline
+                    .get_or_insert_with(|| group.pipeline(PIPELINE_DEPTH, self.done_tx.clone()));
+                pipeline.submit(Request {
+                    time_ms,
+                    body: RequestBody::Queue(body.into()),
                 });
+                self.proposing.push_back((cmds, conts));
             }
         }
     }
 
-    fn batch_done(&mut self, result: BatchResult) {
-        let Some((cmds, conts)) = self.proposing.take() else {
+    /// The reply of the oldest batch in flight (decoded by [`Self::batch_done`]).
+    fn pipeline_done(&mut self, result: PipelineResult) {
+        let replies = result.and_then(|resp| {
+            postcard::from_bytes::<Vec<QueueReply>>(&resp.0)
+                .map_err(|e| WriteError::Fatal(format!("decode queue replies: {e}")))
+        });
+        self.batch_done(replies);
+    }
+
+    fn batch_done(&mut self, result: Result<Vec<QueueReply>, WriteError>) {
+        let Some((cmds, conts)) = self.proposing.pop_front() else {
             return;
         };
         match result {

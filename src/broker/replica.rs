@@ -146,7 +146,7 @@ async fn follow_leadership(
                         &vhost,
                         &name,
                         machine.clone(),
-                        Backend::Raft(group.clone()),
+                        Backend::Raft(group.clone(), None),
                         auto_delete,
                     );
                     local.queues.add_actor(&vhost, &name, &handle);

@@ -19,6 +19,7 @@ mod link;
 mod liveness;
 pub mod pb;
 mod peers;
+mod raft_stream;
 mod secret;
 mod server;
 mod transport;

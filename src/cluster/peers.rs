@@ -28,6 +28,12 @@ use super::server::RESET_STREAMS_ALLOWED;
 use super::transport::{spawn_batcher, BatchSender};
 use crate::raft::{NodeId, RpcKind};
 
+/// HTTP/2 flow-control windows (bytes) of node-to-node connections, both ways: one
+/// stream carries all Raft traffic to a peer, and h2's 64 KiB default would make a
+/// large append wait a round trip per 64 KiB.
+pub(crate) const STREAM_WINDOW: u32 = 8 << 20;
+pub(crate) const CONNECTION_WINDOW: u32 = 16 << 20;
+
 /// A Raft client of one peer, with the secret attached to each call.
 pub(crate) type PeerRaftClient = RaftClient<InterceptedService<Channel, AttachSecret>>;
 /// A liveness client of one peer, with the secret attached to each call.
@@ -197,6 +203,8 @@ impl Peers {
             .tcp_nodelay(true)
             .http2_max_concurrent_reset_streams(RESET_STREAMS_ALLOWED)
             .http2_max_local_error_reset_streams(RESET_STREAMS_ALLOWED)
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<NodeId, Arc<Peer>>> {

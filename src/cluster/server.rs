@@ -1,20 +1,22 @@
-//! `ClusterServer`: this node's gRPC server for its peers. `Raft.Call` hands each group
-//! RPC of a batch to the local [`RaftRegistry`] by group id; `Liveness.Ping` answers at
-//! once. Both refuse calls without the cluster secret, and count what they serve (the
+//! `ClusterServer`: this node's gRPC server for its peers. `Raft.Call` and `Raft.Stream`
+//! hand each group RPC of a batch to the local [`RaftRegistry`] by group id (the stream
+//! in the order sent, `raft_stream.rs`); `Liveness.Ping` answers at once. Both refuse calls without the cluster secret, and count what they serve (the
 //! idle-cost tests read the counts).
 
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::Stream;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
 
 use super::admin::AdminHandler;
@@ -26,7 +28,8 @@ use super::pb::raft::raft_failure::Code;
 use super::pb::raft::raft_server::{Raft, RaftServer};
 use super::pb::raft::{raft_reply, RaftBatch, RaftReplies, RaftReply, RaftRequest};
 use super::pb::{failure, kind_from_pb, reply_to_pb};
-use super::peers::TransportSettings;
+use super::peers::{TransportSettings, CONNECTION_WINDOW, STREAM_WINDOW};
+use super::raft_stream::{self, Handled};
 use super::secret::ClusterSecret;
 use crate::raft::RaftRegistry;
 
@@ -39,7 +42,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// What the server has served since it started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ServerCounts {
-    /// `Raft.Call` gRPC calls (batches) accepted.
+    /// Raft batches accepted (`Raft.Call` calls and `Raft.Stream` frames).
     pub raft_calls: u64,
     /// Group RPCs carried by those calls.
     pub group_rpcs: u64,
@@ -49,8 +52,8 @@ pub struct ServerCounts {
 
 #[derive(Default)]
 struct Stats {
-    raft_calls: AtomicU64,
-    group_rpcs: AtomicU64,
+    /// Raft batches (unary calls and stream frames) and the group RPCs they carried.
+    raft: Arc<(AtomicU64, AtomicU64)>,
     pings: AtomicU64,
 }
 
@@ -65,6 +68,8 @@ struct Shared {
     serving: AtomicBool,
     /// Random per start, so peers can tell a restart from a hiccup.
     incarnation: u64,
+    /// Turns true at shutdown: ends the `Raft.Stream`s peers hold open.
+    stopping: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -121,6 +126,7 @@ impl ClusterServer {
             stats: Stats::default(),
             serving: AtomicBool::new(true),
             incarnation: rand::random(),
+            stopping: watch::Sender::new(false),
         });
         let raft = RaftServer::new(RaftService(shared.clone()))
             .max_decoding_message_size(settings.max_message_bytes)
@@ -135,6 +141,8 @@ impl ClusterServer {
         let router = Server::builder()
             .http2_max_pending_accept_reset_streams(Some(RESET_STREAMS_ALLOWED))
             .http2_max_local_error_reset_streams(Some(RESET_STREAMS_ALLOWED))
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
             .add_service(raft)
             .add_service(liveness)
             .add_optional_service(links.map(|handler| {
@@ -184,8 +192,8 @@ impl ClusterServer {
     pub fn counts(&self) -> ServerCounts {
         let stats = &self.shared.stats;
         ServerCounts {
-            raft_calls: stats.raft_calls.load(Ordering::Relaxed),
-            group_rpcs: stats.group_rpcs.load(Ordering::Relaxed),
+            raft_calls: stats.raft.0.load(Ordering::Relaxed),
+            group_rpcs: stats.raft.1.load(Ordering::Relaxed),
             pings: stats.pings.load(Ordering::Relaxed),
         }
     }
@@ -194,6 +202,7 @@ impl ClusterServer {
     /// waiting briefly for calls in flight.
     pub async fn shutdown(self) {
         self.shared.serving.store(false, Ordering::SeqCst);
+        self.shared.stopping.send_replace(true);
         let registry = self
             .shared
             .registry
@@ -240,14 +249,43 @@ impl Raft for RaftService {
     async fn call(&self, request: Request<RaftBatch>) -> Result<Response<RaftReplies>, Status> {
         let registry = self.0.registry()?;
         let requests = request.into_inner().requests;
-        let stats = &self.0.stats;
-        stats.raft_calls.fetch_add(1, Ordering::Relaxed);
-        stats
-            .group_rpcs
-            .fetch_add(requests.len() as u64, Ordering::Relaxed);
+        let stats = &self.0.stats.raft;
+        stats.0.fetch_add(1, Ordering::Relaxed);
+        stats.1.fetch_add(requests.len() as u64, Ordering::Relaxed);
         let replies =
             futures::future::join_all(requests.into_iter().map(|r| Self::one(&registry, r))).await;
-        Ok(Response::new(RaftReplies { replies }))
+        Ok(Response::new(RaftReplies { replies, id: 0 }))
+    }
+
+    type StreamStream = Pin<Box<dyn Stream<Item = Result<RaftReplies, Status>> + Send>>;
+
+    async fn stream(
+        &self,
+        request: Request<Streaming<RaftBatch>>,
+    ) -> Result<Response<Self::StreamStream>, Status> {
+        self.0.registry()?;
+        let shared = self.0.clone();
+        let handle = move |request: RaftRequest| -> Handled {
+            match shared.registry() {
+                Ok(registry) => Box::pin(async move { Self::one(&registry, request).await }),
+                Err(status) => {
+                    let reply = RaftReply {
+                        result: Some(raft_reply::Result::Failure(failure(
+                            Code::NotRunning,
+                            status.message().to_string(),
+                        ))),
+                    };
+                    Box::pin(std::future::ready(reply))
+                }
+            }
+        };
+        let replies = raft_stream::serve(
+            request.into_inner(),
+            handle,
+            self.0.stats.raft.clone(),
+            self.0.stopping.subscribe(),
+        );
+        Ok(Response::new(Box::pin(replies)))
     }
 }
 

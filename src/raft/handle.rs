@@ -90,6 +90,16 @@ impl GroupHandle {
         self.write_indexed(request).await.map(|(_, resp)| resp)
     }
 
+    /// A pipeline of ordered writes with up to `depth` in flight (see `pipeline.rs`);
+    /// results go to `results` in submission order.
+    pub fn pipeline(
+        &self,
+        depth: usize,
+        results: tokio::sync::mpsc::UnboundedSender<super::PipelineResult>,
+    ) -> super::WritePipeline {
+        super::WritePipeline::start(self.clone(), depth, results)
+    }
+
     /// [`GroupHandle::write`], also returning the entry's log index.
     pub(crate) async fn write_indexed(
         &self,

@@ -10,11 +10,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use futures::{Stream, StreamExt};
+use openraft::base::{BoxFuture, BoxStream};
+use openraft::entry::RaftEntry;
 use openraft::error::{RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
-    TransferLeaderResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult,
+    TransferLeaderRequest, TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::{BasicNode, OptionalSend, RaftNetworkV2};
 use serde::de::DeserializeOwned;
@@ -51,7 +54,9 @@ pub struct TransportError(pub String);
 pub type TransportFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, TransportError>> + Send>>;
 
 /// Sends one encoded Raft RPC of `group` to node `target` and returns the encoded response.
-/// Implemented by `cluster/` over one gRPC connection per peer.
+/// Implemented by `cluster/` over one gRPC connection per peer. A call is queued when it
+/// is made (not when its future is polled), and calls to one peer are delivered in that
+/// order: pipelined appends of a group must reach the follower in the order sent.
 pub trait GroupTransport: Send + Sync + 'static {
     /// Deliver `payload` to `group` on `target`.
     fn call(
@@ -74,6 +79,9 @@ impl GroupTransport for NoTransport {
         Box::pin(async move { Err(TransportError(msg)) })
     }
 }
+
+/// Most AppendEntries of one group to one peer awaiting their answer at once.
+const APPEND_PIPELINE: usize = 8;
 
 /// openraft's network factory for one group.
 pub(crate) struct GroupNetworkFactory {
@@ -112,15 +120,26 @@ impl GroupNetwork {
         kind: RpcKind,
         request: &Req,
     ) -> Result<Resp, Unreachable<TypeConfig>> {
-        let unreachable =
-            |e: &dyn std::fmt::Display| Unreachable::new(&TransportError(e.to_string()));
-        let payload = encode(request).map_err(|e| unreachable(&e))?;
-        let reply = self
-            .transport
-            .call(self.target, self.group, kind, payload)
-            .await
-            .map_err(|e| unreachable(&e))?;
-        decode(&reply).map_err(|e| unreachable(&e))
+        self.start_call(kind, request).await
+    }
+
+    /// Queue the call now (see [`GroupTransport::call`]); the future decodes the answer.
+    fn start_call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        kind: RpcKind,
+        request: &Req,
+    ) -> impl Future<Output = Result<Resp, Unreachable<TypeConfig>>> + Send + 'static {
+        let sent = encode(request)
+            .map(|payload| self.transport.call(self.target, self.group, kind, payload));
+        async move {
+            let unreachable =
+                |e: &dyn std::fmt::Display| Unreachable::new(&TransportError(e.to_string()));
+            let reply = sent
+                .map_err(|e| unreachable(&e))?
+                .await
+                .map_err(|e| unreachable(&e))?;
+            decode(&reply).map_err(|e| unreachable(&e))
+        }
     }
 }
 
@@ -133,6 +152,55 @@ impl RaftNetworkV2<TypeConfig> for GroupNetwork {
         _option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
         Ok(self.call(RpcKind::AppendEntries, &rpc).await?)
+    }
+
+    /// Pipelined: up to [`APPEND_PIPELINE`] requests travel before the first answer is
+    /// back (the transport keeps them in order, so the follower appends them in order);
+    /// answers are yielded in request order and the stream ends after the first that does
+    /// not fully succeed, as openraft's sequential default does.
+    fn stream_append<'s, S>(
+        &'s mut self,
+        input: S,
+        _option: RPCOption,
+    ) -> BoxFuture<
+        's,
+        Result<
+            BoxStream<'s, Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>>,
+            RPCError<TypeConfig>,
+        >,
+    >
+    where
+        S: Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
+    {
+        let net = GroupNetwork {
+            group: self.group,
+            target: self.target,
+            transport: self.transport.clone(),
+        };
+        let answers = input
+            .map(move |req| {
+                let prev = req.prev_log_id;
+                let last = req.entries.last().map(|e| e.log_id()).or(prev);
+                let answer = net.start_call::<_, AppendEntriesResponse<TypeConfig>>(
+                    RpcKind::AppendEntries,
+                    &req,
+                );
+                async move {
+                    let resp = answer.await?;
+                    let complete = !matches!(resp, AppendEntriesResponse::PartialSuccess(_));
+                    Ok((resp.into_stream_result(prev, last), complete))
+                }
+            })
+            .buffered(APPEND_PIPELINE);
+        let mut ended = false;
+        let answers = answers
+            .take_while(move |answer: &Result<_, RPCError<TypeConfig>>| {
+                let go_on = !ended;
+                ended = !matches!(answer, Ok((Ok(_), true)));
+                std::future::ready(go_on)
+            })
+            .map(|answer| answer.map(|(result, _)| result));
+        Box::pin(async move { Ok(answers.boxed()) })
     }
 
     async fn vote(

@@ -346,3 +346,30 @@ async fn start_group_is_quick_fresh_and_recovered() {
     assert!(fresh[10] < Duration::from_millis(100), "{fresh:?}");
     assert!(recovered[10] < Duration::from_millis(100), "{recovered:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_applies_and_answers_its_writes_in_submission_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry(dir.path(), 20_000);
+    let applier = Arc::new(TestApplier::default());
+    let group = reg.start_group(8, applier.clone()).await.unwrap();
+    let (tx, mut results) = tokio::sync::mpsc::unbounded_channel();
+    let pipeline = group.pipeline(4, tx);
+    for i in 1..=500 {
+        pipeline.submit(request(payload(i)));
+    }
+    // The applier answers with its new length: result i must be i (in order, once each).
+    for i in 1..=500u64 {
+        let result = tokio::time::timeout(Duration::from_secs(20), results.recv())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for result {i}"))
+            .expect("the pipeline runs");
+        assert_eq!(result.unwrap().0, i.to_be_bytes().to_vec(), "result {i}");
+    }
+    assert_eq!(
+        applier.payloads(),
+        (1..=500).map(payload).collect::<Vec<_>>()
+    );
+    drop(pipeline);
+    reg.shutdown().await;
+}

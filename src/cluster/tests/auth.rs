@@ -26,7 +26,10 @@ async fn calls_without_or_with_a_wrong_secret_are_refused() {
     let before = nodes[1].counts();
 
     let refused = RaftClient::new(target.clone())
-        .call(RaftBatch { requests: vec![] })
+        .call(RaftBatch {
+            requests: vec![],
+            id: 0,
+        })
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
@@ -34,7 +37,10 @@ async fn calls_without_or_with_a_wrong_secret_are_refused() {
     let wrong = ClusterSecret::new("not-the-secret").unwrap();
     let mut client = RaftClient::new(InterceptedService::new(target.clone(), wrong.attach()));
     let refused = client
-        .call(RaftBatch { requests: vec![] })
+        .call(RaftBatch {
+            requests: vec![],
+            id: 0,
+        })
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");

@@ -3,6 +3,7 @@
 
 mod auth;
 mod idle;
+mod pipeline;
 mod replication;
 mod restart;
 
