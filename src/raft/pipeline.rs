@@ -1,19 +1,19 @@
-//! Ordered, pipelined writes to one group: up to `depth` requests in the log at once,
-//! results returned in submission order.
+//! Ordered writes to one group: requests are submitted in order, up to `depth` in the
+//! log at once, and their results come back in submission order. Queue actors propose
+//! their batches through one (`broker::queue_actor`, which sets the depth).
 //!
-//! A queue actor proposes batch after batch; waiting for each to commit before proposing
-//! the next leaves the log idle while a batch travels to the followers and back. Here a
-//! later request is submitted while earlier ones are in flight, but only on the condition
-//! that the leader that appended the earlier ones still leads (openraft's `with_leader`),
-//! so every request in flight sits in one leader's log, in order: a later one cannot
-//! commit unless the earlier ones do. That is what deduplication by `(enqueuer, seq)`
-//! relies on: a retried request must never land after a later one of the same enqueuer.
+//! With `depth` > 1 a later request is submitted while earlier ones are in flight, but
+//! only on the condition that the leader that appended the earlier ones still leads
+//! (openraft's `with_leader`), so every request in flight sits in one leader's log, in
+//! order: a later one cannot commit unless the earlier ones do. That is what
+//! deduplication by `(enqueuer, seq)` relies on: a retried request must never land after
+//! a later one of the same enqueuer.
 //!
 //! When a request fails with an outcome that permits a retry (no leader, leader changed,
 //! entry discarded), every request in flight is awaited, then the failed ones are sent
-//! again one at a time, in order, until one commits and names the new leader; pipelining
+//! again one at a time, in order, until one commits and names the leader; pipelining
 //! resumes from there. Only the first request after a start or a failure goes without the
-//! leader condition.
+//! leader condition. Dropping the pipeline ends its retries.
 
 use std::collections::VecDeque;
 use std::time::Duration;
