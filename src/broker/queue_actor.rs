@@ -3,9 +3,9 @@
 //!
 //! Durable queues propose batches to their Raft group through a `raft::WritePipeline`
 //! ([`PIPELINE_DEPTH`] at once, kept in log order, retried in order) and act on the
-//! replies in log order; transient queues apply the same machine in memory. A message is marked
-//! delivered (and, for durable queues, that mark committed) before a consumer sees it,
-//! so after a crash it comes back with `redelivered = true`.
+//! replies in log order; transient queues apply the same machine in memory. A message
+//! is marked delivered (and, for durable queues, that mark committed) before a consumer
+//! sees it, so after a crash it comes back with `redelivered = true`.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
