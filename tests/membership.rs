@@ -217,13 +217,23 @@ fn the_balanced_leader_locator_spreads_new_leaders() {
         }
         conn.close(200, "bye".into()).await.unwrap();
     });
-    // Each queue's Raft group elects the member the record names; wait until it has.
+    wait_two_leaders_per_node(&c, "b", "six balanced queues declared on node 1");
+}
+
+/// Each queue's Raft group elects the member the record names: wait until the six queues
+/// named `prefix` + digit are led two per node.
+fn wait_two_leaders_per_node(c: &Cluster, prefix: &str, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let queues = queues_seen_by(&c, 0);
+        let queues = queues_seen_by(c, 0);
         let mut per_node: BTreeMap<String, usize> = BTreeMap::new();
-        for (leader, _) in queues.values() {
-            *per_node.entry(leader.clone()).or_default() += 1;
+        for (name, (leader, _)) in &queues {
+            let ours = name
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.parse::<u32>().is_ok());
+            if ours {
+                *per_node.entry(leader.clone()).or_default() += 1;
+            }
         }
         let want: BTreeMap<String, usize> = ["warren@c1", "warren@c2", "warren@c3"]
             .into_iter()
@@ -234,8 +244,99 @@ fn the_balanced_leader_locator_spreads_new_leaders() {
         }
         assert!(
             Instant::now() < deadline,
-            "six balanced queues declared on node 1 are led two per node: {queues:?}"
+            "{what} are led two per node: {queues:?}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn a_policy_sets_the_leader_locator_of_queues_without_the_argument() {
+    let c = Cluster::joined();
+    let set = c.ctl(
+        0,
+        &[
+            "set_policy",
+            "--apply-to",
+            "queues",
+            "--priority",
+            "1",
+            "bal",
+            "^pol\\.",
+            r#"{"queue-leader-locator":"balanced"}"#,
+        ],
+    );
+    assert!(set.status.success(), "set_policy: {set:?}");
+    let said = String::from_utf8_lossy(&set.stdout);
+    assert!(
+        said.starts_with("Setting policy \"bal\" for pattern"),
+        "{said}"
+    );
+    // Refused as RabbitMQ refuses them: a bad pattern, a bad locator, a missing policy.
+    let bad = c.ctl(
+        0,
+        &[
+            "set_policy",
+            "x",
+            "(",
+            r#"{"queue-leader-locator":"balanced"}"#,
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("regular expression"),
+        "{bad:?}"
+    );
+    let bad = c.ctl(
+        0,
+        &[
+            "set_policy",
+            "x",
+            ".*",
+            r#"{"queue-leader-locator":"anywhere"}"#,
+        ],
+    );
+    assert!(!bad.status.success());
+    let gone = c.ctl(0, &["clear_policy", "nope"]);
+    assert!(!gone.status.success());
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("not found"),
+        "{gone:?}"
+    );
+    // Every node lists it (from its own copy of the metadata).
+    let listed = c.ctl_ok(2, &["list_policies", "--formatter", "json"]);
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(
+        listed,
+        serde_json::json!([{"vhost": "/", "name": "bal", "pattern": "^pol\\.", "apply-to": "queues",
+            "definition": {"queue-leader-locator": "balanced"}, "priority": 1}])
+    );
+    run(
+        Duration::from_secs(60),
+        "declare queues a policy places",
+        async {
+            let (conn, ch) = open(c.server(0)).await;
+            for name in [
+                "pol.0", "pol.1", "pol.2", "pol.3", "pol.4", "pol.5", "local",
+            ] {
+                ch.queue_declare(name.into(), durable(), quorum())
+                    .await
+                    .unwrap();
+            }
+            conn.close(200, "bye".into()).await.unwrap();
+        },
+    );
+    wait_two_leaders_per_node(
+        &c,
+        "pol.",
+        "six queues the policy matches, declared on node 1,",
+    );
+    let queues = queues_seen_by(&c, 0);
+    assert_eq!(queues["local"].0, "warren@c1", "not matched: client-local");
+    c.ctl_ok(1, &["clear_policy", "bal"]);
+    let listed = c.ctl_ok(0, &["list_policies"]);
+    assert_eq!(
+        listed,
+        "Listing policies for vhost \"/\" ...\nvhost\tname\tpattern\tapply-to\tdefinition\tpriority\n"
+    );
 }

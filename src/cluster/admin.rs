@@ -8,6 +8,7 @@ use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
+use super::admin_policies::{policy_from_pb, policy_to_pb, PoliciesFuture, PolicyInfo};
 use super::admin_queues::{
     change_to_pb, leaders_to_pb, member_to_pb, ChangesFuture, LeadersFuture, MembersFuture,
 };
@@ -112,6 +113,9 @@ pub trait AdminHandler: Send + Sync + 'static {
     fn quorum_status(&self, vhost: String, queue: String, local_only: bool) -> MembersFuture<'_>;
     fn rebalance(&self) -> LeadersFuture<'_>;
     fn transfer_queue_leader(&self, vhost: String, queue: String, to: u64) -> AdminFuture<'_>;
+    fn set_policy(&self, policy: PolicyInfo) -> AdminFuture<'_>;
+    fn clear_policy(&self, vhost: String, name: String) -> AdminFuture<'_>;
+    fn list_policies(&self, vhost: String) -> PoliciesFuture<'_>;
 }
 
 /// An admin command's outcome as a gRPC reply.
@@ -242,6 +246,39 @@ impl Admin for AdminService {
     ) -> Result<Response<admin::Empty>, Status> {
         let r = request.into_inner();
         done(self.0.transfer_queue_leader(r.vhost, r.queue, r.to).await)
+    }
+
+    async fn set_policy(
+        &self,
+        request: Request<admin::PolicyInfo>,
+    ) -> Result<Response<admin::Empty>, Status> {
+        done(
+            self.0
+                .set_policy(policy_from_pb(request.into_inner()))
+                .await,
+        )
+    }
+
+    async fn clear_policy(
+        &self,
+        request: Request<admin::ClearPolicyRequest>,
+    ) -> Result<Response<admin::Empty>, Status> {
+        let r = request.into_inner();
+        done(self.0.clear_policy(r.vhost, r.name).await)
+    }
+
+    async fn list_policies(
+        &self,
+        request: Request<admin::ListPoliciesRequest>,
+    ) -> Result<Response<admin::ListPoliciesReply>, Status> {
+        let policies = self
+            .0
+            .list_policies(request.into_inner().vhost)
+            .await
+            .map_err(Status::failed_precondition)?;
+        Ok(Response::new(admin::ListPoliciesReply {
+            policies: policies.into_iter().map(policy_to_pb).collect(),
+        }))
     }
 
     async fn add_node(

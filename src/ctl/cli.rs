@@ -97,6 +97,42 @@ pub enum Command {
         #[arg(id = "target_node", value_name = "NODE")]
         node: String,
     },
+    /// Set a policy: queues (or exchanges) of the vhost whose names match PATTERN get
+    /// the keys of DEFINITION (a JSON object; so far queue-leader-locator takes effect)
+    #[command(name = "set_policy")]
+    SetPolicy {
+        /// The virtual host
+        #[arg(short = 'p', long = "vhost", default_value = "/")]
+        vhost: String,
+        /// Of several matching policies the highest priority applies
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        priority: i64,
+        /// What the policy applies to
+        #[arg(long = "apply-to", default_value = "all", value_parser = ["all", "queues", "classic_queues", "quorum_queues", "streams", "exchanges"])]
+        apply_to: String,
+        /// The policy's name
+        name: String,
+        /// A regular expression over queue (or exchange) names
+        pattern: String,
+        /// A JSON object, e.g. '{"queue-leader-locator":"balanced"}'
+        definition: String,
+    },
+    /// Remove a policy
+    #[command(name = "clear_policy")]
+    ClearPolicy {
+        /// The virtual host
+        #[arg(short = 'p', long = "vhost", default_value = "/")]
+        vhost: String,
+        /// The policy's name
+        name: String,
+    },
+    /// List a vhost's policies
+    #[command(name = "list_policies")]
+    ListPolicies {
+        /// The virtual host
+        #[arg(short = 'p', long = "vhost", default_value = "/")]
+        vhost: String,
+    },
     /// Quorum queue replicas and leaders, as rabbitmq-queues
     #[command(name = "queues", subcommand)]
     Queues(QueuesCommand),

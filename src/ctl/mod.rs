@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::cluster::{AdminClient, AdminError, ClusterSecret};
+use crate::cluster::{AdminClient, AdminError, ClusterSecret, PolicyInfo};
 use crate::config::SECRET_FILE_NAME;
 
 /// Exit codes.
@@ -125,6 +125,38 @@ pub async fn run(args: Args) -> Result<String, Failure> {
         Command::ForgetClusterNode { node } => {
             client.forget_cluster_node(node).await?;
             Ok(format!("Removing node {node} from the cluster\n"))
+        }
+        Command::SetPolicy {
+            vhost,
+            priority,
+            apply_to,
+            name,
+            pattern,
+            definition,
+        } => {
+            client
+                .set_policy(PolicyInfo {
+                    vhost: vhost.clone(),
+                    name: name.clone(),
+                    pattern: pattern.clone(),
+                    apply_to: apply_to.clone(),
+                    definition: definition.clone(),
+                    priority: *priority,
+                })
+                .await?;
+            Ok(format!(
+                "Setting policy \"{name}\" for pattern \"{pattern}\" to \"{definition}\" with priority \"{priority}\" for vhost \"{vhost}\" ...\n"
+            ))
+        }
+        Command::ClearPolicy { vhost, name } => {
+            client.clear_policy(vhost, name).await?;
+            Ok(format!(
+                "Clearing policy \"{name}\" on vhost \"{vhost}\" ...\n"
+            ))
+        }
+        Command::ListPolicies { vhost } => {
+            let policies = client.list_policies(vhost).await?;
+            Ok(output::list_policies(&policies, vhost, json))
         }
         Command::Queues(cmd) => queues(&mut client, cmd, json).await,
     }

@@ -8,7 +8,8 @@ use std::fmt::Write;
 use serde_json::{json, Value};
 
 use crate::cluster::{
-    ClusterStatus, ListenerInfo, MemberChange, MemberStatus, NodeLeaders, NodeStatus, QueueInfo,
+    ClusterStatus, ListenerInfo, MemberChange, MemberStatus, NodeLeaders, NodeStatus, PolicyInfo,
+    QueueInfo,
 };
 
 fn listener_json(node: &str, l: &ListenerInfo) -> Value {
@@ -195,6 +196,36 @@ pub fn rebalance(queue_type: &str, leaders: &[NodeLeaders], json: bool) -> Strin
         .collect();
     let title = format!("Re-balancing leaders of {queue_type} queues...");
     let header = ["Node Name", "Number of quorum queue leaders"];
+    table(&title, &header, rows, json)
+}
+
+/// `list_policies`: the definition as compact JSON text (a JSON object with
+/// `--formatter json`).
+pub fn list_policies(policies: &[PolicyInfo], vhost: &str, json: bool) -> String {
+    let rows = policies
+        .iter()
+        .map(|p| {
+            let definition = serde_json::from_str(&p.definition)
+                .unwrap_or_else(|_| Value::String(p.definition.clone()));
+            vec![
+                json!(p.vhost),
+                json!(p.name),
+                json!(p.pattern),
+                json!(p.apply_to),
+                definition,
+                json!(p.priority),
+            ]
+        })
+        .collect();
+    let title = format!("Listing policies for vhost \"{vhost}\" ...");
+    let header = [
+        "vhost",
+        "name",
+        "pattern",
+        "apply-to",
+        "definition",
+        "priority",
+    ];
     table(&title, &header, rows, json)
 }
 

@@ -77,6 +77,7 @@ impl MetaState {
                     return err(ReplyCode::NotFound, format!("vhost '{name}' not found"));
                 };
                 self.permissions.retain(|(_, v), _| *v != name);
+                self.policies.retain(|(v, _), _| *v != name);
                 let effects = vhost
                     .queues
                     .into_values()
@@ -272,6 +273,30 @@ impl MetaState {
                 name,
                 members,
             } => self.set_queue_members(&vhost, &name, members),
+            MetaCommand::SetPolicy {
+                vhost,
+                name,
+                policy,
+            } => {
+                if !self.vhosts.contains_key(&vhost) {
+                    return err(ReplyCode::NotFound, format!("no_such_vhost: {vhost}"));
+                }
+                self.policies.insert((vhost, name), policy);
+                (MetaReply::Ok, Vec::new())
+            }
+            MetaCommand::ClearPolicy { vhost, name } => {
+                if self
+                    .policies
+                    .remove(&(vhost.clone(), name.clone()))
+                    .is_none()
+                {
+                    return err(
+                        ReplyCode::NotFound,
+                        format!("policy '{name}' not found in vhost '{vhost}'"),
+                    );
+                }
+                (MetaReply::Ok, Vec::new())
+            }
             MetaCommand::DeleteTransientQueuesOfNode { node } => {
                 let effects = self.delete_queues_where(|q| q.dies_with(node));
                 (MetaReply::Ok, effects)
@@ -539,8 +564,11 @@ impl MetaState {
             (vec![node], node)
         } else {
             let nodes: Vec<u64> = self.nodes.keys().copied().collect();
+            let policy = self
+                .effective_policy(vhost_name, &name, queue_type)
+                .and_then(|p| p.leader_locator());
             let existing = self.vhosts.values().flat_map(|v| v.queues.values());
-            place(queue_type, &arguments, node, &nodes, existing)
+            place(queue_type, &arguments, policy, node, &nodes, existing)
         };
         let record = QueueRecord {
             name: name.clone(),

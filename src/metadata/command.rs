@@ -4,7 +4,7 @@
 use amq_protocol::types::FieldTable;
 use serde::{Deserialize, Serialize};
 
-use super::{Destination, ExchangeKind, OwnerId, QueueRecord};
+use super::{Destination, ExchangeKind, OwnerId, Policy, QueueRecord};
 use crate::amqp::ReplyCode;
 
 /// A change to the metadata.
@@ -117,6 +117,17 @@ pub enum MetaCommand {
         vhost: String,
         name: String,
         members: Vec<u64>,
+    },
+    /// `rabbitmqctl set_policy` (checked by `Policy::validate` before it is proposed).
+    SetPolicy {
+        vhost: String,
+        name: String,
+        policy: Policy,
+    },
+    /// `rabbitmqctl clear_policy`.
+    ClearPolicy {
+        vhost: String,
+        name: String,
     },
 }
 

@@ -1,5 +1,5 @@
-//! The metadata machine: vhosts, users, permissions, exchanges, queues, bindings, the
-//! cluster's nodes and where each durable queue's group lives.
+//! The metadata machine: vhosts, users, permissions, exchanges, queues, bindings,
+//! policies, the cluster's nodes and where each durable queue's group lives.
 //!
 //! Pure and deterministic like the queue machine: `MetaState::apply(meta, command) ->
 //! (reply, effects)`. Every node applies the metadata group's log and keeps the state as
@@ -11,6 +11,7 @@ mod args;
 mod command;
 mod password;
 mod placement;
+mod policy;
 mod state;
 
 pub use crate::queue::ApplyMeta;
@@ -18,6 +19,7 @@ pub use crate::routing::{Destination, ExchangeKind, RouteResult};
 pub use command::{MetaCommand, MetaEffect, MetaError, MetaReply};
 pub use password::{check_password_hash, hash_password};
 pub use placement::{LeaderLocator, DEFAULT_QUORUM_SIZE};
+pub use policy::{Policy, PolicyTarget};
 pub use state::{
     ClusterNode, ExchangeRecord, MetaState, OwnerId, Permissions, QueueRecord, QueueType,
     SnapshotError, User, VHost,

@@ -32,13 +32,13 @@ impl LeaderLocator {
         }
     }
 
-    pub(super) fn of(arguments: &FieldTable) -> LeaderLocator {
+    /// The `x-queue-leader-locator` argument, if the queue has a valid one.
+    pub(super) fn of(arguments: &FieldTable) -> Option<LeaderLocator> {
         arguments
             .inner()
             .get("x-queue-leader-locator")
             .and_then(str_value)
             .and_then(|v| LeaderLocator::parse(&v))
-            .unwrap_or(LeaderLocator::ClientLocal)
     }
 }
 
@@ -64,10 +64,12 @@ impl Load {
 
 /// Members (declaring node first when it is a cluster node) and first leader of a new
 /// durable queue declared on `node`. `nodes` are the cluster's node ids; when the cluster
-/// has none recorded yet (a node still starting), the queue lives on `node` alone.
+/// has none recorded yet (a node still starting), the queue lives on `node` alone. The
+/// leader locator is the queue's argument, else `policy`'s, else client-local.
 pub(super) fn place<'a>(
     queue_type: QueueType,
     arguments: &FieldTable,
+    policy: Option<LeaderLocator>,
     node: u64,
     nodes: &[u64],
     existing: impl Iterator<Item = &'a QueueRecord>,
@@ -93,7 +95,10 @@ pub(super) fn place<'a>(
     }
     members.extend(others.into_iter().take(wanted - members.len().min(wanted)));
     members.truncate(wanted);
-    let leader = match LeaderLocator::of(arguments) {
+    let locator = LeaderLocator::of(arguments)
+        .or(policy)
+        .unwrap_or(LeaderLocator::ClientLocal);
+    let leader = match locator {
         LeaderLocator::ClientLocal if members.contains(&node) => node,
         _ => *members
             .iter()
@@ -134,12 +139,12 @@ mod tests {
     fn classic_lives_on_the_declaring_node() {
         let none = FieldTable::default();
         assert_eq!(
-            place(QueueType::Classic, &none, 2, &[1, 2, 3], [].iter()),
+            place(QueueType::Classic, &none, None, 2, &[1, 2, 3], [].iter()),
             (vec![2], 2)
         );
         // Before the node knows the cluster, a queue stays local whatever its type.
         assert_eq!(
-            place(QueueType::Quorum, &none, 7, &[], [].iter()),
+            place(QueueType::Quorum, &none, None, 7, &[], [].iter()),
             (vec![7], 7)
         );
     }
@@ -147,10 +152,10 @@ mod tests {
     #[test]
     fn quorum_takes_three_nodes_client_local_leader_first() {
         let none = FieldTable::default();
-        let (members, leader) = place(QueueType::Quorum, &none, 2, &[1, 2, 3, 4], [].iter());
+        let (members, leader) = place(QueueType::Quorum, &none, None, 2, &[1, 2, 3, 4], [].iter());
         assert_eq!((members, leader), (vec![2, 1, 3], 2));
         // At most the cluster size.
-        let (members, _) = place(QueueType::Quorum, &none, 1, &[1, 2], [].iter());
+        let (members, _) = place(QueueType::Quorum, &none, None, 1, &[1, 2], [].iter());
         assert_eq!(members, vec![1, 2]);
     }
 
@@ -160,7 +165,14 @@ mod tests {
         let existing = [record(1, vec![1, 3], 1), record(2, vec![3, 4], 3)];
         // Node 2 declares: it is first, then the node with the fewest memberships (4 has 1,
         // 1 has 1 -> lower id wins).
-        let (members, leader) = place(QueueType::Quorum, &size2, 2, &[1, 2, 3, 4], existing.iter());
+        let (members, leader) = place(
+            QueueType::Quorum,
+            &size2,
+            None,
+            2,
+            &[1, 2, 3, 4],
+            existing.iter(),
+        );
         assert_eq!((members, leader), (vec![2, 1], 2));
     }
 
@@ -171,7 +183,14 @@ mod tests {
             AMQPValue::LongString(LongString::from("balanced")),
         )]);
         let existing = [record(1, vec![1, 2, 3], 1), record(2, vec![1, 2, 3], 2)];
-        let (members, leader) = place(QueueType::Quorum, &balanced, 1, &[1, 2, 3], existing.iter());
+        let (members, leader) = place(
+            QueueType::Quorum,
+            &balanced,
+            None,
+            1,
+            &[1, 2, 3],
+            existing.iter(),
+        );
         assert_eq!((members, leader), (vec![1, 2, 3], 3));
         assert_eq!(
             LeaderLocator::parse("least-leaders"),
@@ -183,7 +202,7 @@ mod tests {
     #[test]
     fn a_declaring_node_outside_the_cluster_is_not_a_member() {
         let none = FieldTable::default();
-        let (members, leader) = place(QueueType::Quorum, &none, 9, &[1, 2, 3], [].iter());
+        let (members, leader) = place(QueueType::Quorum, &none, None, 9, &[1, 2, 3], [].iter());
         assert_eq!(members, vec![1, 2, 3]);
         assert_eq!(leader, 1);
     }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use amq_protocol::types::FieldTable;
 use serde::{Deserialize, Serialize};
 
+use super::policy::{self, Policy};
 use super::{check_password_hash, ExchangeKind, RouteResult};
 use crate::routing::RoutingTable;
 
@@ -100,6 +101,18 @@ pub struct MetaState {
     pub(super) last_group_id: u64,
     /// The cluster's nodes by Raft node id (snapshot format 2 and later).
     pub(super) nodes: BTreeMap<u64, ClusterNode>,
+    /// (vhost, policy name) -> policy (snapshot format 3 and later).
+    pub(super) policies: BTreeMap<(String, String), Policy>,
+}
+
+/// Snapshot format 2: [`MetaState`] before policies.
+#[derive(Deserialize)]
+struct MetaStateV2 {
+    vhosts: BTreeMap<String, VHost>,
+    users: BTreeMap<String, User>,
+    permissions: BTreeMap<(String, String), Permissions>,
+    last_group_id: u64,
+    nodes: BTreeMap<u64, ClusterNode>,
 }
 
 /// Snapshot format 1: [`MetaState`] before it listed the cluster's nodes.
@@ -116,13 +129,13 @@ struct MetaStateV1 {
 pub enum SnapshotError {
     #[error("empty metadata snapshot")]
     Empty,
-    #[error("metadata snapshot format version {0} is unknown (this build reads 1 and 2)")]
+    #[error("metadata snapshot format version {0} is unknown (this build reads 1 to 3)")]
     UnsupportedVersion(u8),
     #[error("undecodable metadata snapshot: {0}")]
     Decode(#[from] postcard::Error),
 }
 
-const SNAPSHOT_VERSION: u8 = 2;
+const SNAPSHOT_VERSION: u8 = 3;
 
 impl MetaState {
     pub fn to_snapshot(&self) -> Vec<u8> {
@@ -135,6 +148,17 @@ impl MetaState {
         match bytes.split_first() {
             None => Err(SnapshotError::Empty),
             Some((&SNAPSHOT_VERSION, rest)) => Ok(postcard::from_bytes(rest)?),
+            Some((2, rest)) => {
+                let v2: MetaStateV2 = postcard::from_bytes(rest)?;
+                Ok(MetaState {
+                    vhosts: v2.vhosts,
+                    users: v2.users,
+                    permissions: v2.permissions,
+                    last_group_id: v2.last_group_id,
+                    nodes: v2.nodes,
+                    policies: BTreeMap::new(),
+                })
+            }
             Some((1, rest)) => {
                 let v1: MetaStateV1 = postcard::from_bytes(rest)?;
                 Ok(MetaState {
@@ -143,10 +167,29 @@ impl MetaState {
                     permissions: v1.permissions,
                     last_group_id: v1.last_group_id,
                     nodes: BTreeMap::new(),
+                    policies: BTreeMap::new(),
                 })
             }
             Some((&v, _)) => Err(SnapshotError::UnsupportedVersion(v)),
         }
+    }
+
+    /// The policies of `vhost`, by name.
+    pub fn policies<'a>(&'a self, vhost: &'a str) -> impl Iterator<Item = (&'a str, &'a Policy)> {
+        self.policies
+            .iter()
+            .filter(move |((v, _), _)| v == vhost)
+            .map(|((_, name), p)| (name.as_str(), p))
+    }
+
+    /// The policy that applies to queue `name` of `vhost`, if any.
+    pub fn effective_policy<'a>(
+        &'a self,
+        vhost: &'a str,
+        name: &str,
+        queue_type: QueueType,
+    ) -> Option<&'a Policy> {
+        policy::effective(self.policies(vhost), name, queue_type)
     }
 
     pub fn vhost_exists(&self, vhost: &str) -> bool {

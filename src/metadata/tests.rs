@@ -777,3 +777,99 @@ fn a_format_1_snapshot_still_loads() {
     assert_eq!(loaded, s);
     assert_eq!(MetaState::from_snapshot(&s.to_snapshot()).unwrap(), s);
 }
+
+fn set_policy(vhost: &str, name: &str, pattern: &str, priority: i64, def: &str) -> MetaCommand {
+    MetaCommand::SetPolicy {
+        vhost: vhost.into(),
+        name: name.into(),
+        policy: Policy {
+            pattern: pattern.into(),
+            apply_to: PolicyTarget::Queues,
+            priority,
+            definition: def.into(),
+        },
+    }
+}
+
+#[test]
+fn a_policy_s_leader_locator_places_queues_without_the_argument() {
+    let mut s = boot();
+    for id in 1..=3 {
+        s.apply(META, set_node(id));
+    }
+    let balanced = r#"{"queue-leader-locator":"balanced"}"#;
+    let local = r#"{"queue-leader-locator":"client-local"}"#;
+    assert_eq!(
+        s.apply(META, set_policy("/", "bal", "^bal\\.", 1, balanced))
+            .0,
+        MetaReply::Ok
+    );
+    for i in 0..6 {
+        s.apply(META, declare_q(&format!("bal.{i}"), true, quorum_args()));
+    }
+    let mut leaders: Vec<u64> = (0..6)
+        .map(|i| record(&s, &format!("bal.{i}")).leader_node)
+        .collect();
+    leaders.sort();
+    assert_eq!(
+        leaders,
+        vec![1, 1, 2, 2, 3, 3],
+        "declared on node 1, spread"
+    );
+    // Not matched, or overridden by a higher priority or by the queue's argument: local.
+    s.apply(META, declare_q("other", true, quorum_args()));
+    assert_eq!(record(&s, "other").leader_node, 1);
+    s.apply(META, set_policy("/", "pin", "^bal\\.pinned", 2, local));
+    s.apply(META, declare_q("bal.pinned", true, quorum_args()));
+    assert_eq!(record(&s, "bal.pinned").leader_node, 1);
+    let mut args = quorum_args();
+    args.insert("x-queue-leader-locator".into(), text("client-local"));
+    s.apply(META, declare_q("bal.arg", true, args));
+    assert_eq!(record(&s, "bal.arg").leader_node, 1);
+
+    let names: Vec<&str> = s.policies("/").map(|(n, _)| n).collect();
+    assert_eq!(names, vec!["bal", "pin"]);
+    let snap = MetaState::from_snapshot(&s.to_snapshot()).unwrap();
+    assert_eq!(snap, s, "policies survive a snapshot");
+
+    let clear = |name: &str| MetaCommand::ClearPolicy {
+        vhost: "/".into(),
+        name: name.into(),
+    };
+    assert_eq!(s.apply(META, clear("bal")).0, MetaReply::Ok);
+    assert_eq!(error(s.apply(META, clear("bal")).0).0, ReplyCode::NotFound);
+    let missing_vhost = set_policy("nope", "p", ".*", 0, balanced);
+    assert_eq!(error(s.apply(META, missing_vhost).0).0, ReplyCode::NotFound);
+    s.apply(META, MetaCommand::AddVhost { name: "v".into() });
+    s.apply(META, set_policy("v", "p", ".*", 0, balanced));
+    s.apply(META, MetaCommand::DeleteVhost { name: "v".into() });
+    assert_eq!(s.policies("v").count(), 0, "a vhost's policies go with it");
+}
+
+#[test]
+fn a_format_2_snapshot_still_loads() {
+    #[derive(serde::Serialize)]
+    struct V2<'a> {
+        vhosts: &'a std::collections::BTreeMap<String, VHost>,
+        users: std::collections::BTreeMap<String, User>,
+        permissions: std::collections::BTreeMap<(String, String), Permissions>,
+        last_group_id: u64,
+        nodes: std::collections::BTreeMap<u64, ClusterNode>,
+    }
+    let mut s = boot();
+    s.apply(META, set_node(1));
+    s.apply(META, declare_q("q", true, FieldTable::default()));
+    let vhosts = s.vhosts.clone();
+    let mut bytes = vec![2u8];
+    bytes.extend(
+        postcard::to_allocvec(&V2 {
+            vhosts: &vhosts,
+            users: s.users.clone(),
+            permissions: s.permissions.clone(),
+            last_group_id: s.last_group_id,
+            nodes: s.nodes.clone(),
+        })
+        .unwrap(),
+    );
+    assert_eq!(MetaState::from_snapshot(&bytes).unwrap(), s);
+}

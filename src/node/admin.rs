@@ -8,7 +8,8 @@ use std::sync::Arc;
 use crate::broker::LinkRx;
 use crate::cluster::{
     AdminFuture, AdminHandler, ChangesFuture, ClusterNodeInfo, ClusterStatus, JoiningNode,
-    LeadersFuture, LinkHandler, ListenerInfo, MembersFuture, NodeStatus, PeerState, QueuesFuture,
+    LeadersFuture, LinkHandler, ListenerInfo, MembersFuture, NodeStatus, PeerState, PoliciesFuture,
+    PolicyInfo, QueuesFuture,
 };
 
 use super::control::Control;
@@ -151,6 +152,18 @@ impl AdminHandler for NodeAdmin {
 
     fn transfer_queue_leader(&self, vhost: String, queue: String, to: u64) -> AdminFuture<'_> {
         Box::pin(async move { self.0.transfer_queue_leader(&vhost, &queue, to).await })
+    }
+
+    fn set_policy(&self, policy: PolicyInfo) -> AdminFuture<'_> {
+        Box::pin(self.0.set_policy(policy))
+    }
+
+    fn clear_policy(&self, vhost: String, name: String) -> AdminFuture<'_> {
+        Box::pin(async move { self.0.clear_policy(&vhost, &name).await })
+    }
+
+    fn list_policies(&self, vhost: String) -> PoliciesFuture<'_> {
+        Box::pin(async move { self.0.list_policies(&vhost).await })
     }
 }
 

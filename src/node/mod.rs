@@ -6,6 +6,7 @@ mod app;
 mod control;
 mod identity;
 mod membership;
+mod policies;
 mod queue_members;
 mod queues;
 

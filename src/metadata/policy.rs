@@ -1,0 +1,174 @@
+//! Policies, as `rabbitmqctl set_policy` makes them: a vhost's named rule that gives the
+//! queues (or exchanges) whose names match its pattern the keys of its definition. Of
+//! several matching policies the one of highest priority applies (ties: the greatest
+//! name, so every node picks the same). So far one key takes effect:
+//! `queue-leader-locator` (`client-local` or `balanced`), which places a new quorum
+//! queue's leader when the queue has no `x-queue-leader-locator` argument.
+
+use serde::{Deserialize, Serialize};
+
+use super::placement::LeaderLocator;
+use super::state::QueueType;
+
+/// What a policy applies to (`--apply-to`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PolicyTarget {
+    All,
+    Queues,
+    ClassicQueues,
+    QuorumQueues,
+    Streams,
+    Exchanges,
+}
+
+impl PolicyTarget {
+    /// rabbitmqctl's names.
+    pub fn parse(value: &str) -> Option<PolicyTarget> {
+        Some(match value {
+            "all" => PolicyTarget::All,
+            "queues" => PolicyTarget::Queues,
+            "classic_queues" => PolicyTarget::ClassicQueues,
+            "quorum_queues" => PolicyTarget::QuorumQueues,
+            "streams" => PolicyTarget::Streams,
+            "exchanges" => PolicyTarget::Exchanges,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyTarget::All => "all",
+            PolicyTarget::Queues => "queues",
+            PolicyTarget::ClassicQueues => "classic_queues",
+            PolicyTarget::QuorumQueues => "quorum_queues",
+            PolicyTarget::Streams => "streams",
+            PolicyTarget::Exchanges => "exchanges",
+        }
+    }
+
+    fn covers_queue(self, queue_type: QueueType) -> bool {
+        match self {
+            PolicyTarget::All | PolicyTarget::Queues => true,
+            PolicyTarget::ClassicQueues => queue_type == QueueType::Classic,
+            PolicyTarget::QuorumQueues => queue_type == QueueType::Quorum,
+            PolicyTarget::Streams => queue_type == QueueType::Stream,
+            PolicyTarget::Exchanges => false,
+        }
+    }
+}
+
+/// One policy of a vhost (its name is the key it is stored under).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// A regular expression over queue (or exchange) names.
+    pub pattern: String,
+    pub apply_to: PolicyTarget,
+    pub priority: i64,
+    /// The definition: a JSON object, as given (checked by [`Policy::validate`]).
+    pub definition: String,
+}
+
+impl Policy {
+    /// Why `pattern` and `definition` cannot make a policy (RabbitMQ's checks for what
+    /// WarrenMQ knows: the pattern compiles, the definition is a non-empty JSON object,
+    /// a `queue-leader-locator` names a locator).
+    pub fn validate(pattern: &str, definition: &str) -> Result<(), String> {
+        regex::Regex::new(pattern)
+            .map_err(|e| format!("'{pattern}' is not a valid regular expression: {e}"))?;
+        let value: serde_json::Value = serde_json::from_str(definition)
+            .map_err(|e| format!("the definition is not valid JSON: {e}"))?;
+        let object = value
+            .as_object()
+            .ok_or("the definition must be a JSON object")?;
+        if object.is_empty() {
+            return Err("the definition must not be empty".into());
+        }
+        if let Some(locator) = object.get("queue-leader-locator") {
+            let known = locator.as_str().and_then(LeaderLocator::parse).is_some();
+            if !known {
+                return Err(format!(
+                    "{locator} is not a valid queue-leader-locator (client-local or balanced)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this policy applies to queue `name` of type `queue_type`.
+    pub fn matches_queue(&self, name: &str, queue_type: QueueType) -> bool {
+        self.apply_to.covers_queue(queue_type)
+            && regex::Regex::new(&self.pattern).is_ok_and(|re| re.is_match(name))
+    }
+
+    /// The definition's `queue-leader-locator`, if it has one.
+    pub fn leader_locator(&self) -> Option<LeaderLocator> {
+        let value: serde_json::Value = serde_json::from_str(&self.definition).ok()?;
+        LeaderLocator::parse(value.get("queue-leader-locator")?.as_str()?)
+    }
+}
+
+/// The policy that applies to queue `name` among `(name, policy)` pairs of its vhost.
+pub fn effective<'a>(
+    policies: impl Iterator<Item = (&'a str, &'a Policy)>,
+    name: &str,
+    queue_type: QueueType,
+) -> Option<&'a Policy> {
+    policies
+        .filter(|(_, p)| p.matches_queue(name, queue_type))
+        .max_by_key(|(policy_name, p)| (p.priority, *policy_name))
+        .map(|(_, p)| p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(pattern: &str, apply_to: PolicyTarget, priority: i64, def: &str) -> Policy {
+        Policy {
+            pattern: pattern.into(),
+            apply_to,
+            priority,
+            definition: def.into(),
+        }
+    }
+
+    #[test]
+    fn validation_refuses_what_rabbitmq_refuses() {
+        let ok = r#"{"queue-leader-locator":"balanced"}"#;
+        assert!(Policy::validate("^bal\\.", ok).is_ok());
+        assert!(Policy::validate("(", ok)
+            .unwrap_err()
+            .contains("regular expression"));
+        assert!(Policy::validate(".*", "notjson")
+            .unwrap_err()
+            .contains("JSON"));
+        assert!(Policy::validate(".*", "[1]")
+            .unwrap_err()
+            .contains("object"));
+        assert!(Policy::validate(".*", "{}").unwrap_err().contains("empty"));
+        let bad = r#"{"queue-leader-locator":"nowhere"}"#;
+        assert!(Policy::validate(".*", bad).unwrap_err().contains("locator"));
+        assert!(Policy::validate(".*", r#"{"max-length":10}"#).is_ok());
+    }
+
+    #[test]
+    fn the_matching_policy_of_highest_priority_applies() {
+        let bal = r#"{"queue-leader-locator":"balanced"}"#;
+        let local = r#"{"queue-leader-locator":"client-local"}"#;
+        let a = policy("^q\\.", PolicyTarget::Queues, 1, bal);
+        let b = policy("^q\\.x", PolicyTarget::QuorumQueues, 5, local);
+        let c = policy(".*", PolicyTarget::Exchanges, 9, bal);
+        let all = [("a", &a), ("b", &b), ("c", &c)];
+        let pick = |name, t| effective(all.iter().copied(), name, t).cloned();
+        assert_eq!(pick("q.y", QueueType::Quorum), Some(a.clone()));
+        assert_eq!(pick("q.x1", QueueType::Quorum), Some(b.clone()));
+        assert_eq!(pick("q.x1", QueueType::Classic), Some(a.clone()));
+        assert_eq!(pick("other", QueueType::Quorum), None);
+        assert_eq!(b.leader_locator(), Some(LeaderLocator::ClientLocal));
+        assert_eq!(a.leader_locator(), Some(LeaderLocator::Balanced));
+        let d = policy(".*", PolicyTarget::All, 1, bal);
+        let tie = [("a", &a), ("d", &d)];
+        let chosen = effective(tie.iter().copied(), "q.z", QueueType::Quorum);
+        assert_eq!(chosen, Some(&d), "equal priority: the greatest name");
+    }
+}
