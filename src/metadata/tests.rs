@@ -551,6 +551,23 @@ fn arb_command() -> impl Strategy<Value = MetaCommand> {
             }
         }),
         q.prop_map(|n| declare_q(&n, true, quorum_args())),
+        (
+            prop_oneof![Just("p1"), Just("p2")],
+            prop_oneof![Just("^q"), Just("q1"), Just(".*")],
+            0i64..3,
+            prop_oneof![Just("balanced"), Just("client-local")]
+        )
+            .prop_map(|(name, pattern, priority, locator)| set_policy(
+                "/",
+                name,
+                pattern,
+                priority,
+                &format!(r#"{{"queue-leader-locator":"{locator}"}}"#)
+            )),
+        prop_oneof![Just("p1"), Just("p2")].prop_map(|name| MetaCommand::ClearPolicy {
+            vhost: "/".into(),
+            name: name.into()
+        }),
     ]
 }
 
