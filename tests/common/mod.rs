@@ -12,13 +12,30 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A free TCP port on 127.0.0.1 (bound, read, released).
+/// First port and size of the range test servers listen in: below Linux's ephemeral
+/// range (32768-60999), so no outgoing connection's local port can take a port between
+/// the moment it is picked and the moment the server binds it (an OS-assigned free port
+/// could be: a spawned server then failed with "Address already in use").
+const PORT_BASE: u32 = 20_000;
+const PORT_RANGE: u32 = 12_000;
+/// Each test process gets its own slice of the range (by PID), and hands out each port
+/// of it once, in turn.
+const PORT_SLICE: u32 = 400;
+
+/// A TCP port on 127.0.0.1 that is free now and that no other caller in this process
+/// gets (unless the process asks for more than `PORT_SLICE` ports).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let slices = PORT_RANGE / PORT_SLICE;
+    let slice_start = PORT_BASE + (std::process::id() % slices) * PORT_SLICE;
+    for _ in 0..PORT_SLICE {
+        let port = (slice_start + NEXT.fetch_add(1, Ordering::Relaxed) % PORT_SLICE) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 127.0.0.1:{slice_start}+{PORT_SLICE}");
 }
 
 /// A spawned broker process.
