@@ -140,6 +140,21 @@ pub(crate) fn fail_all(replies: Vec<ReplyTo>, error: &str) {
     }
 }
 
+/// Raft batches a server accepted (unary calls and stream frames) and the group RPCs
+/// they carried.
+#[derive(Default)]
+pub(crate) struct BatchCounts {
+    pub(crate) batches: AtomicU64,
+    pub(crate) requests: AtomicU64,
+}
+
+impl BatchCounts {
+    pub(crate) fn record(&self, requests: usize) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.requests.fetch_add(requests as u64, Ordering::Relaxed);
+    }
+}
+
 /// One request's handling on the server.
 pub(crate) type Handled = Pin<Box<dyn Future<Output = RaftReply> + Send>>;
 
@@ -150,7 +165,7 @@ pub(crate) type Handled = Pin<Box<dyn Future<Output = RaftReply> + Send>>;
 pub(crate) fn serve<H>(
     mut incoming: Streaming<RaftBatch>,
     handle: H,
-    counts: Arc<(AtomicU64, AtomicU64)>,
+    counts: Arc<BatchCounts>,
     mut stop: watch::Receiver<bool>,
 ) -> impl Stream<Item = Result<RaftReplies, Status>> + Send + 'static
 where
@@ -171,10 +186,7 @@ where
                 }
                 None => return,
             };
-            counts.0.fetch_add(1, Ordering::Relaxed);
-            counts
-                .1
-                .fetch_add(batch.requests.len() as u64, Ordering::Relaxed);
+            counts.record(batch.requests.len());
             start_batch(batch, &handle, tx.clone());
         }
     });

@@ -1,7 +1,8 @@
 //! `ClusterServer`: this node's gRPC server for its peers. `Raft.Call` and `Raft.Stream`
 //! hand each group RPC of a batch to the local [`RaftRegistry`] by group id (the stream
-//! in the order sent, `raft_stream.rs`); `Liveness.Ping` answers at once. Both refuse calls without the cluster secret, and count what they serve (the
-//! idle-cost tests read the counts).
+//! in the order sent, `raft_stream.rs`); `Liveness.Ping` answers at once. Both refuse
+//! calls without the cluster secret, and count what they serve (the idle-cost tests read
+//! the counts).
 
 use std::io;
 use std::net::SocketAddr;
@@ -29,7 +30,7 @@ use super::pb::raft::raft_server::{Raft, RaftServer};
 use super::pb::raft::{raft_reply, RaftBatch, RaftReplies, RaftReply, RaftRequest};
 use super::pb::{failure, kind_from_pb, reply_to_pb};
 use super::peers::{TransportSettings, CONNECTION_WINDOW, STREAM_WINDOW};
-use super::raft_stream::{self, Handled};
+use super::raft_stream::{self, BatchCounts, Handled};
 use super::secret::ClusterSecret;
 use crate::raft::RaftRegistry;
 
@@ -52,8 +53,7 @@ pub struct ServerCounts {
 
 #[derive(Default)]
 struct Stats {
-    /// Raft batches (unary calls and stream frames) and the group RPCs they carried.
-    raft: Arc<(AtomicU64, AtomicU64)>,
+    raft: Arc<BatchCounts>,
     pings: AtomicU64,
 }
 
@@ -192,8 +192,8 @@ impl ClusterServer {
     pub fn counts(&self) -> ServerCounts {
         let stats = &self.shared.stats;
         ServerCounts {
-            raft_calls: stats.raft.0.load(Ordering::Relaxed),
-            group_rpcs: stats.raft.1.load(Ordering::Relaxed),
+            raft_calls: stats.raft.batches.load(Ordering::Relaxed),
+            group_rpcs: stats.raft.requests.load(Ordering::Relaxed),
             pings: stats.pings.load(Ordering::Relaxed),
         }
     }
@@ -249,9 +249,7 @@ impl Raft for RaftService {
     async fn call(&self, request: Request<RaftBatch>) -> Result<Response<RaftReplies>, Status> {
         let registry = self.0.registry()?;
         let requests = request.into_inner().requests;
-        let stats = &self.0.stats.raft;
-        stats.0.fetch_add(1, Ordering::Relaxed);
-        stats.1.fetch_add(requests.len() as u64, Ordering::Relaxed);
+        self.0.stats.raft.record(requests.len());
         let replies =
             futures::future::join_all(requests.into_iter().map(|r| Self::one(&registry, r))).await;
         Ok(Response::new(RaftReplies { replies, id: 0 }))

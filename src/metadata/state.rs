@@ -124,6 +124,32 @@ struct MetaStateV1 {
     last_group_id: u64,
 }
 
+/// Each older format becomes the next one: what it lacked starts empty.
+impl From<MetaStateV1> for MetaStateV2 {
+    fn from(v1: MetaStateV1) -> Self {
+        MetaStateV2 {
+            vhosts: v1.vhosts,
+            users: v1.users,
+            permissions: v1.permissions,
+            last_group_id: v1.last_group_id,
+            nodes: BTreeMap::new(),
+        }
+    }
+}
+
+impl From<MetaStateV2> for MetaState {
+    fn from(v2: MetaStateV2) -> Self {
+        MetaState {
+            vhosts: v2.vhosts,
+            users: v2.users,
+            permissions: v2.permissions,
+            last_group_id: v2.last_group_id,
+            nodes: v2.nodes,
+            policies: BTreeMap::new(),
+        }
+    }
+}
+
 /// A snapshot that cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -148,27 +174,10 @@ impl MetaState {
         match bytes.split_first() {
             None => Err(SnapshotError::Empty),
             Some((&SNAPSHOT_VERSION, rest)) => Ok(postcard::from_bytes(rest)?),
-            Some((2, rest)) => {
-                let v2: MetaStateV2 = postcard::from_bytes(rest)?;
-                Ok(MetaState {
-                    vhosts: v2.vhosts,
-                    users: v2.users,
-                    permissions: v2.permissions,
-                    last_group_id: v2.last_group_id,
-                    nodes: v2.nodes,
-                    policies: BTreeMap::new(),
-                })
-            }
+            Some((2, rest)) => Ok(postcard::from_bytes::<MetaStateV2>(rest)?.into()),
             Some((1, rest)) => {
                 let v1: MetaStateV1 = postcard::from_bytes(rest)?;
-                Ok(MetaState {
-                    vhosts: v1.vhosts,
-                    users: v1.users,
-                    permissions: v1.permissions,
-                    last_group_id: v1.last_group_id,
-                    nodes: BTreeMap::new(),
-                    policies: BTreeMap::new(),
-                })
+                Ok(MetaStateV2::from(v1).into())
             }
             Some((&v, _)) => Err(SnapshotError::UnsupportedVersion(v)),
         }

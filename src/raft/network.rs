@@ -108,6 +108,7 @@ impl RaftNetworkFactory<TypeConfig> for GroupNetworkFactory {
 }
 
 /// openraft's client of one peer for one group.
+#[derive(Clone)]
 pub(crate) struct GroupNetwork {
     group: GroupId,
     target: NodeId,
@@ -172,11 +173,7 @@ impl RaftNetworkV2<TypeConfig> for GroupNetwork {
     where
         S: Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
     {
-        let net = GroupNetwork {
-            group: self.group,
-            target: self.target,
-            transport: self.transport.clone(),
-        };
+        let net = self.clone();
         let answers = input
             .map(move |req| {
                 let prev = req.prev_log_id;

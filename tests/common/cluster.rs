@@ -115,6 +115,16 @@ impl Cluster {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Run warrenctl on member `i`, require it to fail, and return its stderr.
+    pub fn ctl_err(&self, i: usize, args: &[&str]) -> String {
+        let out = self.ctl(i, args);
+        assert!(
+            !out.status.success(),
+            "warrenctl {args:?} must fail: {out:?}"
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
     pub fn join(&self, i: usize, to: usize) {
         let target = format!("127.0.0.1:{}", self.members[to].cluster);
         self.ctl_ok(i, &["stop_app"]);
