@@ -88,16 +88,20 @@ wait_port() {
 declare -A R=()
 declare -A BROKER_LABEL=([warrenmq]=WarrenMQ [rabbitmq]=RabbitMQ)
 
-WORKLOADS=(durable transient)
+WORKLOADS=(durable transient slow-transient)
 declare -A WORKLOAD_TITLE=(
     [durable]="1 durable, persistent, confirm 100, ack"
     [transient]="2 transient, no confirms, auto-ack"
+    [slow-transient]="3 transient, 10 msg/s, waiting consumer"
 )
 
 workload_args() {
     case "$1" in
     durable) echo "-x 1 -y 1 -s 16 -c 100 -f persistent --multi-ack-every 1 --durable -u bench-durable" ;;
     transient) echo "-x 1 -y 1 -s 16 -a --transient -u bench-transient" ;;
+    # A consumer that waits for each message: every publish must be delivered at once
+    # (p99 of a few ms), not when the next one arrives (a stall shows as p99 ~100 ms).
+    slow-transient) echo "-x 1 -y 1 -s 16 -r 10 -q 10 --transient -u bench-slow-transient" ;;
     esac
 }
 

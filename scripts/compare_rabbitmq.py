@@ -33,6 +33,8 @@ import pika.spec as spec
 from pika.compat import as_bytes
 
 TIMEOUT = 3.0
+# RabbitMQ closes the socket of a refused login exactly 3 s later: wait past that.
+LOGIN_TIMEOUT = 5.0
 
 
 class Broker:
@@ -160,7 +162,7 @@ class Client:
         response = b"\0" + as_bytes(self.b.user) + b"\0" + as_bytes(pw)
         self.send(0, spec.Connection.StartOk(client_properties=props, mechanism="PLAIN",
                                              response=response, locale="en_US"))
-        tune = self.wait(0, (spec.Connection.Tune,))
+        tune = self.wait(0, (spec.Connection.Tune,), timeout=LOGIN_TIMEOUT)
         self.frame_max = tune.frame_max
         self.send(0, spec.Connection.TuneOk(channel_max=tune.channel_max, frame_max=tune.frame_max,
                                             heartbeat=0))
@@ -320,10 +322,23 @@ def redeclare_queue_exclusive(b):
     return redeclare_queue(b, "cmp-rq-excl", {"exclusive": True}, {"exclusive": False})
 
 
+# Argument equivalence on redeclare. WarrenMQ refuses a new queue declared with the
+# arguments it does not implement yet (see declare_unsupported_argument), so the value
+# comparisons use arguments both brokers accept: x-quorum-initial-group-size on a quorum
+# queue for integers (RabbitMQ 3.10 refuses it on a classic queue) and x-queue-mode for
+# strings. redeclare_queue_max_length_added still uses x-max-length: its first declare
+# has no arguments, so only the comparison runs.
+def quorum(**arguments):
+    """queue.declare keyword arguments for a durable quorum queue with extra arguments."""
+    return {"durable": True, "arguments": {"x-queue-type": "quorum", **arguments}}
+
+
+GROUP = "x-quorum-initial-group-size"
+
+
 @scenario
-def redeclare_queue_max_length(b):
-    return redeclare_queue(b, "cmp-rq-maxlen", {"arguments": {"x-max-length": 10}},
-                           {"arguments": {"x-max-length": 20}})
+def redeclare_queue_group_size(b):
+    return redeclare_queue(b, "cmp-rq-qigs", quorum(**{GROUP: 3}), quorum(**{GROUP: 5}))
 
 
 @scenario
@@ -332,9 +347,8 @@ def redeclare_queue_max_length_added(b):
 
 
 @scenario
-def redeclare_queue_ttl(b):
-    return redeclare_queue(b, "cmp-rq-ttl", {"arguments": {"x-message-ttl": 1000}},
-                           {"arguments": {"x-message-ttl": 2000}})
+def redeclare_queue_group_size_added(b):
+    return redeclare_queue(b, "cmp-rq-qigs2", quorum(), quorum(**{GROUP: 5}))
 
 
 @scenario
@@ -351,32 +365,37 @@ def redeclare_queue_type_explicit(b):
 
 
 @scenario
-def redeclare_queue_max_length_removed(b):
-    return redeclare_queue(b, "cmp-rq-maxlen3", {"arguments": {"x-max-length": 10}}, {})
+def redeclare_queue_group_size_removed(b):
+    return redeclare_queue(b, "cmp-rq-qigs3", quorum(**{GROUP: 3}), quorum())
 
 
 @scenario
-def redeclare_queue_max_length_string(b):
-    return redeclare_queue(b, "cmp-rq-maxlen4", {"arguments": {"x-max-length": 10}},
-                           {"arguments": {"x-max-length": "10"}})
+def redeclare_queue_group_size_string(b):
+    # Same digits, other AMQP type (signedint vs longstr): inequivalent.
+    return redeclare_queue(b, "cmp-rq-qigs4", quorum(**{GROUP: 3}), quorum(**{GROUP: "3"}))
 
 
 @scenario
-def redeclare_queue_max_length_same(b):
-    return redeclare_queue(b, "cmp-rq-maxlen5", {"arguments": {"x-max-length": 10}},
-                           {"arguments": {"x-max-length": 10, "x-unknown": 1}})
+def redeclare_queue_group_size_same(b):
+    # Equal compared argument; an extra unknown argument is not compared.
+    return redeclare_queue(b, "cmp-rq-qigs5", quorum(**{GROUP: 3}),
+                           quorum(**{GROUP: 3, "x-unknown": 1}))
 
 
 @scenario
-def redeclare_queue_dlx(b):
-    return redeclare_queue(b, "cmp-rq-dlx", {"arguments": {"x-dead-letter-exchange": "a"}},
-                           {"arguments": {"x-dead-letter-exchange": "b"}})
+def redeclare_queue_mode(b):
+    return redeclare_queue(b, "cmp-rq-mode", {"arguments": {"x-queue-mode": "default"}},
+                           {"arguments": {"x-queue-mode": "lazy"}})
 
 
 @scenario
-def redeclare_queue_overflow(b):
-    return redeclare_queue(b, "cmp-rq-ovf", {"arguments": {"x-overflow": "drop-head"}},
-                           {"arguments": {"x-overflow": "reject-publish"}})
+def redeclare_queue_mode_added(b):
+    return redeclare_queue(b, "cmp-rq-mode2", {}, {"arguments": {"x-queue-mode": "lazy"}})
+
+
+@scenario
+def redeclare_queue_mode_removed(b):
+    return redeclare_queue(b, "cmp-rq-mode3", {"arguments": {"x-queue-mode": "lazy"}}, {})
 
 
 def redeclare_exchange(b, name, first, second):
@@ -1279,11 +1298,212 @@ def login_unknown_vhost(b):
     return login(b, vhost="cmp-no-such-vhost")
 
 
+# -- refused arguments, reserved and server-named queue names, publish property checks --
+# (user_id, expiration, CC/BCC sender-selected distribution) ----------------------------
+@scenario
+def declare_unsupported_argument(b):
+    # A valid value for an argument WarrenMQ does not implement yet: RabbitMQ accepts it,
+    # WarrenMQ refuses it (listed in KNOWN).
+    return bad_declare(b, "cmp-unsupported-ttl", arguments={"x-message-ttl": 1000})
+
+
+@scenario
+def queue_declare_amq_prefix(b):
+    return one_channel(b, ("declare amq.cmp-x", qd("amq.cmp-x")))
+
+
+def declare_server_named(c, channel):
+    """Declare a server-named exclusive queue on channel; return its name."""
+    c.send(channel, spec.Queue.Declare(queue="", exclusive=True))
+    return c.wait(channel, (spec.Queue.DeclareOk,)).queue
+
+
+def hide_name(fn, name):
+    """Run fn(); replace the server-generated queue name in its outcome by a placeholder."""
+    def f():
+        try:
+            r = fn()
+        except Closed as e:
+            r = e.outcome
+        return r.replace(name, "<server-named>") if name else r
+    return f
+
+
+@scenario
+def queue_declare_own_server_named_by_name(b):
+    s = Steps()
+    c = Client(b)
+    try:
+        s.run("channel.open", lambda: c.open_channel(1))
+        name = declare_server_named(c, 1)
+        s.out.append(("declare ''", "ok amq.gen-*" if name.startswith("amq.gen-")
+                      else f"ok other name pattern {name!r}"))
+        s.run("declare it by name", hide_name(lambda: c.rpc(1, spec.Queue.Declare(
+            queue=name, exclusive=True)), name))
+        s.run("channel.open 2", lambda: c.open_channel(2))
+        s.run("passive declare it on ch 2", hide_name(lambda: c.rpc(2, spec.Queue.Declare(
+            queue=name, passive=True)), name))
+    finally:
+        c.close()
+    return s.out
+
+
+@scenario
+def queue_declare_other_conns_server_named_by_name(b):
+    s = Steps()
+    owner = Client(b)
+    other = None
+    try:
+        s.run("A channel.open", lambda: owner.open_channel(1))
+        name = declare_server_named(owner, 1)
+        s.out.append(("A declare ''", "ok amq.gen-*" if name.startswith("amq.gen-")
+                      else f"ok other name pattern {name!r}"))
+        other = Client(b)
+        s.run("B channel.open", lambda: other.open_channel(1))
+        s.run("B declare it", hide_name(lambda: other.rpc(1, spec.Queue.Declare(queue=name)),
+                                        name))
+        s.run("B channel.open 2", lambda: other.open_channel(2))
+        s.run("B passive declare it", hide_name(lambda: other.rpc(2, spec.Queue.Declare(
+            queue=name, passive=True)), name))
+    finally:
+        if other:
+            other.close()
+        owner.close()
+    return s.out
+
+
+def publish_with(props, exchange="", routing_key="cmp-none", body=b"x"):
+    """A step: publish one message with these properties, then probe the channel."""
+    def f(c):
+        c.send(1, spec.Basic.Publish(exchange=exchange, routing_key=routing_key))
+        c.send_content(1, body, props)
+        return c.probe(1)
+    return f
+
+
+@scenario
+def publish_user_id_other_user(b):
+    return one_channel(b, ("publish user_id=mallory",
+                           publish_with(spec.BasicProperties(user_id="mallory"))))
+
+
+@scenario
+def publish_user_id_same_user(b):
+    return one_channel(b, ("publish user_id=<own user>",
+                           publish_with(spec.BasicProperties(user_id=b.user))))
+
+
+def publish_expiration(b, value):
+    return one_channel(b, (f"publish expiration={value!r}",
+                           publish_with(spec.BasicProperties(expiration=value))))
+
+
+# One scenario per expiration value: name suffix -> the shortstr sent.
+EXPIRATIONS = {
+    "abc": "abc", "minus_one": "-1", "10s": "10s", "empty": "", "2_pow_32": "4294967296",
+    "plus_5": "+5", "leading_space": " 5", "1_5": "1.5", "zero": "0",
+}
+for _suffix, _value in EXPIRATIONS.items():
+    def _expiration_scenario(b, value=_value):
+        return publish_expiration(b, value)
+    _expiration_scenario.__name__ = f"publish_expiration_{_suffix}"
+    scenario(_expiration_scenario)
+
+
+@scenario
+def publish_cc_not_array(b):
+    return one_channel(b, ("publish CC=longstr",
+                           publish_with(spec.BasicProperties(headers={"CC": "q"}))))
+
+
+@scenario
+def publish_bcc_int(b):
+    return one_channel(b, ("publish BCC=5",
+                           publish_with(spec.BasicProperties(headers={"BCC": 5}))))
+
+
+def read_content(c, channel, timeout=TIMEOUT):
+    """After a Basic.GetOk / Basic.Deliver: read its header frame and body frames.
+
+    Returns (properties, body). Frames on other channels are skipped; a close is
+    answered and raised like in Client.wait."""
+    deadline = time.time() + timeout
+    header, body = None, b""
+    while header is None or len(body) < header.body_size:
+        frame = c.read_frame(max(0.0, deadline - time.time()))
+        if frame is None:
+            raise Closed("timeout (incomplete content)")
+        if isinstance(frame, pika.frame.Method):
+            if isinstance(frame.method, spec.Connection.Close) or (
+                    isinstance(frame.method, spec.Channel.Close)
+                    and frame.channel_number == channel):
+                c.on_close(frame)
+            if frame.channel_number == channel:
+                raise Closed(f"unexpected {frame.method.NAME} inside content")
+            continue
+        if frame.channel_number != channel:
+            continue
+        if isinstance(frame, pika.frame.Header):
+            if header is not None:
+                raise Closed("second content header")
+            header = frame
+        elif isinstance(frame, pika.frame.Body):
+            if header is None:
+                raise Closed("body frame before content header")
+            body += frame.fragment
+    return header.properties, body
+
+
+def get_summary(c, queue):
+    """basic.get (no-ack) from queue: 'got <routing key> headers=[...]' or 'empty'."""
+    c.send(1, spec.Basic.Get(queue=queue, no_ack=True))
+    m = c.wait(1, (spec.Basic.GetOk, spec.Basic.GetEmpty))
+    if isinstance(m, spec.Basic.GetEmpty):
+        return "empty"
+    props, _ = read_content(c, 1)
+    return f"got {m.routing_key} headers={sorted((props.headers or {}).keys())}"
+
+
+CC_QUEUES = ["cmp-cc-main", "cmp-cc-cc", "cmp-cc-bcc"]
+CC_HEADERS = {"CC": ["cmp-cc-cc", "cmp-cc-missing", 7], "BCC": ["cmp-cc-bcc"]}
+
+
+def cc_bcc_routing(b, exchange, setup):
+    """Publish to `exchange` with routing key cmp-cc-main and CC/BCC headers (one CC element
+    is an int), then basic.get from every queue."""
+    cleanup(b, queues=CC_QUEUES, exchanges=[exchange] if exchange else [])
+    steps = setup + [("publish", publish_with(spec.BasicProperties(headers=CC_HEADERS),
+                                              exchange=exchange, routing_key="cmp-cc-main"))]
+    # One step for all queues, so that a matching scenario still prints every queue.
+    steps.append(("basic.get each queue",
+                  lambda c: "ok " + "; ".join(f"{q}: {get_summary(c, q)}" for q in CC_QUEUES)))
+    out = one_channel(b, *steps)
+    cleanup(b, queues=CC_QUEUES, exchanges=[exchange] if exchange else [])
+    return out
+
+
+@scenario
+def publish_cc_bcc_routing(b):
+    return cc_bcc_routing(b, "", [(f"declare {q}", qd(q)) for q in CC_QUEUES])
+
+
+@scenario
+def publish_cc_bcc_routing_direct_exchange(b):
+    def bind(q):
+        return lambda c: c.rpc(1, spec.Queue.Bind(queue=q, exchange="cmp-cc-x", routing_key=q))
+    setup = [("declare cmp-cc-x", xd("cmp-cc-x"))]
+    setup += [(f"declare {q}", qd(q)) for q in CC_QUEUES]
+    setup += [(f"bind {q}", bind(q)) for q in CC_QUEUES]
+    return cc_bcc_routing(b, "cmp-cc-x", setup)
+
+
 # Differences kept on purpose: scenario -> why.
 KNOWN = {
     "unknown_class_id": "RabbitMQ 3.10's reader crashes on an unknown method id and drops the "
                         "socket; WarrenMQ closes with 540 NOT_IMPLEMENTED",
     "unknown_method_id": "as unknown_class_id",
+    "declare_unsupported_argument": "WarrenMQ refuses arguments it does not implement yet "
+                                    "instead of ignoring them; README compatibility table",
 }
 
 
@@ -1303,7 +1523,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(
         description="Run the same AMQP 0-9-1 error scenarios (wrong declares, missing "
                     "queues/exchanges, exclusive queues, bad acks, tx/confirm misuse, "
-                    "malformed frames, bad logins) against two brokers and compare the "
+                    "publish property checks (user_id, expiration, CC/BCC), malformed "
+                    "frames, bad logins) against two brokers and compare the "
                     "reply code, reply text, scope (channel.close vs connection.close) and "
                     "class/method ids of every reply. Exit 1 if any scenario differs.",
         epilog="Example: %(prog)s amqp://guest:guest@127.0.0.1:5695/%%2F "

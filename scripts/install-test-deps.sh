@@ -1,22 +1,40 @@
 #!/usr/bin/env bash
 # Installs the tools the test suite uses beyond the Rust toolchain: pika (Python AMQP
-# client), amqp-tools (amqp-publish / amqp-consume) and amqplib (Node.js AMQP client, into
-# $WARRENMQ_NODE_DEPS, default ~/.cache/warrenmq-interop). Idempotent.
+# client), amqp-tools (amqp-publish / amqp-consume), amqplib (Node.js AMQP client, into
+# $WARRENMQ_NODE_DEPS, default ~/.cache/warrenmq-interop), and for the Java and Go tutorial
+# clients (scripts/tutorials/java.sh, go.sh) Debian's default-jdk-headless,
+# librabbitmq-client-java (amqp-client.jar, with slf4j), golang-go and
+# golang-github-rabbitmq-amqp091-go-dev (under /usr/share/gocode, built in GOPATH mode, so
+# neither needs Maven or Go module downloads). Idempotent: installs only what is missing.
 set -euo pipefail
-if ! command -v amqp-publish >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1; then
-    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+APT_UPDATED=""
+apt_install() {  # apt_install PACKAGE...: apt-get update once per run, then install quietly
+  if [ -z "$APT_UPDATED" ]; then
     $SUDO apt-get update -qq >/dev/null 2>&1 || true
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq amqp-tools >/dev/null
+    APT_UPDATED=1
   fi
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    -o DPkg::Lock::Timeout=300 "$@" >/dev/null
+}
+deb_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+if ! command -v amqp-publish >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  apt_install amqp-tools
+fi
+if command -v apt-get >/dev/null 2>&1; then
+  MISSING=()
+  for pkg in default-jdk-headless librabbitmq-client-java golang-go golang-github-rabbitmq-amqp091-go-dev; do
+    deb_installed "$pkg" || MISSING+=("$pkg")
+  done
+  [ ${#MISSING[@]} -eq 0 ] || apt_install "${MISSING[@]}"
 fi
 if ! python3 -c 'import pika' >/dev/null 2>&1; then
   python3 -m pip install --quiet 'pika>=1.3,<2'
 fi
 NODE_DEPS=${WARRENMQ_NODE_DEPS:-$HOME/.cache/warrenmq-interop}
 if ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  apt_install nodejs npm
 fi
 if [ ! -d "$NODE_DEPS/node_modules/amqplib" ]; then
   mkdir -p "$NODE_DEPS"

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The test command: unit and integration tests (lapin, amqprs, spawned server processes),
-# then the pika, amqplib and amqp-tools interop scenarios against a fresh node, then the
-# local three-node cluster scripts end to end.
+# then the pika, amqplib and amqp-tools interop scenarios against a fresh node, then
+# RabbitMQ's six tutorials with pika, amqplib, Java and Go clients against a single node
+# and a three-node cluster, then the local three-node cluster scripts end to end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --bins
 cargo test --release -- --test-threads=2
 bash scripts/interop.sh
+bash scripts/tutorials/run.sh
 bash scripts/cluster-smoke.sh

@@ -12,7 +12,7 @@ pub use amq_protocol::protocol::{self, AMQPClass};
 pub use amq_protocol::types::{AMQPValue, FieldTable, LongString, ShortString};
 pub use decode::{decode_frame, DecodeError, Frame, PROTOCOL_HEADER};
 pub use encode::{encode_content, encode_heartbeat, encode_method};
-pub use properties::{parse_properties, BasicProperties};
+pub use properties::{encode_properties, parse_properties, BasicProperties};
 pub use reply_code::ReplyCode;
 
 /// Bytes of frame header (type, channel, size) plus the frame-end octet.

@@ -9,3 +9,14 @@ pub fn parse_properties(raw: &[u8]) -> Option<BasicProperties> {
         _ => None,
     }
 }
+
+/// Encode properties as a content header frame carries them (flags + list).
+pub fn encode_properties(props: &BasicProperties) -> bytes::Bytes {
+    let buf = cookie_factory::gen_simple(
+        amq_protocol::protocol::basic::gen_properties(props),
+        Vec::new(),
+    )
+    // Writing into a Vec cannot fail.
+    .expect("encode properties into Vec");
+    buf.into()
+}

@@ -55,6 +55,13 @@ impl BrokerError {
     }
 }
 
+impl BrokerError {
+    /// An error whose text already carries the `NAME - ` prefix (from the metadata).
+    pub fn prefixed(code: ReplyCode, text: String) -> Self {
+        BrokerError { code, text }
+    }
+}
+
 impl From<BrokerError> for crate::frontend::AmqpError {
     fn from(e: BrokerError) -> Self {
         crate::frontend::AmqpError::prefixed(e.code, e.text)

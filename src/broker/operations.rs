@@ -13,7 +13,9 @@ use super::queue_actor::{Backend, QueueActor};
 use super::queue_applier::QueueApplier;
 use super::{Broker, BrokerError, BrokerEvent, BrokerResult, QueueHandle, QueueMsg, QueueStatus};
 use crate::amqp::{parse_properties, ReplyCode};
-use crate::metadata::{Destination, ExchangeKind, MetaCommand, MetaReply, QueueRecord};
+use crate::metadata::{
+    check_new_queue_args, Destination, ExchangeKind, MetaCommand, MetaReply, QueueRecord,
+};
 use crate::queue::QueueMachine;
 use crate::raft::{Request, RequestBody, WriteError};
 
@@ -195,8 +197,13 @@ impl Broker {
             })?;
             self.check_owner(&record, vhost, conn)?;
         } else {
-            if let Some(record) = self.queue_record(vhost, name) {
-                self.check_owner(&record, vhost, conn)?;
+            match self.queue_record(vhost, name) {
+                Some(record) => self.check_owner(&record, vhost, conn)?,
+                None => {
+                    let what = format!("queue '{name}' in vhost '{vhost}'");
+                    check_new_queue_args(&arguments, &what)
+                        .map_err(|e| BrokerError::prefixed(e.code, e.text))?;
+                }
             }
             let cmd = MetaCommand::DeclareQueue {
                 vhost: vhost.to_owned(),
@@ -396,12 +403,21 @@ impl Broker {
         }
     }
 
-    /// The queues a publish goes to.
+    /// Whether `user` has the `impersonator` tag (may publish with another `user_id`).
+    pub fn is_impersonator(&self, user: &str) -> bool {
+        let state = self.meta.state.read().expect("metadata lock");
+        state
+            .user(user)
+            .is_some_and(|u| u.tags.iter().any(|t| t == "impersonator"))
+    }
+
+    /// The queues a publish goes to; `extra_keys` are its `CC` / `BCC` routing keys.
     pub async fn route(
         &self,
         vhost: &str,
         exchange: &str,
         routing_key: &str,
+        extra_keys: &[String],
         properties: &[u8],
     ) -> BrokerResult<Vec<QueueHandle>> {
         // Only decode the properties when they carry headers (bit 13 of the flags).
@@ -413,8 +429,11 @@ impl Broker {
         let names: Vec<String> = {
             self.check_publish(vhost, exchange)?;
             let state = self.meta.state.read().expect("metadata lock");
+            let keys: Vec<&str> = std::iter::once(routing_key)
+                .chain(extra_keys.iter().map(String::as_str))
+                .collect();
             state
-                .route(vhost, exchange, routing_key, headers.as_ref())
+                .route_keys(vhost, exchange, &keys, headers.as_ref())
                 .queues
                 .into_iter()
                 .collect()

@@ -153,8 +153,20 @@ impl QueueActor {
                 }
                 Some(result) = self.done_rx.recv() => self.pipeline_done(result),
             }
+            self.settle_round();
+        }
+    }
+
+    /// Hand ready messages out and propose what that and the inbox produced. A transient
+    /// queue applies its batch inside `flush`, which can make messages ready (a publish)
+    /// or free credit (a no-ack settle): dispatch again until nothing more happens, so a
+    /// message never waits for the next inbox message to be delivered.
+    fn settle_round(&mut self) {
+        loop {
             self.dispatch();
-            self.flush();
+            if !self.flush() {
+                return;
+            }
         }
     }
 
@@ -525,6 +537,7 @@ impl QueueActor {
             return;
         }
         let mut back = Vec::new();
+        let mut gone = Vec::new();
         {
             let machine = self.machine.lock().expect("queue machine lock");
             for &Assignment {
@@ -549,8 +562,14 @@ impl QueueActor {
                 };
                 if consumer.conn.send(ConnEvent::Deliver(delivery)).is_err() {
                     back.push(msg_id);
+                    gone.push(key);
                 }
             }
+        }
+        // Its connection ended: stop dispatching to it (else the loop in `settle_round`
+        // would hand the returned message to it again and again).
+        for key in gone {
+            self.consumers.remove(key);
         }
         // Consumer gone before its delivery went out: the message is ready again.
         for id in self.take_in_flight(back) {
@@ -559,9 +578,11 @@ impl QueueActor {
     }
 
     /// Propose (or apply) the commands gathered so far, unless the pipeline is full.
-    fn flush(&mut self) {
+    /// Returns true when a batch was applied here and now (transient queues), so its
+    /// results may have made messages ready.
+    fn flush(&mut self) -> bool {
         if self.cmds.is_empty() || self.proposing.len() >= PIPELINE_DEPTH {
-            return;
+            return false;
         }
         let cmds = std::mem::take(&mut self.cmds);
         let conts = std::mem::take(&mut self.conts);
@@ -583,6 +604,7 @@ impl QueueActor {
                 };
                 self.proposing.push_back((cmds, conts));
                 self.batch_done(Ok(replies));
+                true
             }
             Backend::Raft(group, pipeline) => {
                 let body = postcard::to_allocvec(&cmds).expect("encode queue commands");
@@ -593,6 +615,7 @@ impl QueueActor {
                     body: RequestBody::Queue(body.into()),
                 });
                 self.proposing.push_back((cmds, conts));
+                false
             }
         }
     }
@@ -723,3 +746,7 @@ fn now_ms() -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+#[path = "queue_actor_tests.rs"]
+mod tests;

@@ -24,6 +24,8 @@ pub struct Assembly {
 pub struct TxPublish {
     pub exchange: String,
     pub routing_key: String,
+    /// Routing keys from the `CC` / `BCC` headers.
+    pub extra_keys: Vec<String>,
     pub mandatory: bool,
     pub properties: Bytes,
     pub body: Bytes,

@@ -291,6 +291,13 @@ impl Connection {
                 // A passive declare does not take the last-declared-queue shortcut.
                 if name.is_empty() && !d.passive {
                     name = random_name("amq.gen-");
+                } else if !d.passive && name.starts_with("amq.") {
+                    // RabbitMQ's `check_name`, before any lookup: even the connection's
+                    // own server-named queue cannot be declared again by its name.
+                    return Err(AmqpError::new(
+                        ReplyCode::AccessRefused,
+                        format!("queue name '{name}' contains reserved prefix 'amq.*'"),
+                    ));
                 }
                 let owner = d.exclusive.then_some(self.id);
                 let status = broker
@@ -425,6 +432,10 @@ impl Connection {
                         .credit
                         .limit
                         .store(q.prefetch_count as u32, Ordering::Relaxed);
+                    // A raised shared limit lets the channel's consumers take more now.
+                    for c in channel.consumers.values() {
+                        c.queue.send(QueueMsg::Wake);
+                    }
                 } else {
                     channel.prefetch = q.prefetch_count as u32;
                 }

@@ -7,6 +7,7 @@ mod error;
 mod handshake;
 mod methods;
 mod publish;
+mod publish_checks;
 
 use std::sync::Arc;
 

@@ -8,6 +8,7 @@ use super::channel::TxPublish;
 use super::connection::Connection;
 use super::error::{AmqpError, AmqpResult};
 use super::handshake::short;
+use super::publish_checks;
 use crate::amqp::{encode_content, encode_method, AMQPClass, ReplyCode, BASIC_CLASS_ID};
 use crate::broker::{ConfirmTo, QueueMsg};
 use crate::queue::Message;
@@ -105,6 +106,7 @@ impl Connection {
                     TxPublish {
                         exchange: a.exchange,
                         routing_key: a.routing_key,
+                        extra_keys: Vec::new(),
                         mandatory: a.mandatory,
                         properties,
                         body: payload,
@@ -127,6 +129,7 @@ impl Connection {
         channel.pending_empty = Some(TxPublish {
             exchange: a.exchange,
             routing_key: a.routing_key,
+            extra_keys: Vec::new(),
             mandatory: a.mandatory,
             properties,
             body: Bytes::new(),
@@ -143,6 +146,7 @@ impl Connection {
             TxPublish {
                 exchange: a.exchange,
                 routing_key: a.routing_key,
+                extra_keys: Vec::new(),
                 mandatory: a.mandatory,
                 properties,
                 body: a.body.freeze(),
@@ -151,8 +155,22 @@ impl Connection {
         .await
     }
 
-    /// A complete publish: held in a transaction, or routed now.
-    pub(super) async fn publish(&mut self, ch: u16, p: TxPublish) -> AmqpResult<()> {
+    /// A complete publish: its properties checked, then held in a transaction or routed now.
+    pub(super) async fn publish(&mut self, ch: u16, mut p: TxPublish) -> AmqpResult<()> {
+        if publish_checks::inspects(&p.properties) {
+            // RabbitMQ checks the exchange before the properties.
+            self.broker
+                .check_publish(&self.session.vhost, &p.exchange)?;
+            let user = &self.session.user;
+            let broker = &self.broker;
+            let checked = publish_checks::check_properties(&p.properties, user, || {
+                broker.is_impersonator(user)
+            })?;
+            if let Some(properties) = checked.properties {
+                p.properties = properties;
+            }
+            p.extra_keys = checked.extra_keys;
+        }
         let in_tx = self.channels.get(&ch).is_some_and(|c| c.tx.is_some());
         if in_tx {
             // Validate the exchange now, as RabbitMQ does, but route at commit.
@@ -170,7 +188,13 @@ impl Connection {
         let vhost = self.session.vhost.clone();
         let queues = self
             .broker
-            .route(&vhost, &p.exchange, &p.routing_key, &p.properties)
+            .route(
+                &vhost,
+                &p.exchange,
+                &p.routing_key,
+                &p.extra_keys,
+                &p.properties,
+            )
             .await?;
         let frame_max = self.session.frame_max;
         let channel = self.channels.get_mut(&ch).expect("channel");

@@ -7,8 +7,8 @@ use super::MetaError;
 use crate::amqp::field::{int_value, type_name};
 use crate::amqp::ReplyCode;
 
-/// RabbitMQ's longest timer (ms) for `x-message-ttl` and `x-expires`.
-const MAX_EXPIRY: i64 = 4_294_967_295;
+/// RabbitMQ 3.10's longest timer (ms) for `x-message-ttl` and `x-expires`: ten years.
+const MAX_EXPIRY: i64 = 315_360_000_000;
 /// RabbitMQ's highest `x-max-priority`.
 const MAX_PRIORITY: i64 = 255;
 
@@ -250,4 +250,43 @@ pub fn validate_queue_args(args: &FieldTable, what: &str) -> Result<QueueType, M
         Some(AMQPValue::LongString(s)) if s.as_bytes() == b"quorum" => QueueType::Quorum,
         _ => QueueType::Classic,
     })
+}
+
+/// Queue arguments RabbitMQ honours that WarrenMQ does not implement yet. A queue
+/// declared with one would silently behave otherwise than the application asked, so a
+/// new queue carrying one is refused (the README's compatibility table lists them).
+pub const UNSUPPORTED_QUEUE_ARGS: &[&str] = &[
+    "x-message-ttl",
+    "x-expires",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-overflow",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-dead-letter-strategy",
+    "x-max-priority",
+    "x-single-active-consumer",
+    "x-delivery-limit",
+    "x-max-in-memory-length",
+    "x-max-in-memory-bytes",
+];
+
+/// The checks on the arguments of a queue about to be created, before it is proposed:
+/// RabbitMQ's own checks and texts first (a bad value is reported as RabbitMQ reports
+/// it), then a refusal of the first argument WarrenMQ does not implement yet.
+pub fn check_new_queue_args(args: &FieldTable, what: &str) -> Result<(), MetaError> {
+    check_dlx_type(args, what)?;
+    validate_queue_args(args, what)?;
+    match UNSUPPORTED_QUEUE_ARGS
+        .iter()
+        .find(|key| args.inner().contains_key(**key))
+    {
+        Some(key) => Err(MetaError::new(
+            ReplyCode::PreconditionFailed,
+            format!(
+                "invalid arg '{key}' for {what}: not supported by WarrenMQ yet (refused rather than ignored)"
+            ),
+        )),
+        None => Ok(()),
+    }
 }

@@ -16,6 +16,7 @@ mod state;
 
 pub use crate::queue::ApplyMeta;
 pub use crate::routing::{Destination, ExchangeKind, RouteResult};
+pub use args::{check_new_queue_args, UNSUPPORTED_QUEUE_ARGS};
 pub use command::{MetaCommand, MetaEffect, MetaError, MetaReply};
 pub use password::{check_password_hash, hash_password};
 pub use placement::{LeaderLocator, DEFAULT_QUORUM_SIZE};

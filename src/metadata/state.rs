@@ -287,8 +287,19 @@ impl MetaState {
         routing_key: &str,
         headers: Option<&FieldTable>,
     ) -> RouteResult {
+        self.route_keys(vhost, exchange, &[routing_key], headers)
+    }
+
+    /// Route with several routing keys (`CC` / `BCC`), as `RoutingTable::route_keys`.
+    pub fn route_keys(
+        &self,
+        vhost: &str,
+        exchange: &str,
+        keys: &[&str],
+        headers: Option<&FieldTable>,
+    ) -> RouteResult {
         match self.vhosts.get(vhost) {
-            Some(v) => v.routing.route(exchange, routing_key, headers),
+            Some(v) => v.routing.route_keys(exchange, keys, headers),
             None => RouteResult::default(),
         }
     }

@@ -175,6 +175,18 @@ impl RoutingTable {
         routing_key: &str,
         headers: Option<&FieldTable>,
     ) -> RouteResult {
+        self.route_keys(exchange, &[routing_key], headers)
+    }
+
+    /// [`Self::route`] for a message with several routing keys (its own and those of its
+    /// `CC` / `BCC` headers): the union of their queues; alternate exchanges only when
+    /// none of the keys routed anywhere.
+    pub fn route_keys(
+        &self,
+        exchange: &str,
+        keys: &[&str],
+        headers: Option<&FieldTable>,
+    ) -> RouteResult {
         let mut result = RouteResult::default();
         let mut visited = BTreeSet::new();
         let mut current = Some(exchange.to_owned());
@@ -183,8 +195,10 @@ impl RoutingTable {
             if !visited.insert(name.clone()) {
                 break;
             }
-            let mut seen = BTreeSet::new();
-            self.route_into(&name, routing_key, headers, &mut result, &mut seen);
+            for key in keys {
+                let mut seen = BTreeSet::new();
+                self.route_into(&name, key, headers, &mut result, &mut seen);
+            }
             if !result.queues.is_empty() {
                 break;
             }

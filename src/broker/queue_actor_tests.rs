@@ -1,0 +1,202 @@
+//! Unit tests of the queue actor over its in-memory backend (a transient queue): every
+//! path that makes a message ready or frees credit delivers at once, without waiting
+//! for another inbox message.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Backend, QueueActor};
+use crate::broker::consumers::ChannelCredit;
+use crate::broker::events::{ConnEvent, Delivery, QueueMsg};
+use crate::broker::QueueHandle;
+use crate::queue::{Message, QueueMachine};
+
+/// Longest wait for something that should happen at once.
+const SOON: Duration = Duration::from_secs(2);
+
+struct Harness {
+    queue: QueueHandle,
+    seq: u64,
+}
+
+impl Harness {
+    /// A transient queue's actor, running.
+    fn start() -> Harness {
+        let (tx, inbox) = mpsc::unbounded_channel();
+        let (broker, _broker_rx) = mpsc::unbounded_channel();
+        let queue = QueueHandle::new("/".into(), "q".into(), tx);
+        let actor = QueueActor::new(
+            queue.clone(),
+            Arc::new(Mutex::new(QueueMachine::default())),
+            Backend::Local { next_index: 0 },
+            inbox,
+            broker,
+            false,
+        );
+        tokio::spawn(actor.run());
+        Harness { queue, seq: 0 }
+    }
+
+    fn publish(&mut self, body: &str) {
+        self.seq += 1;
+        self.queue.send(QueueMsg::Publish {
+            enqueuer: 1,
+            seq: self.seq,
+            message: Message {
+                exchange: String::new(),
+                routing_key: "q".into(),
+                properties: Bytes::new(),
+                body: Bytes::copy_from_slice(body.as_bytes()),
+            },
+            confirm: None,
+        });
+    }
+
+    /// Register a consumer; its deliveries arrive on the returned receiver.
+    async fn consume(
+        &self,
+        key: u64,
+        no_ack: bool,
+        prefetch: u32,
+        credit: Arc<ChannelCredit>,
+    ) -> mpsc::UnboundedReceiver<ConnEvent> {
+        let (conn, rx) = mpsc::unbounded_channel();
+        let (reply, answer) = oneshot::channel();
+        self.queue.send(QueueMsg::Consume {
+            key,
+            tag: format!("c{key}").into(),
+            channel: 1,
+            conn,
+            no_ack,
+            prefetch,
+            channel_credit: credit,
+            priority: 0,
+            exclusive: false,
+            reply,
+        });
+        answer
+            .await
+            .expect("actor answers")
+            .expect("consumer added");
+        rx
+    }
+
+    async fn ready(&self) -> u64 {
+        self.queue.status().await.expect("actor runs").ready
+    }
+}
+
+fn body(d: &Delivery) -> String {
+    String::from_utf8_lossy(&d.message.body).into_owned()
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<ConnEvent>, what: &str) -> Delivery {
+    match tokio::time::timeout(SOON, rx.recv()).await {
+        Ok(Some(ConnEvent::Deliver(d))) => d,
+        Ok(other) => panic!("{what}: expected a delivery, got {other:?}"),
+        Err(_) => panic!("{what}: nothing delivered within {SOON:?}"),
+    }
+}
+
+async fn nothing(rx: &mut mpsc::UnboundedReceiver<ConnEvent>, what: &str) {
+    if let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(100), rx.recv()).await {
+        panic!("{what}: expected nothing, got {e:?}");
+    }
+}
+
+#[tokio::test]
+async fn one_publish_to_a_waiting_consumer_is_delivered_at_once() {
+    for (no_ack, prefetch) in [(true, 0), (false, 0), (false, 1), (false, 10)] {
+        let mut h = Harness::start();
+        let mut rx = h.consume(1, no_ack, prefetch, Arc::default()).await;
+        h.publish("only");
+        let d = next(&mut rx, "the single publish").await;
+        assert_eq!(body(&d), "only");
+        assert!(!d.redelivered);
+        assert_eq!(d.needs_ack, !no_ack);
+        assert_eq!(h.ready().await, 0, "no_ack={no_ack} prefetch={prefetch}");
+    }
+}
+
+#[tokio::test]
+async fn two_no_ack_consumers_get_all_of_an_odd_number_of_publishes() {
+    let mut h = Harness::start();
+    let mut a = h.consume(1, true, 0, Arc::default()).await;
+    let mut b = h.consume(2, true, 0, Arc::default()).await;
+    for i in 0..9 {
+        h.publish(&format!("m{i}"));
+    }
+    let mut got = Vec::new();
+    while got.len() < 9 {
+        tokio::select! {
+            Some(ConnEvent::Deliver(d)) = a.recv() => got.push(body(&d)),
+            Some(ConnEvent::Deliver(d)) = b.recv() => got.push(body(&d)),
+            () = tokio::time::sleep(SOON) => panic!("only {got:?} of 9 arrived"),
+        }
+    }
+    got.sort();
+    assert_eq!(got, (0..9).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    assert_eq!(h.ready().await, 0);
+}
+
+#[tokio::test]
+async fn an_ack_or_a_requeue_frees_credit_and_the_next_message_goes_at_once() {
+    let mut h = Harness::start();
+    let mut rx = h.consume(1, false, 1, Arc::default()).await;
+    h.publish("a");
+    h.publish("b");
+    let a = next(&mut rx, "first").await;
+    nothing(&mut rx, "prefetch 1 holds the second back").await;
+    h.queue.send(QueueMsg::Settle {
+        msg_ids: vec![a.msg_id],
+    });
+    let b = next(&mut rx, "after the ack").await;
+    assert_eq!(body(&b), "b");
+    h.queue.send(QueueMsg::Requeue {
+        msg_ids: vec![b.msg_id],
+    });
+    let again = next(&mut rx, "after the requeue").await;
+    assert_eq!(body(&again), "b");
+    assert!(
+        again.redelivered,
+        "a requeued message is flagged redelivered"
+    );
+}
+
+#[tokio::test]
+async fn raising_a_channel_s_shared_credit_delivers_after_a_wake() {
+    let mut h = Harness::start();
+    let credit = Arc::new(ChannelCredit::default());
+    credit.limit.store(1, Ordering::Relaxed);
+    let mut rx = h.consume(1, false, 0, credit.clone()).await;
+    h.publish("a");
+    h.publish("b");
+    next(&mut rx, "first, within the shared limit").await;
+    nothing(&mut rx, "the shared limit holds the second back").await;
+    credit.limit.store(2, Ordering::Relaxed);
+    h.queue.send(QueueMsg::Wake);
+    assert_eq!(body(&next(&mut rx, "after the wake").await), "b");
+}
+
+#[tokio::test]
+async fn a_consumer_whose_connection_is_gone_is_dropped_and_the_others_get_its_messages() {
+    let mut h = Harness::start();
+    let gone = h.consume(1, false, 0, Arc::default()).await;
+    drop(gone);
+    let mut rx = h.consume(2, false, 0, Arc::default()).await;
+    for i in 0..4 {
+        h.publish(&format!("m{i}"));
+    }
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.push(body(&next(&mut rx, "the live consumer").await));
+    }
+    got.sort();
+    assert_eq!(got, ["m0", "m1", "m2", "m3"]);
+    let status = h.queue.status().await.unwrap();
+    assert_eq!((status.ready, status.consumers), (0, 1));
+}
