@@ -398,6 +398,60 @@ def redeclare_queue_mode_removed(b):
     return redeclare_queue(b, "cmp-rq-mode3", {"arguments": {"x-queue-mode": "lazy"}}, {})
 
 
+# Which arguments a redeclare compares depends on the queue's type (RabbitMQ 3.10's
+# queue_arguments per queue type); a classic queue's x-queue-type may be left out.
+QQ = {"durable": True, "arguments": {"x-queue-type": "quorum"}}
+
+
+@scenario
+def redeclare_quorum_without_type(b):
+    return redeclare_queue(b, "cmp-rq-qq-notype", QQ, {"durable": True})
+
+
+@scenario
+def redeclare_classic_with_classic_type(b):
+    return redeclare_queue(b, "cmp-rq-cq-type", {"durable": True},
+                           {"durable": True, "arguments": {"x-queue-type": "classic"}})
+
+
+@scenario
+def redeclare_classic_type_left_out(b):
+    return redeclare_queue(b, "cmp-rq-cq-type2",
+                           {"durable": True, "arguments": {"x-queue-type": "classic"}},
+                           {"durable": True})
+
+
+@scenario
+def redeclare_classic_queue_version(b):
+    return redeclare_queue(b, "cmp-rq-cq-version", {}, {"arguments": {"x-queue-version": 2}})
+
+
+@scenario
+def redeclare_classic_quorum_only_arg(b):
+    return redeclare_queue(b, "cmp-rq-cq-qsize", {"durable": True},
+                           {"durable": True, "arguments": {"x-quorum-initial-group-size": 3}})
+
+
+@scenario
+def redeclare_quorum_classic_only_arg(b):
+    return redeclare_queue(b, "cmp-rq-qq-mode", QQ,
+                           {"durable": True,
+                            "arguments": {"x-queue-type": "quorum", "x-queue-mode": "lazy"}})
+
+
+@scenario
+def redeclare_quorum_leader_locator(b):
+    return redeclare_queue(b, "cmp-rq-qq-loc", QQ,
+                           {"durable": True, "arguments": {"x-queue-type": "quorum",
+                                                           "x-queue-leader-locator": "balanced"}})
+
+
+@scenario
+def declare_server_named_quorum(b):
+    return one_channel(b, ("declare", qd("", durable=True,
+                                         arguments={"x-queue-type": "quorum", "x-max-length": -1})))
+
+
 def redeclare_exchange(b, name, first, second):
     cleanup(b, exchanges=[name])
     out = one_channel(b, ("declare", xd(name, **first)), ("redeclare", xd(name, **second)))

@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use amq_protocol::protocol::{access, basic, channel, confirm, exchange, queue, tx};
+use amq_protocol::types::AMQPValue;
 
 use super::channel::{Assembly, Channel, ChannelConsumer, TxAck};
 use super::connection::Connection;
@@ -290,6 +291,16 @@ impl Connection {
                 let mut name = d.queue.as_str().to_owned();
                 // A passive declare does not take the last-declared-queue shortcut.
                 if name.is_empty() && !d.passive {
+                    // RabbitMQ refuses this before looking at any other argument.
+                    if let Some(AMQPValue::LongString(t)) = d.arguments.inner().get("x-queue-type")
+                    {
+                        if t.as_bytes() == b"quorum" {
+                            return Err(AmqpError::new(
+                                ReplyCode::PreconditionFailed,
+                                "Cannot declare a server-named queue for type rabbit_quorum_queue",
+                            ));
+                        }
+                    }
                     name = random_name("amq.gen-");
                 } else if !d.passive && name.starts_with("amq.") {
                     // RabbitMQ's `check_name`, before any lookup: even the connection's

@@ -3,8 +3,8 @@
 use amq_protocol::types::FieldTable;
 
 use super::args::{
-    assert_equivalence, check_dlx_type, validate_queue_args, COMPARED_EXCHANGE_ARGS,
-    COMPARED_QUEUE_ARGS,
+    assert_equivalence, assert_queue_equivalence, check_dlx_type, validate_queue_args,
+    COMPARED_EXCHANGE_ARGS,
 };
 use super::placement::place;
 use super::state::{
@@ -510,13 +510,8 @@ impl MetaState {
                     q.exclusive_owner.is_some(),
                 );
             }
-            // A missing x-queue-type means the current type.
-            let keys: Vec<&str> = COMPARED_QUEUE_ARGS
-                .iter()
-                .copied()
-                .filter(|k| *k != "x-queue-type" || arguments.inner().contains_key(*k))
-                .collect();
-            if let Err(e) = assert_equivalence(&q.arguments, &arguments, &what, &keys) {
+            if let Err(e) = assert_queue_equivalence(q.queue_type, &q.arguments, &arguments, &what)
+            {
                 return (MetaReply::Error(e), Vec::new());
             }
             return (

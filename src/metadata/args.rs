@@ -78,9 +78,9 @@ pub fn assert_equivalence(
     Ok(())
 }
 
-/// Queue arguments whose values are compared on redeclare, as RabbitMQ does.
-pub const COMPARED_QUEUE_ARGS: &[&str] = &[
-    "x-queue-type",
+/// Arguments compared when a classic queue is declared again: RabbitMQ 3.10's
+/// `queue_arguments` of `rabbit_classic_queue`.
+const CLASSIC_COMPARED_ARGS: &[&str] = &[
     "x-expires",
     "x-message-ttl",
     "x-dead-letter-exchange",
@@ -90,9 +90,58 @@ pub const COMPARED_QUEUE_ARGS: &[&str] = &[
     "x-max-priority",
     "x-overflow",
     "x-queue-mode",
+    "x-queue-version",
     "x-single-active-consumer",
-    "x-quorum-initial-group-size",
+    "x-queue-type",
+    "x-queue-master-locator",
 ];
+
+/// Arguments compared when a quorum queue is declared again (`rabbit_quorum_queue`'s).
+const QUORUM_COMPARED_ARGS: &[&str] = &[
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-dead-letter-strategy",
+    "x-expires",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-max-in-memory-length",
+    "x-max-in-memory-bytes",
+    "x-overflow",
+    "x-single-active-consumer",
+    "x-queue-type",
+    "x-quorum-initial-group-size",
+    "x-delivery-limit",
+    "x-message-ttl",
+    "x-queue-leader-locator",
+];
+
+/// `rabbit_amqqueue:assert_args_equivalence/2` for a redeclared queue of `queue_type`.
+/// A classic queue's type may be given or left out on either declare (measured against
+/// RabbitMQ 3.10.8); a quorum queue's may not be left out.
+pub fn assert_queue_equivalence(
+    queue_type: QueueType,
+    current: &FieldTable,
+    received: &FieldTable,
+    what: &str,
+) -> Result<(), MetaError> {
+    let is_classic = |t: Option<&AMQPValue>| match t {
+        None => true,
+        Some(v) => plain(v) == "classic",
+    };
+    let keys: Vec<&str> = match queue_type {
+        QueueType::Classic => CLASSIC_COMPARED_ARGS
+            .iter()
+            .copied()
+            .filter(|k| {
+                *k != "x-queue-type"
+                    || !(is_classic(current.inner().get(*k))
+                        && is_classic(received.inner().get(*k)))
+            })
+            .collect(),
+        QueueType::Quorum | QueueType::Stream => QUORUM_COMPARED_ARGS.to_vec(),
+    };
+    assert_equivalence(current, received, what, &keys)
+}
 
 /// Exchange arguments compared on redeclare.
 pub const COMPARED_EXCHANGE_ARGS: &[&str] = &["alternate-exchange"];
@@ -288,5 +337,63 @@ pub fn check_new_queue_args(args: &FieldTable, what: &str) -> Result<(), MetaErr
             ),
         )),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(pairs: &[(&str, &str)]) -> FieldTable {
+        let mut t = FieldTable::default();
+        for (k, v) in pairs {
+            t.insert((*k).into(), AMQPValue::LongString((*v).into()));
+        }
+        t
+    }
+
+    fn check(t: QueueType, current: &[(&str, &str)], received: &[(&str, &str)]) -> bool {
+        assert_queue_equivalence(t, &args(current), &args(received), "queue 'q' in vhost '/'")
+            .is_ok()
+    }
+
+    #[test]
+    fn a_classic_queue_s_type_may_be_given_or_left_out() {
+        let classic = [("x-queue-type", "classic")];
+        assert!(check(QueueType::Classic, &[], &classic));
+        assert!(check(QueueType::Classic, &classic, &[]));
+        assert!(!check(
+            QueueType::Classic,
+            &[],
+            &[("x-queue-type", "quorum")]
+        ));
+    }
+
+    #[test]
+    fn a_quorum_queue_s_type_may_not_be_left_out() {
+        let quorum = [("x-queue-type", "quorum")];
+        assert!(check(QueueType::Quorum, &quorum, &quorum));
+        assert!(!check(QueueType::Quorum, &quorum, &[]));
+    }
+
+    #[test]
+    fn each_type_compares_its_own_arguments() {
+        let quorum = [("x-queue-type", "quorum")];
+        let lazy = [("x-queue-type", "quorum"), ("x-queue-mode", "lazy")];
+        assert!(
+            check(QueueType::Quorum, &quorum, &lazy),
+            "not a quorum argument"
+        );
+        assert!(!check(QueueType::Classic, &[], &[("x-queue-mode", "lazy")]));
+        let locator = [
+            ("x-queue-type", "quorum"),
+            ("x-queue-leader-locator", "balanced"),
+        ];
+        assert!(!check(QueueType::Quorum, &quorum, &locator));
+        assert!(!check(
+            QueueType::Classic,
+            &[],
+            &[("x-queue-master-locator", "min-masters")]
+        ));
     }
 }
