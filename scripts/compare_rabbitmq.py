@@ -20,8 +20,20 @@ and the two brokers' step lists must be equal. Exit status: 0 when every scenari
 matches, 1 when at least one differs, 2 on a usage or connection error.
 
 Scenarios create names that start with "cmp-" in the URI's vhost and delete them again.
+
+The perm_* scenarios log in as the user cmp-narrow (password cmp-narrow), which has only
+configure ^cmp-c, write ^cmp-w and read ^cmp-r on vhost /, and compare each operation's
+access refusal. Create that user on both brokers first with
+
+    scripts/compare-permissions-setup.sh rabbitmqctl          # or: bash .../rabbitmq-oracle.sh ctl
+    scripts/compare-permissions-setup.sh target/release/warrenctl -n HOST:PORT --data-dir DIR
+
+Without it the narrow login is refused, which each perm_* scenario records as its outcome
+(a difference, if the user is missing on one broker only). The queues and exchanges they
+use are declared as the URI's user (guest) before each scenario and deleted after it.
 """
 import argparse
+import re
 import socket
 import struct
 import sys
@@ -71,8 +83,11 @@ def close_outcome(frame):
 class Client:
     """A synchronous raw AMQP 0-9-1 client: one socket, frames in and out."""
 
-    def __init__(self, broker, password=None, vhost=None, capabilities=None, handshake=True):
+    def __init__(self, broker, password=None, vhost=None, capabilities=None, handshake=True,
+                 user=None):
+        """user/password default to the URI's; vhost to the URI's."""
         self.b = broker
+        self.user = broker.user if user is None else user
         self.sock = socket.create_connection((broker.host, broker.port), timeout=TIMEOUT)
         self.buf = b""
         self.pending = []
@@ -159,7 +174,7 @@ class Client:
         self.wait(0, (spec.Connection.Start,))
         props = {"product": "compare_rabbitmq.py", "capabilities": capabilities or {}}
         pw = self.b.password if password is None else password
-        response = b"\0" + as_bytes(self.b.user) + b"\0" + as_bytes(pw)
+        response = b"\0" + as_bytes(self.user) + b"\0" + as_bytes(pw)
         self.send(0, spec.Connection.StartOk(client_properties=props, mechanism="PLAIN",
                                              response=response, locale="en_US"))
         tune = self.wait(0, (spec.Connection.Tune,), timeout=LOGIN_TIMEOUT)
@@ -200,9 +215,9 @@ def _reply_types(method):
     name = type(method).__name__
     cls = type(method).__qualname__.split(".")[0]
     klass = getattr(spec, cls)
-    ok = getattr(klass, name + "Ok", None)
-    if ok is None and name == "Get":
+    if klass is spec.Basic and name == "Get":
         return (spec.Basic.GetOk, spec.Basic.GetEmpty)
+    ok = getattr(klass, name + "Ok", None)
     if ok is None:
         raise ValueError(f"{cls}.{name} has no reply")
     return (ok,)
@@ -1551,6 +1566,375 @@ def publish_cc_bcc_routing_direct_exchange(b):
     return cc_bcc_routing(b, "cmp-cc-x", setup)
 
 
+# -- permissions: a user with narrow configure / write / read regexes ---------------------
+# The perm_* scenarios log in as cmp-narrow, which scripts/compare-permissions-setup.sh
+# creates on each broker with configure ^cmp-c, write ^cmp-w, read ^cmp-r on vhost /.
+# Before each of them the URI's user (guest) declares the queues and exchanges below (and
+# the scenario's bindings), and deletes them again afterwards. RabbitMQ 3.10 checks:
+# queue.declare configure on the queue (not when passive); queue.delete configure;
+# queue.purge, basic.get, basic.consume read on the queue; basic.publish write on the
+# exchange ('' is amq.default); queue.bind/unbind write on the queue, read on the exchange;
+# exchange.bind/unbind write on the destination, read on the source; exchange.declare
+# (not passive) and exchange.delete configure on the exchange.
+NARROW_USER = "cmp-narrow"
+NARROW_PASSWORD = "cmp-narrow"
+PERM_QUEUES = ["cmp-c1", "cmp-r1", "cmp-w1", "cmp-other"]
+PERM_EXCHANGES = ["cmp-w-x", "cmp-r-x", "cmp-c-x"]
+GENERATED = re.compile(r"amq\.gen-[A-Za-z0-9_-]+")
+
+
+def delete_all(b, queues=(), exchanges=()):
+    """As the URI's user: delete queues and exchanges, going on past any refusal."""
+    c = Client(b)
+    ch = 1
+    try:
+        c.open_channel(ch)
+        methods = ([spec.Queue.Delete(queue=q) for q in queues]
+                   + [spec.Exchange.Delete(exchange=x) for x in exchanges])
+        for m in methods:
+            try:
+                c.rpc(ch, m)
+            except Closed:
+                if c.closed:
+                    raise
+                ch += 1
+                c.open_channel(ch)
+    except Closed:
+        pass
+    finally:
+        c.close()
+
+
+def perm_setup(b, setup=()):
+    """As the URI's user: declare PERM_QUEUES and PERM_EXCHANGES (direct), then run the
+    setup methods (bindings). A refusal here ends the scenario as a "setup" outcome."""
+    c = Client(b)
+    try:
+        c.open_channel(1)
+        for q in PERM_QUEUES:
+            c.rpc(1, spec.Queue.Declare(queue=q))
+        for x in PERM_EXCHANGES:
+            c.rpc(1, spec.Exchange.Declare(exchange=x, type="direct"))
+        for m in setup:
+            c.rpc(1, m)
+    finally:
+        c.close()
+
+
+def narrow(b, *steps, setup=(), queues=(), exchanges=()):
+    """Run steps on channel 1 of a connection as cmp-narrow, between perm_setup and a
+    cleanup; queues / exchanges are further names the steps may create (deleted before
+    and after). A refused login is recorded as the "connect" step."""
+    qs, xs = PERM_QUEUES + list(queues), PERM_EXCHANGES + list(exchanges)
+    delete_all(b, qs, xs)
+    perm_setup(b, setup)
+    try:
+        return one_channel(b, *steps, user=NARROW_USER, password=NARROW_PASSWORD)
+    finally:
+        delete_all(b, qs, xs)
+
+
+def hide_generated(fn):
+    """A step: fn(c) with server-generated amq.gen-... names replaced by a placeholder."""
+    def f(c):
+        try:
+            r = fn(c)
+        except Closed as e:
+            r = e.outcome
+        return GENERATED.sub("amq.gen-<generated>", r)
+    return f
+
+
+def publish_to(exchange, routing_key="k"):
+    """A step: publish one message, then probe the channel with a synchronous method."""
+    return publish_with(spec.BasicProperties(), exchange=exchange, routing_key=routing_key)
+
+
+def rpc_step(method):
+    return lambda c: c.rpc(1, method)
+
+
+def qbind(queue, exchange, key="k"):
+    return spec.Queue.Bind(queue=queue, exchange=exchange, routing_key=key)
+
+
+def qunbind(queue, exchange, key="k"):
+    return spec.Queue.Unbind(queue=queue, exchange=exchange, routing_key=key)
+
+
+def xbind(destination, source, key="k"):
+    return spec.Exchange.Bind(destination=destination, source=source, routing_key=key)
+
+
+def xunbind(destination, source, key="k"):
+    return spec.Exchange.Unbind(destination=destination, source=source, routing_key=key)
+
+
+@scenario
+def perm_login(b):
+    # Shows a missing compare-permissions-setup.sh run as a difference of its own.
+    return login(b, user=NARROW_USER, password=NARROW_PASSWORD)
+
+
+@scenario
+def perm_queue_declare_ok(b):
+    return narrow(b, ("declare cmp-c2", qd("cmp-c2")), queues=["cmp-c2"])
+
+
+@scenario
+def perm_queue_declare_refused(b):
+    return narrow(b, ("declare cmp-other2", qd("cmp-other2")), queues=["cmp-other2"])
+
+
+@scenario
+def perm_queue_declare_existing_refused(b):
+    return narrow(b, ("declare existing cmp-other", qd("cmp-other")))
+
+
+@scenario
+def perm_queue_declare_passive_ok(b):
+    return narrow(b, ("declare cmp-other passive", qd("cmp-other", passive=True)))
+
+
+@scenario
+def perm_queue_declare_server_named_refused(b):
+    return narrow(b, ("declare '' exclusive", hide_generated(qd("", exclusive=True))))
+
+
+@scenario
+def perm_queue_declare_amq_prefix(b):
+    # Both the reserved amq. prefix and the configure permission refuse it: which first?
+    return narrow(b, ("declare amq.cmp-q", qd("amq.cmp-q")), queues=["amq.cmp-q"])
+
+
+@scenario
+def perm_queue_delete_ok(b):
+    return narrow(b, ("delete cmp-c1", rpc_step(spec.Queue.Delete(queue="cmp-c1"))))
+
+
+@scenario
+def perm_queue_delete_refused(b):
+    return narrow(b, ("delete cmp-other", rpc_step(spec.Queue.Delete(queue="cmp-other"))))
+
+
+@scenario
+def perm_queue_purge_ok(b):
+    return narrow(b, ("purge cmp-r1", rpc_step(spec.Queue.Purge(queue="cmp-r1"))))
+
+
+@scenario
+def perm_queue_purge_refused(b):
+    return narrow(b, ("purge cmp-c1", rpc_step(spec.Queue.Purge(queue="cmp-c1"))))
+
+
+@scenario
+def perm_basic_get_ok(b):
+    return narrow(b, ("get cmp-r1", rpc_step(spec.Basic.Get(queue="cmp-r1"))))
+
+
+@scenario
+def perm_basic_get_refused(b):
+    return narrow(b, ("get cmp-other", rpc_step(spec.Basic.Get(queue="cmp-other"))))
+
+
+@scenario
+def perm_basic_consume_ok(b):
+    return narrow(b, ("consume cmp-r1", rpc_step(spec.Basic.Consume(queue="cmp-r1"))))
+
+
+@scenario
+def perm_basic_consume_refused(b):
+    return narrow(b, ("consume cmp-other", rpc_step(spec.Basic.Consume(queue="cmp-other"))))
+
+
+@scenario
+def perm_publish_default_exchange_refused(b):
+    return narrow(b, ("publish '' cmp-w1", publish_to("", "cmp-w1")))
+
+
+@scenario
+def perm_publish_exchange_ok(b):
+    return narrow(b, ("publish cmp-w-x", publish_to("cmp-w-x")))
+
+
+@scenario
+def perm_publish_exchange_refused(b):
+    return narrow(b, ("publish cmp-r-x", publish_to("cmp-r-x")))
+
+
+@scenario
+def perm_tx_publish_default_exchange(b):
+    return narrow(b, ("tx.select", rpc_step(spec.Tx.Select())),
+                  ("publish '' cmp-w1", publish_to("", "cmp-w1")))
+
+
+@scenario
+def perm_tx_publish_default_exchange_commit(b):
+    # As perm_tx_publish_default_exchange, with tx.commit as the synchronous method.
+    def f(c):
+        c.send(1, spec.Basic.Publish(exchange="", routing_key="cmp-w1"))
+        c.send_content(1)
+        return c.rpc(1, spec.Tx.Commit())
+    return narrow(b, ("tx.select", rpc_step(spec.Tx.Select())), ("publish '', commit", f))
+
+
+@scenario
+def perm_tx_publish_exchange_ok(b):
+    def f(c):
+        c.send(1, spec.Basic.Publish(exchange="cmp-w-x", routing_key="k"))
+        c.send_content(1)
+        return c.rpc(1, spec.Tx.Commit())
+    return narrow(b, ("tx.select", rpc_step(spec.Tx.Select())), ("publish cmp-w-x, commit", f))
+
+
+@scenario
+def perm_queue_bind_ok(b):
+    return narrow(b, ("bind cmp-w1 to cmp-r-x", rpc_step(qbind("cmp-w1", "cmp-r-x"))))
+
+
+@scenario
+def perm_queue_bind_refused_queue(b):
+    return narrow(b, ("bind cmp-c1 to cmp-r-x", rpc_step(qbind("cmp-c1", "cmp-r-x"))))
+
+
+@scenario
+def perm_queue_bind_refused_exchange(b):
+    return narrow(b, ("bind cmp-w1 to cmp-w-x", rpc_step(qbind("cmp-w1", "cmp-w-x"))))
+
+
+@scenario
+def perm_queue_bind_default_exchange(b):
+    # Write on the queue is granted; RabbitMQ refuses the default exchange itself.
+    return narrow(b, ("bind cmp-w1 to ''", rpc_step(qbind("cmp-w1", ""))))
+
+
+@scenario
+def perm_queue_bind_default_exchange_refused_queue(b):
+    # Write on the queue refused, and the default exchange: which check first?
+    return narrow(b, ("bind cmp-c1 to ''", rpc_step(qbind("cmp-c1", ""))))
+
+
+@scenario
+def perm_queue_unbind_default_exchange_refused_queue(b):
+    return narrow(b, ("unbind cmp-c1 from ''", rpc_step(qunbind("cmp-c1", ""))))
+
+
+@scenario
+def perm_queue_unbind_ok(b):
+    return narrow(b, ("unbind cmp-w1 from cmp-r-x", rpc_step(qunbind("cmp-w1", "cmp-r-x"))),
+                  setup=[qbind("cmp-w1", "cmp-r-x")])
+
+
+@scenario
+def perm_queue_unbind_refused_queue(b):
+    return narrow(b, ("unbind cmp-c1 from cmp-r-x", rpc_step(qunbind("cmp-c1", "cmp-r-x"))),
+                  setup=[qbind("cmp-c1", "cmp-r-x")])
+
+
+@scenario
+def perm_queue_unbind_refused_exchange(b):
+    return narrow(b, ("unbind cmp-w1 from cmp-w-x", rpc_step(qunbind("cmp-w1", "cmp-w-x"))),
+                  setup=[qbind("cmp-w1", "cmp-w-x")])
+
+
+@scenario
+def perm_queue_unbind_default_exchange(b):
+    return narrow(b, ("unbind cmp-w1 from ''", rpc_step(qunbind("cmp-w1", ""))))
+
+
+@scenario
+def perm_exchange_bind_ok(b):
+    return narrow(b, ("bind cmp-w-x <- cmp-r-x", rpc_step(xbind("cmp-w-x", "cmp-r-x"))))
+
+
+@scenario
+def perm_exchange_bind_refused(b):
+    # Destination cmp-r-x (no write) and source cmp-w-x (no read).
+    return narrow(b, ("bind cmp-r-x <- cmp-w-x", rpc_step(xbind("cmp-r-x", "cmp-w-x"))))
+
+
+@scenario
+def perm_exchange_bind_refused_source(b):
+    return narrow(b, ("bind cmp-w-x <- cmp-c-x", rpc_step(xbind("cmp-w-x", "cmp-c-x"))))
+
+
+@scenario
+def perm_exchange_bind_default_destination(b):
+    # Destination '' (write on amq.default refused, and the default exchange).
+    return narrow(b, ("bind '' <- cmp-r-x", rpc_step(xbind("", "cmp-r-x"))))
+
+
+@scenario
+def perm_exchange_bind_default_source(b):
+    # Write on the destination granted; source '' (the default exchange, no read).
+    return narrow(b, ("bind cmp-w-x <- ''", rpc_step(xbind("cmp-w-x", ""))))
+
+
+@scenario
+def perm_exchange_unbind_ok(b):
+    return narrow(b, ("unbind cmp-w-x <- cmp-r-x", rpc_step(xunbind("cmp-w-x", "cmp-r-x"))),
+                  setup=[xbind("cmp-w-x", "cmp-r-x")])
+
+
+@scenario
+def perm_exchange_unbind_refused(b):
+    return narrow(b, ("unbind cmp-r-x <- cmp-w-x", rpc_step(xunbind("cmp-r-x", "cmp-w-x"))),
+                  setup=[xbind("cmp-r-x", "cmp-w-x")])
+
+
+@scenario
+def perm_exchange_declare_ok(b):
+    return narrow(b, ("declare cmp-c-x2", xd("cmp-c-x2")), exchanges=["cmp-c-x2"])
+
+
+@scenario
+def perm_exchange_declare_refused(b):
+    return narrow(b, ("declare cmp-otherx", xd("cmp-otherx")), exchanges=["cmp-otherx"])
+
+
+@scenario
+def perm_exchange_declare_existing_refused(b):
+    return narrow(b, ("declare existing cmp-w-x", xd("cmp-w-x")))
+
+
+@scenario
+def perm_exchange_declare_passive_ok(b):
+    return narrow(b, ("declare cmp-w-x passive", xd("cmp-w-x", passive=True)))
+
+
+@scenario
+def perm_exchange_declare_amq_prefix(b):
+    # Both the reserved amq. prefix and the configure permission refuse it: which first?
+    return narrow(b, ("declare amq.cmp-x", xd("amq.cmp-x")), exchanges=["amq.cmp-x"])
+
+
+@scenario
+def perm_exchange_declare_default(b):
+    # The default exchange, on which configure is not granted either: which check first?
+    return narrow(b, ("declare ''", xd("")))
+
+
+@scenario
+def perm_exchange_delete_default(b):
+    return narrow(b, ("delete ''", rpc_step(spec.Exchange.Delete(exchange=""))))
+
+
+@scenario
+def perm_exchange_delete_amq_direct(b):
+    # A system exchange, on which configure is not granted either: which check first?
+    return narrow(b, ("delete amq.direct", rpc_step(spec.Exchange.Delete(exchange="amq.direct"))))
+
+
+@scenario
+def perm_exchange_delete_ok(b):
+    return narrow(b, ("delete cmp-c-x", rpc_step(spec.Exchange.Delete(exchange="cmp-c-x"))))
+
+
+@scenario
+def perm_exchange_delete_refused(b):
+    return narrow(b, ("delete cmp-w-x", rpc_step(spec.Exchange.Delete(exchange="cmp-w-x"))))
+
+
 # Differences kept on purpose: scenario -> why.
 KNOWN = {
     "unknown_class_id": "RabbitMQ 3.10's reader crashes on an unknown method id and drops the "
@@ -1578,11 +1962,17 @@ def main(argv=None):
         description="Run the same AMQP 0-9-1 error scenarios (wrong declares, missing "
                     "queues/exchanges, exclusive queues, bad acks, tx/confirm misuse, "
                     "publish property checks (user_id, expiration, CC/BCC), malformed "
-                    "frames, bad logins) against two brokers and compare the "
+                    "frames, bad logins, operations refused by user permissions) against "
+                    "two brokers and compare the "
                     "reply code, reply text, scope (channel.close vs connection.close) and "
                     "class/method ids of every reply. Exit 1 if any scenario differs.",
         epilog="Example: %(prog)s amqp://guest:guest@127.0.0.1:5695/%%2F "
-               "amqp://guest:guest@127.0.0.1:5696/%%2F")
+               "amqp://guest:guest@127.0.0.1:5696/%%2F. "
+               "The perm_* scenarios log in as user cmp-narrow (configure ^cmp-c, write "
+               "^cmp-w, read ^cmp-r on vhost /): create it on each broker first with "
+               "scripts/compare-permissions-setup.sh CTL... (CTL being rabbitmqctl, or "
+               "warrenctl -n HOST:CLUSTER_PORT --data-dir DIR); without it they show the "
+               "refused login.")
     p.add_argument("reference", help="URI of the reference broker (RabbitMQ)")
     p.add_argument("candidate", help="URI of the broker under test (WarrenMQ)")
     p.add_argument("-k", "--only", action="append", default=[],

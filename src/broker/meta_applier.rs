@@ -19,6 +19,9 @@ pub(crate) struct MetaApplier {
     pub events: mpsc::UnboundedSender<BrokerEvent>,
     /// The cluster's nodes, republished whenever an applied entry or snapshot changes them.
     pub nodes: watch::Sender<BTreeMap<u64, ClusterNode>>,
+    /// Moves on whenever users, permissions or vhosts may have changed (an applied
+    /// command that touches them, or a snapshot): connections check access against it.
+    pub access_epoch: watch::Sender<u64>,
 }
 
 impl MetaApplier {
@@ -30,6 +33,10 @@ impl MetaApplier {
             }
             changed
         });
+    }
+
+    fn access_changed(&self) {
+        self.access_epoch.send_modify(|epoch| *epoch += 1);
     }
 
     fn effect(&self, effect: MetaEffect) {
@@ -77,6 +84,18 @@ impl GroupApplier for MetaApplier {
         };
         let reply = match postcard::from_bytes::<MetaCommand>(bytes) {
             Ok(cmd) => {
+                let access = matches!(
+                    cmd,
+                    MetaCommand::Bootstrap { .. }
+                        | MetaCommand::AddVhost { .. }
+                        | MetaCommand::DeleteVhost { .. }
+                        | MetaCommand::AddUser { .. }
+                        | MetaCommand::DeleteUser { .. }
+                        | MetaCommand::ChangePassword { .. }
+                        | MetaCommand::SetUserTags { .. }
+                        | MetaCommand::SetPermissions { .. }
+                        | MetaCommand::ClearPermissions { .. }
+                );
                 let meta = ApplyMeta {
                     index,
                     time_ms: request.time_ms,
@@ -89,6 +108,9 @@ impl GroupApplier for MetaApplier {
                 };
                 for effect in effects {
                     self.effect(effect);
+                }
+                if access {
+                    self.access_changed();
                 }
                 reply
             }
@@ -113,6 +135,7 @@ impl GroupApplier for MetaApplier {
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
         self.publish_nodes(&state);
         *self.state.write().expect("metadata lock") = state;
+        self.access_changed();
         Ok(())
     }
 }

@@ -49,6 +49,7 @@ impl Broker {
             queues: queues.clone(),
             events: events.clone(),
             nodes,
+            access_epoch: watch::channel(0).0,
         });
         let bootstrap = match how {
             MetaStart::Recover => Bootstrap::Initialize(BTreeSet::from([node_id])),
@@ -130,6 +131,28 @@ impl Broker {
     }
 
     /// The local metadata read model.
+    /// The current access epoch: it moves whenever users, permissions or vhosts may
+    /// have changed.
+    pub fn access_epoch(&self) -> u64 {
+        *self.meta.access_epoch.borrow()
+    }
+
+    /// Changes of the access epoch, for a connection to notice its user's deletion.
+    pub fn access_changes(&self) -> watch::Receiver<u64> {
+        self.meta.access_epoch.subscribe()
+    }
+
+    /// The user's permissions in `vhost`, if any.
+    pub fn permissions(&self, user: &str, vhost: &str) -> Option<crate::metadata::Permissions> {
+        self.read_meta().permissions(user, vhost).cloned()
+    }
+
+    /// Whether `user` exists and `vhost` exists (an open connection's login still holds).
+    pub fn login_holds(&self, user: &str, vhost: &str) -> (bool, bool) {
+        let meta = self.read_meta();
+        (meta.user(user).is_some(), meta.vhost_exists(vhost))
+    }
+
     pub(crate) fn read_meta(&self) -> std::sync::RwLockReadGuard<'_, MetaState> {
         self.meta.state.read().expect("metadata lock")
     }

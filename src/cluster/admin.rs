@@ -8,6 +8,7 @@ use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
+use super::admin_access::{access_from_pb, outcome_to_pb, AccessFuture, AccessRequest};
 use super::admin_policies::{policy_from_pb, policy_to_pb, PoliciesFuture, PolicyInfo};
 use super::admin_queues::{
     change_to_pb, leaders_to_pb, member_to_pb, ChangesFuture, LeadersFuture, MembersFuture,
@@ -81,6 +82,9 @@ pub struct QueueInfo {
     /// `None` when the node running the queue did not answer.
     pub messages: Option<u64>,
     pub consumers: Option<u32>,
+    /// The policy that applies (empty: none) and its definition (a JSON object).
+    pub policy: String,
+    pub effective_policy_definition: String,
 }
 
 /// The outcome of `list_queues`.
@@ -116,6 +120,7 @@ pub trait AdminHandler: Send + Sync + 'static {
     fn set_policy(&self, policy: PolicyInfo) -> AdminFuture<'_>;
     fn clear_policy(&self, vhost: String, name: String) -> AdminFuture<'_>;
     fn list_policies(&self, vhost: String) -> PoliciesFuture<'_>;
+    fn access(&self, request: AccessRequest) -> AccessFuture<'_>;
 }
 
 /// An admin command's outcome as a gRPC reply.
@@ -265,6 +270,18 @@ impl Admin for AdminService {
     ) -> Result<Response<admin::Empty>, Status> {
         let r = request.into_inner();
         done(self.0.clear_policy(r.vhost, r.name).await)
+    }
+
+    async fn access(
+        &self,
+        request: Request<admin::AccessRequest>,
+    ) -> Result<Response<admin::AccessReply>, Status> {
+        let outcome = self
+            .0
+            .access(access_from_pb(request.into_inner()))
+            .await
+            .map_err(Status::failed_precondition)?;
+        Ok(Response::new(outcome_to_pb(outcome)))
     }
 
     async fn list_policies(
@@ -474,6 +491,8 @@ fn queue_to_pb(q: QueueInfo) -> admin::QueueInfo {
         online: q.online,
         messages: q.messages,
         consumers: q.consumers,
+        policy: q.policy,
+        effective_policy_definition: q.effective_policy_definition,
     }
 }
 
@@ -487,6 +506,8 @@ fn queue_from_pb(q: admin::QueueInfo) -> QueueInfo {
         online: q.online,
         messages: q.messages,
         consumers: q.consumers,
+        policy: q.policy,
+        effective_policy_definition: q.effective_policy_definition,
     }
 }
 

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use super::access::AccessCommand;
+
 /// Manage WarrenMQ nodes, as rabbitmqctl manages RabbitMQ's.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "warrenctl", version)]
@@ -87,7 +89,7 @@ pub enum Command {
         #[arg(short = 'p', long = "vhost", default_value = "/")]
         vhost: String,
         /// Columns to show [default: name messages]
-        #[arg(value_name = "COLUMN", value_parser = ["name", "messages", "consumers", "type", "leader", "members", "online"])]
+        #[arg(value_name = "COLUMN", value_parser = ["name", "messages", "consumers", "type", "leader", "members", "online", "policy", "effective_policy_definition", "pid", "slave_pids", "synchronised_slave_pids"])]
         columns: Vec<String>,
     },
     /// Remove a stopped node from the cluster
@@ -136,6 +138,9 @@ pub enum Command {
     /// Quorum queue replicas and leaders, as rabbitmq-queues
     #[command(name = "queues", subcommand)]
     Queues(QueuesCommand),
+    /// Users, vhosts and permissions
+    #[command(flatten)]
+    Access(AccessCommand),
 }
 
 /// `warrenctl queues ...`: rabbitmq-queues' commands.

@@ -4,9 +4,11 @@
 //! Exit codes (as rabbitmqctl's): 0 success, 64 usage error, 69 node unreachable or
 //! not running, 70 the node failed the command, 75 timed out, 77 refused (bad secret).
 
+mod access;
 mod cli;
 mod output;
 
+pub use access::AccessCommand;
 pub use cli::{Args, Command, Formatter, QueuesCommand};
 
 use std::net::SocketAddr;
@@ -159,6 +161,7 @@ pub async fn run(args: Args) -> Result<String, Failure> {
             Ok(output::list_policies(&policies, vhost, json))
         }
         Command::Queues(cmd) => queues(&mut client, cmd, json).await,
+        Command::Access(cmd) => access::run(&mut client, cmd, args.formatter).await,
     }
 }
 

@@ -231,6 +231,11 @@ pub fn list_policies(policies: &[PolicyInfo], vhost: &str, json: bool) -> String
 
 /// `list_queues`: rabbitmqctl's header lines and tab-separated columns, or a JSON array
 /// of objects with the requested keys. Unknown counts print empty (JSON null).
+/// The members of `of` other than the queue's leader.
+fn followers<'a>(q: &QueueInfo, of: &'a [String]) -> Vec<&'a String> {
+    of.iter().filter(|m| **m != q.leader).collect()
+}
+
 pub fn list_queues(queues: &[QueueInfo], vhost: &str, columns: &[String], json: bool) -> String {
     let default = ["name".to_string(), "messages".to_string()];
     let columns = if columns.is_empty() {
@@ -247,6 +252,15 @@ pub fn list_queues(queues: &[QueueInfo], vhost: &str, columns: &[String], json: 
             "leader" => json!(q.leader),
             "members" => json!(q.members),
             "online" => json!(q.online),
+            "policy" => json!(q.policy),
+            "effective_policy_definition" => {
+                serde_json::from_str(&q.effective_policy_definition).unwrap_or(json!({}))
+            }
+            // As rabbitmqctl names a mirrored queue's master and mirrors: the leader,
+            // the other members, and those of them that run.
+            "pid" => json!(q.leader),
+            "slave_pids" => json!(followers(q, &q.members)),
+            "synchronised_slave_pids" => json!(followers(q, &q.online)),
             _ => Value::Null,
         }
     };

@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, Instrument};
 
+use super::access::AccessCache;
 use super::channel::Channel;
 use super::error::{AmqpError, AmqpResult, Scope};
 use super::handshake::{handshake, short, HandshakeEnd, Session};
@@ -39,6 +40,8 @@ pub struct Connection {
     done: bool,
     /// This connection has published since it was opened (alarms block publishers only).
     pub(super) published: bool,
+    /// The user's permissions in the vhost, compiled.
+    pub(super) access: AccessCache,
 }
 
 /// Serve one accepted socket until it closes or the node shuts down.
@@ -96,8 +99,10 @@ async fn serve_in_span(
         closing: false,
         done: false,
         published: false,
+        access: AccessCache::default(),
     };
     let mut alarm = broker.memory_alarm();
+    let mut access = broker.access_changes();
     let mut notified_blocked = false;
     let (mut reader, mut writer) = stream.into_split();
     let heartbeat = Duration::from_secs(conn.session.heartbeat as u64);
@@ -126,6 +131,12 @@ async fn serve_in_span(
         let blocked = alarm_on && conn.published && !conn.closing;
         tokio::select! {
             _ = alarm.changed() => {}
+            Ok(()) = access.changed() => {
+                // A deleted user's (or vhost's) connections are closed, as RabbitMQ does.
+                if let Some(e) = conn.login_revoked().filter(|_| !conn.closing) {
+                    conn.close_connection(&e);
+                }
+            }
             n = read_more(&mut reader, &mut inbuf), if !blocked => {
                 match n {
                     Ok(0) | Err(_) => break,

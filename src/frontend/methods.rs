@@ -6,6 +6,7 @@ use std::sync::Arc;
 use amq_protocol::protocol::{access, basic, channel, confirm, exchange, queue, tx};
 use amq_protocol::types::AMQPValue;
 
+use super::access::{Perm, Resource};
 use super::channel::{Assembly, Channel, ChannelConsumer, TxAck};
 use super::connection::Connection;
 use super::error::{AmqpError, AmqpResult};
@@ -198,6 +199,9 @@ impl Connection {
         let broker = self.broker.clone();
         match m {
             exchange::AMQPMethod::Declare(d) => {
+                if !d.passive && !d.exchange.as_str().is_empty() {
+                    self.allow(Perm::Configure, Resource::Exchange(d.exchange.as_str()))?;
+                }
                 broker
                     .declare_exchange(
                         vhost,
@@ -221,6 +225,11 @@ impl Connection {
                 }
             }
             exchange::AMQPMethod::Delete(d) => {
+                // The default and the system (`amq.*`) exchanges are refused first, later.
+                let name = d.exchange.as_str();
+                if !name.is_empty() && !name.starts_with("amq.") {
+                    self.allow(Perm::Configure, Resource::Exchange(d.exchange.as_str()))?;
+                }
                 broker
                     .delete_exchange(vhost, d.exchange.as_str(), d.if_unused)
                     .await?;
@@ -233,6 +242,10 @@ impl Connection {
                 }
             }
             exchange::AMQPMethod::Bind(b) => {
+                self.allow_binding(
+                    Resource::Exchange(b.destination.as_str()),
+                    b.source.as_str(),
+                )?;
                 broker
                     .bind(
                         vhost,
@@ -254,6 +267,10 @@ impl Connection {
                 }
             }
             exchange::AMQPMethod::Unbind(b) => {
+                self.allow_binding(
+                    Resource::Exchange(b.destination.as_str()),
+                    b.source.as_str(),
+                )?;
                 broker
                     .bind(
                         vhost,
@@ -310,6 +327,9 @@ impl Connection {
                         format!("queue name '{name}' contains reserved prefix 'amq.*'"),
                     ));
                 }
+                if !d.passive {
+                    self.allow(Perm::Configure, Resource::Queue(&name))?;
+                }
                 let owner = d.exclusive.then_some(self.id);
                 let status = broker
                     .declare_queue(
@@ -340,6 +360,7 @@ impl Connection {
             queue::AMQPMethod::Bind(b) => {
                 let (queue, key) =
                     self.binding_names(ch, b.queue.as_str(), b.routing_key.as_str())?;
+                self.allow_binding(Resource::Queue(&queue), b.exchange.as_str())?;
                 broker
                     .bind(
                         vhost,
@@ -363,6 +384,7 @@ impl Connection {
             queue::AMQPMethod::Unbind(b) => {
                 let (queue, key) =
                     self.binding_names(ch, b.queue.as_str(), b.routing_key.as_str())?;
+                self.allow_binding(Resource::Queue(&queue), b.exchange.as_str())?;
                 broker
                     .bind(
                         vhost,
@@ -383,6 +405,7 @@ impl Connection {
             }
             queue::AMQPMethod::Purge(p) => {
                 let queue = self.queue_name(ch, p.queue.as_str())?;
+                self.allow(Perm::Read, Resource::Queue(&queue))?;
                 let count = broker.purge_queue(vhost, &queue, self.id).await?;
                 if !p.nowait {
                     reply(
@@ -396,6 +419,7 @@ impl Connection {
             }
             queue::AMQPMethod::Delete(d) => {
                 let queue = self.queue_name(ch, d.queue.as_str())?;
+                self.allow(Perm::Configure, Resource::Queue(&queue))?;
                 let count = broker
                     .delete_queue(vhost, &queue, d.if_unused, d.if_empty, self.id)
                     .await?;
@@ -458,6 +482,7 @@ impl Connection {
             }
             basic::AMQPMethod::Consume(c) => {
                 let name = self.queue_name(ch, c.queue.as_str())?;
+                self.allow(Perm::Read, Resource::Queue(&name))?;
                 let queue = broker.lookup_queue(vhost, &name, self.id).await?;
                 let mut tag = c.consumer_tag.as_str().to_owned();
                 if tag.is_empty() {
@@ -546,6 +571,7 @@ impl Connection {
             }
             basic::AMQPMethod::Get(g) => {
                 let name = self.queue_name(ch, g.queue.as_str())?;
+                self.allow(Perm::Read, Resource::Queue(&name))?;
                 let queue = broker.lookup_queue(vhost, &name, self.id).await?;
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 let got = if queue.send(QueueMsg::Get {

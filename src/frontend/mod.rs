@@ -1,6 +1,7 @@
 //! One task per client connection: handshake, heartbeats, channels, publish assembly,
 //! confirms, transactions, consumers, delivery tags and prefetch.
 
+mod access;
 mod channel;
 mod connection;
 mod error;

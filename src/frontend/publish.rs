@@ -4,6 +4,7 @@
 use amq_protocol::protocol::basic;
 use bytes::{Bytes, BytesMut};
 
+use super::access::{Perm, Resource};
 use super::channel::TxPublish;
 use super::connection::Connection;
 use super::error::{AmqpError, AmqpResult};
@@ -157,6 +158,7 @@ impl Connection {
 
     /// A complete publish: its properties checked, then held in a transaction or routed now.
     pub(super) async fn publish(&mut self, ch: u16, mut p: TxPublish) -> AmqpResult<()> {
+        self.allow(Perm::Write, Resource::Exchange(&p.exchange))?;
         if publish_checks::inspects(&p.properties) {
             // RabbitMQ checks the exchange before the properties.
             self.broker

@@ -272,7 +272,12 @@ impl MetaState {
                 vhost,
                 name,
                 members,
-            } => self.set_queue_members(&vhost, &name, members),
+            } => self.set_queue_members(&vhost, &name, members, QueueType::Quorum),
+            MetaCommand::SetMirrorMembers {
+                vhost,
+                name,
+                members,
+            } => self.set_queue_members(&vhost, &name, members, QueueType::Classic),
             MetaCommand::SetPolicy {
                 vhost,
                 name,
@@ -593,8 +598,15 @@ impl MetaState {
         )
     }
 
-    /// New members of a replicated queue: known nodes, at least one, no repeats.
-    fn set_queue_members(&mut self, vhost_name: &str, name: &str, members: Vec<u64>) -> Applied {
+    /// New members of a replicated queue of `queue_type` (a quorum queue, or a mirrored
+    /// classic queue: durable, not exclusive): known nodes, at least one, no repeats.
+    fn set_queue_members(
+        &mut self,
+        vhost_name: &str,
+        name: &str,
+        members: Vec<u64>,
+        queue_type: QueueType,
+    ) -> Applied {
         if let Some(unknown) = members.iter().find(|m| !self.nodes.contains_key(m)) {
             return err(
                 ReplyCode::PreconditionFailed,
@@ -618,10 +630,14 @@ impl MetaState {
                 format!("no queue '{name}' in vhost '{vhost_name}'"),
             );
         };
-        if q.group_id == 0 || q.queue_type != QueueType::Quorum {
+        if q.group_id == 0 || q.queue_type != queue_type {
+            let kind = match queue_type {
+                QueueType::Classic => "a durable classic",
+                _ => "a quorum",
+            };
             return err(
                 ReplyCode::PreconditionFailed,
-                format!("queue '{name}' in vhost '{vhost_name}' is not a quorum queue"),
+                format!("queue '{name}' in vhost '{vhost_name}' is not {kind} queue"),
             );
         }
         (MetaReply::Ok, vec![replace_members(vhost_name, q, members)])

@@ -129,6 +129,13 @@ pub enum MetaCommand {
         vhost: String,
         name: String,
     },
+    /// A mirrored classic queue's members, as its `ha-mode` policy wants them (its Raft
+    /// group's membership changes alongside), as `SetQueueMembers` for quorum queues.
+    SetMirrorMembers {
+        vhost: String,
+        name: String,
+        members: Vec<u64>,
+    },
 }
 
 /// A refusal, with RabbitMQ's code and full text (`NOT_FOUND - ...`).

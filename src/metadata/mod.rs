@@ -9,6 +9,7 @@
 mod apply;
 mod args;
 mod command;
+pub mod mirroring;
 mod password;
 mod placement;
 mod policy;

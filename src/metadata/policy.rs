@@ -1,13 +1,52 @@
 //! Policies, as `rabbitmqctl set_policy` makes them: a vhost's named rule that gives the
 //! queues (or exchanges) whose names match its pattern the keys of its definition. Of
 //! several matching policies the one of highest priority applies (ties: the greatest
-//! name, so every node picks the same). So far one key takes effect:
-//! `queue-leader-locator` (`client-local` or `balanced`), which places a new quorum
-//! queue's leader when the queue has no `x-queue-leader-locator` argument.
+//! name, so every node picks the same). Keys that take effect: `queue-leader-locator`
+//! (`client-local` or `balanced`), which places a new quorum queue's leader when the
+//! queue has no `x-queue-leader-locator` argument, and `ha-mode` / `ha-params` (with
+//! `ha-sync-mode` accepted), which mirror durable classic queues on Raft
+//! (`mirroring.rs`). Keys of features WarrenMQ does not have yet are refused by name,
+//! unknown keys as RabbitMQ refuses them.
 
 use serde::{Deserialize, Serialize};
 
+use super::mirroring::{self, HaMode};
 use super::placement::LeaderLocator;
+
+/// Policy keys that take effect (`queue-mode` is accepted without effect, as the
+/// `x-queue-mode` argument is).
+const SUPPORTED_KEYS: &[&str] = &[
+    "queue-leader-locator",
+    "ha-mode",
+    "ha-params",
+    "ha-sync-mode",
+    "queue-mode",
+];
+
+/// RabbitMQ 3.10's other policy keys: refused until their feature works.
+const UNSUPPORTED_KEYS: &[&str] = &[
+    "alternate-exchange",
+    "dead-letter-exchange",
+    "dead-letter-routing-key",
+    "dead-letter-strategy",
+    "message-ttl",
+    "expires",
+    "max-length",
+    "max-length-bytes",
+    "max-in-memory-length",
+    "max-in-memory-bytes",
+    "delivery-limit",
+    "overflow",
+    "queue-version",
+    "queue-master-locator",
+    "ha-sync-batch-size",
+    "ha-promote-on-shutdown",
+    "ha-promote-on-failure",
+    "max-age",
+    "stream-max-segment-size-bytes",
+    "federation-upstream",
+    "federation-upstream-set",
+];
 use super::state::QueueType;
 
 /// What a policy applies to (`--apply-to`).
@@ -83,6 +122,23 @@ impl Policy {
         if object.is_empty() {
             return Err("the definition must not be empty".into());
         }
+        if let Some(key) = object
+            .keys()
+            .find(|k| UNSUPPORTED_KEYS.contains(&k.as_str()))
+        {
+            return Err(format!(
+                "policy key '{key}' is not supported by WarrenMQ yet (refused rather than ignored)"
+            ));
+        }
+        let unknown: Vec<&str> = object
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !SUPPORTED_KEYS.contains(k))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(format!("{unknown:?} are not recognised policy settings"));
+        }
+        mirroring::parse(object)?;
         if let Some(locator) = object.get("queue-leader-locator") {
             let known = locator.as_str().and_then(LeaderLocator::parse).is_some();
             if !known {
@@ -100,6 +156,12 @@ impl Policy {
             && regex::Regex::new(&self.pattern).is_ok_and(|re| re.is_match(name))
     }
 
+    /// The definition's mirroring (`ha-mode`), if it has one.
+    pub fn ha_mode(&self) -> Option<HaMode> {
+        let value: serde_json::Value = serde_json::from_str(&self.definition).ok()?;
+        mirroring::parse(value.as_object()?).ok().flatten()
+    }
+
     /// The definition's `queue-leader-locator`, if it has one.
     pub fn leader_locator(&self) -> Option<LeaderLocator> {
         let value: serde_json::Value = serde_json::from_str(&self.definition).ok()?;
@@ -113,10 +175,18 @@ pub fn effective<'a>(
     name: &str,
     queue_type: QueueType,
 ) -> Option<&'a Policy> {
+    effective_named(policies, name, queue_type).map(|(_, p)| p)
+}
+
+/// [`effective`] with the policy's name.
+pub fn effective_named<'a>(
+    policies: impl Iterator<Item = (&'a str, &'a Policy)>,
+    name: &str,
+    queue_type: QueueType,
+) -> Option<(&'a str, &'a Policy)> {
     policies
         .filter(|(_, p)| p.matches_queue(name, queue_type))
         .max_by_key(|(policy_name, p)| (p.priority, *policy_name))
-        .map(|(_, p)| p)
 }
 
 #[cfg(test)]
@@ -148,7 +218,14 @@ mod tests {
         assert!(Policy::validate(".*", "{}").unwrap_err().contains("empty"));
         let bad = r#"{"queue-leader-locator":"nowhere"}"#;
         assert!(Policy::validate(".*", bad).unwrap_err().contains("locator"));
-        assert!(Policy::validate(".*", r#"{"max-length":10}"#).is_ok());
+        // Keys of features WarrenMQ lacks, by name; unknown keys as RabbitMQ refuses them.
+        assert!(Policy::validate(".*", r#"{"max-length":10}"#)
+            .unwrap_err()
+            .contains("'max-length' is not supported"));
+        assert!(Policy::validate(".*", r#"{"bogus":1}"#)
+            .unwrap_err()
+            .contains("not recognised policy settings"));
+        assert!(Policy::validate(".*", r#"{"ha-mode":"all","queue-mode":"lazy"}"#).is_ok());
     }
 
     #[test]

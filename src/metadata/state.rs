@@ -191,6 +191,16 @@ impl MetaState {
             .map(|((_, name), p)| (name.as_str(), p))
     }
 
+    /// The policy that applies to queue `name` of `vhost`, with its name, if any.
+    pub fn effective_policy_named<'a>(
+        &'a self,
+        vhost: &'a str,
+        name: &str,
+        queue_type: QueueType,
+    ) -> Option<(&'a str, &'a Policy)> {
+        policy::effective_named(self.policies(vhost), name, queue_type)
+    }
+
     /// The policy that applies to queue `name` of `vhost`, if any.
     pub fn effective_policy<'a>(
         &'a self,
@@ -211,6 +221,18 @@ impl MetaState {
 
     pub fn user(&self, name: &str) -> Option<&User> {
         self.users.get(name)
+    }
+
+    /// Every user, by name.
+    pub fn users(&self) -> impl Iterator<Item = (&str, &User)> {
+        self.users.iter().map(|(n, u)| (n.as_str(), u))
+    }
+
+    /// Every grant as (user, vhost, permissions), by user then vhost.
+    pub fn all_permissions(&self) -> impl Iterator<Item = (&str, &str, &Permissions)> {
+        self.permissions
+            .iter()
+            .map(|((u, v), p)| (u.as_str(), v.as_str(), p))
     }
 
     pub fn check_password(&self, user: &str, password: &str) -> bool {

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use crate::broker::LinkRx;
 use crate::cluster::{
-    AdminFuture, AdminHandler, ChangesFuture, ClusterNodeInfo, ClusterStatus, JoiningNode,
-    LeadersFuture, LinkHandler, ListenerInfo, MembersFuture, NodeStatus, PeerState, PoliciesFuture,
-    PolicyInfo, QueuesFuture,
+    AccessFuture, AccessRequest, AdminFuture, AdminHandler, ChangesFuture, ClusterNodeInfo,
+    ClusterStatus, JoiningNode, LeadersFuture, LinkHandler, ListenerInfo, MembersFuture,
+    NodeStatus, PeerState, PoliciesFuture, PolicyInfo, QueuesFuture,
 };
 
 use super::control::Control;
@@ -164,6 +164,10 @@ impl AdminHandler for NodeAdmin {
 
     fn list_policies(&self, vhost: String) -> PoliciesFuture<'_> {
         Box::pin(async move { self.0.list_policies(&vhost).await })
+    }
+
+    fn access(&self, request: AccessRequest) -> AccessFuture<'_> {
+        Box::pin(async move { self.0.access(request).await })
     }
 }
 

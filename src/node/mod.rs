@@ -1,11 +1,13 @@
 //! A node: starts and wires the parts together and owns shutdown. The only module that
 //! knows all of them.
 
+mod access;
 mod admin;
 mod app;
 mod control;
 mod identity;
 mod membership;
+mod mirroring;
 mod policies;
 mod queue_members;
 mod queues;
@@ -51,6 +53,8 @@ pub struct Node {
     /// Where peers and warrenctl reach this node.
     pub cluster_addr: SocketAddr,
     control: Arc<Control>,
+    /// Brings mirrored classic queues to their policy's members (`mirroring.rs`).
+    mirroring: tokio::task::JoinHandle<()>,
 }
 
 impl Node {
@@ -80,9 +84,11 @@ impl Node {
             control.shutdown().await;
             return Err(e);
         }
+        let mirroring = tokio::spawn(mirroring::run(control.clone()));
         Ok(Node {
             cluster_addr,
             control,
+            mirroring,
         })
     }
 
@@ -93,6 +99,7 @@ impl Node {
 
     /// Stop the app (closing client connections and the Raft groups) and the cluster port.
     pub async fn shutdown(self) {
+        self.mirroring.abort();
         self.control.shutdown().await;
     }
 }

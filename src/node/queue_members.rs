@@ -156,7 +156,7 @@ impl Control {
             .map_err(|e| e.to_string())
     }
 
-    async fn add_member_here(
+    pub(super) async fn add_member_here(
         &self,
         view: &AppView,
         vhost: &str,
@@ -166,11 +166,7 @@ impl Control {
     ) -> Result<(), String> {
         let mut members = record.members.clone();
         members.push(id);
-        let set_members = |members: Vec<u64>| MetaCommand::SetQueueMembers {
-            vhost: vhost.to_owned(),
-            name: record.name.clone(),
-            members,
-        };
+        let set_members = |members: Vec<u64>| members_command(vhost, record, members);
         view.broker
             .propose(set_members(members))
             .await
@@ -198,7 +194,7 @@ impl Control {
         Ok(())
     }
 
-    async fn delete_member_here(
+    pub(super) async fn delete_member_here(
         &self,
         view: &AppView,
         vhost: &str,
@@ -219,11 +215,7 @@ impl Control {
             .filter(|&m| m != id)
             .collect();
         view.broker
-            .propose(MetaCommand::SetQueueMembers {
-                vhost: vhost.to_owned(),
-                name: record.name.clone(),
-                members,
-            })
+            .propose(members_command(vhost, record, members))
             .await
             .map(|_| ())
             .map_err(|e| e.text)
@@ -494,7 +486,7 @@ fn quorum_queues(
 
 /// On the group's leader: hand the leadership to member `to` and wait (bounded) until it
 /// leads. `Ok(false)` when it had not taken over within the wait.
-async fn hand_leadership(group: &GroupHandle, to: u64) -> Result<bool, String> {
+pub(super) async fn hand_leadership(group: &GroupHandle, to: u64) -> Result<bool, String> {
     group.transfer_leader(to).await.map_err(|e| e.to_string())?;
     let mut watch = group.leader_watch();
     let moved = watch.wait_for(|l| *l == Some(to));
@@ -504,6 +496,23 @@ async fn hand_leadership(group: &GroupHandle, to: u64) -> Result<bool, String> {
         Err(_) => Ok(false),
     };
     outcome
+}
+
+/// The record change for new members: of a quorum queue, or of a mirrored classic one.
+fn members_command(vhost: &str, record: &QueueRecord, members: Vec<u64>) -> MetaCommand {
+    let (vhost, name) = (vhost.to_owned(), record.name.clone());
+    match record.queue_type {
+        QueueType::Classic => MetaCommand::SetMirrorMembers {
+            vhost,
+            name,
+            members,
+        },
+        _ => MetaCommand::SetQueueMembers {
+            vhost,
+            name,
+            members,
+        },
+    }
 }
 
 /// This node's member of the queue.

@@ -27,6 +27,11 @@ impl Control {
             if local_only && local.is_none() {
                 continue;
             }
+            let policy = view
+                .broker
+                .read_meta()
+                .effective_policy_named(vhost, &record.name, record.queue_type)
+                .map(|(name, p)| (name.to_owned(), p.definition.clone()));
             let status = match &local {
                 Some(handle) => handle.status().await,
                 None => None,
@@ -52,6 +57,8 @@ impl Control {
                     .collect(),
                 messages: status.map(|s| s.ready + s.unacked),
                 consumers: status.map(|s| s.consumers),
+                policy: policy.as_ref().map(|p| p.0.clone()).unwrap_or_default(),
+                effective_policy_definition: policy.map(|p| p.1).unwrap_or_default(),
             });
         }
         if !local_only && queues.iter().any(|q| q.messages.is_none()) {

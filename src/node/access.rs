@@ -1,0 +1,325 @@
+//! rabbitmqctl's user, vhost and permission commands on the node: checked against the
+//! local metadata first (for rabbitmqctl's messages and exit codes), then proposed to the
+//! metadata group; lists come from the local metadata. Passwords are hashed here, with a
+//! fresh salt, as RabbitMQ's `rabbit_password_hashing_sha256` stores them: the machine
+//! never sees a password, and nothing here logs one.
+
+use serde_json::{json, Value};
+
+use super::control::Control;
+use crate::cluster::{AccessOutcome, AccessRequest};
+use crate::metadata::{hash_password, MetaCommand, MetaState};
+
+/// rabbitmqctl's exit codes for refusals (sysexits).
+mod code {
+    pub const DATAERR: i32 = 65;
+    pub const NOUSER: i32 = 67;
+    pub const UNAVAILABLE: i32 = 69;
+    pub const SOFTWARE: i32 = 70;
+}
+
+/// A refusal with rabbitmqctl's exit code and message.
+type Refusal = (i32, String);
+
+fn no_user(name: &str) -> Refusal {
+    (code::NOUSER, format!("User \"{name}\" does not exist"))
+}
+
+fn no_vhost(name: &str) -> Refusal {
+    (
+        code::UNAVAILABLE,
+        format!("Virtual host {name} does not exist"),
+    )
+}
+
+fn need_user(meta: &MetaState, name: &str) -> Result<(), Refusal> {
+    meta.user(name).map(|_| ()).ok_or_else(|| no_user(name))
+}
+
+fn need_vhost(meta: &MetaState, name: &str) -> Result<(), Refusal> {
+    match meta.vhost_exists(name) {
+        true => Ok(()),
+        false => Err(no_vhost(name)),
+    }
+}
+
+/// The positional argument `i`, or a usage refusal.
+fn arg(req: &AccessRequest, i: usize) -> Result<&str, Refusal> {
+    req.args.get(i).map(String::as_str).ok_or_else(|| {
+        (
+            code::SOFTWARE,
+            format!("{}: missing argument {}", req.command, i + 1),
+        )
+    })
+}
+
+fn salted(password: &str) -> String {
+    hash_password(password, rand::random())
+}
+
+/// What a command does: a metadata change to propose, or a list to answer with.
+enum Action {
+    Propose(MetaCommand),
+    List(Vec<Value>),
+    Nothing,
+}
+
+/// Check a command against the metadata and decide what it does.
+fn plan(meta: &MetaState, req: &AccessRequest) -> Result<Action, Refusal> {
+    let vhost = req.vhost.as_str();
+    Ok(match req.command.as_str() {
+        "add_user" => {
+            let name = arg(req, 0)?;
+            if meta.user(name).is_some() {
+                return Err((code::SOFTWARE, format!("User \"{name}\" already exists")));
+            }
+            Action::Propose(MetaCommand::AddUser {
+                name: name.into(),
+                password_hash: salted(arg(req, 1)?),
+                tags: Vec::new(),
+            })
+        }
+        "delete_user" => {
+            let name = arg(req, 0)?;
+            need_user(meta, name)?;
+            Action::Propose(MetaCommand::DeleteUser { name: name.into() })
+        }
+        "change_password" | "clear_password" => {
+            let name = arg(req, 0)?;
+            need_user(meta, name)?;
+            // A cleared password is an empty hash: no password matches it.
+            let password_hash = match req.command.as_str() {
+                "change_password" => salted(arg(req, 1)?),
+                _ => String::new(),
+            };
+            Action::Propose(MetaCommand::ChangePassword {
+                name: name.into(),
+                password_hash,
+            })
+        }
+        "authenticate_user" => {
+            let name = arg(req, 0)?;
+            if !meta.check_password(name, arg(req, 1)?) {
+                return Err((
+                    code::DATAERR,
+                    format!(
+                        "Error: failed to authenticate user \"{name}\"\nuser '{name}' - invalid credentials"
+                    ),
+                ));
+            }
+            Action::Nothing
+        }
+        "set_user_tags" => {
+            let name = arg(req, 0)?;
+            need_user(meta, name)?;
+            Action::Propose(MetaCommand::SetUserTags {
+                name: name.into(),
+                tags: req.args[1..].to_vec(),
+            })
+        }
+        "list_users" => Action::List(
+            meta.users()
+                .map(|(name, u)| json!({"user": name, "tags": u.tags}))
+                .collect(),
+        ),
+        "add_vhost" => {
+            let name = arg(req, 0)?;
+            if meta.vhost_exists(name) {
+                return Ok(Action::Nothing);
+            }
+            Action::Propose(MetaCommand::AddVhost { name: name.into() })
+        }
+        "delete_vhost" => {
+            let name = arg(req, 0)?;
+            need_vhost(meta, name)?;
+            Action::Propose(MetaCommand::DeleteVhost { name: name.into() })
+        }
+        "list_vhosts" => Action::List(meta.vhosts().map(|name| json!({"name": name})).collect()),
+        "set_permissions" => {
+            let user = arg(req, 0)?;
+            let perms = [arg(req, 1)?, arg(req, 2)?, arg(req, 3)?];
+            need_vhost(meta, vhost)?;
+            need_user(meta, user)?;
+            if let Some(bad) = perms.iter().find(|p| regex::Regex::new(p).is_err()) {
+                return Err((
+                    code::UNAVAILABLE,
+                    format!("regular expression '{bad}' is invalid"),
+                ));
+            }
+            Action::Propose(MetaCommand::SetPermissions {
+                user: user.into(),
+                vhost: vhost.into(),
+                configure: perms[0].into(),
+                write: perms[1].into(),
+                read: perms[2].into(),
+            })
+        }
+        "clear_permissions" => {
+            let user = arg(req, 0)?;
+            need_vhost(meta, vhost)?;
+            need_user(meta, user)?;
+            Action::Propose(MetaCommand::ClearPermissions {
+                user: user.into(),
+                vhost: vhost.into(),
+            })
+        }
+        "list_permissions" => {
+            need_vhost(meta, vhost)?;
+            Action::List(
+                meta.all_permissions()
+                    .filter(|(_, v, _)| *v == vhost)
+                    .map(|(user, _, p)| {
+                        json!({"user": user, "configure": p.configure, "write": p.write, "read": p.read})
+                    })
+                    .collect(),
+            )
+        }
+        "list_user_permissions" => {
+            let user = arg(req, 0)?;
+            need_user(meta, user)?;
+            Action::List(
+                meta.all_permissions()
+                    .filter(|(u, _, _)| *u == user)
+                    .map(|(_, vhost, p)| {
+                        json!({"vhost": vhost, "configure": p.configure, "write": p.write, "read": p.read})
+                    })
+                    .collect(),
+            )
+        }
+        other => return Err((code::SOFTWARE, format!("unknown command '{other}'"))),
+    })
+}
+
+impl Control {
+    pub(crate) async fn access(&self, req: AccessRequest) -> Result<AccessOutcome, String> {
+        let view = self.running_view()?;
+        let planned = plan(&view.broker.read_meta(), &req);
+        match planned {
+            Err((exit_code, error)) => Ok(AccessOutcome::refused(exit_code, error)),
+            Ok(Action::Nothing) => Ok(AccessOutcome::default()),
+            Ok(Action::List(rows)) => Ok(AccessOutcome {
+                json: Value::Array(rows).to_string(),
+                ..AccessOutcome::default()
+            }),
+            Ok(Action::Propose(cmd)) => match view.broker.propose(cmd).await {
+                Ok(_) => Ok(AccessOutcome::default()),
+                // Lost a race with another change (the machine checks again).
+                Err(e) => Ok(AccessOutcome::refused(code::SOFTWARE, e.text)),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::ApplyMeta;
+
+    fn state() -> MetaState {
+        let mut s = MetaState::default();
+        let meta = ApplyMeta {
+            index: 1,
+            time_ms: 0,
+        };
+        s.apply(
+            meta,
+            MetaCommand::Bootstrap {
+                default_user: "guest".into(),
+                password_hash: hash_password("guest", [1, 2, 3, 4]),
+            },
+        );
+        s
+    }
+
+    fn req(command: &str, args: &[&str]) -> AccessRequest {
+        AccessRequest {
+            command: command.into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            vhost: "/".into(),
+        }
+    }
+
+    fn refusal(r: Result<Action, Refusal>) -> Refusal {
+        match r {
+            Err(e) => e,
+            Ok(_) => panic!("expected a refusal"),
+        }
+    }
+
+    #[test]
+    fn refusals_carry_rabbitmqctl_s_exit_codes_and_texts() {
+        let s = state();
+        assert_eq!(
+            refusal(plan(&s, &req("add_user", &["guest", "x"]))),
+            (70, "User \"guest\" already exists".into())
+        );
+        assert_eq!(
+            refusal(plan(&s, &req("delete_user", &["nobody"]))),
+            (67, "User \"nobody\" does not exist".into())
+        );
+        assert_eq!(
+            refusal(plan(&s, &req("authenticate_user", &["guest", "bad"]))).0,
+            65
+        );
+        let mut r = req("set_permissions", &["guest", ".*", ".*", ".*"]);
+        r.vhost = "nov".into();
+        assert_eq!(
+            refusal(plan(&s, &r)),
+            (69, "Virtual host nov does not exist".into())
+        );
+        assert_eq!(
+            refusal(plan(
+                &s,
+                &req("set_permissions", &["guest", "(", ".*", ".*"])
+            )),
+            (69, "regular expression '(' is invalid".into())
+        );
+    }
+
+    #[test]
+    fn a_new_user_s_password_is_stored_salted_never_in_clear() {
+        let s = state();
+        let Ok(Action::Propose(MetaCommand::AddUser {
+            password_hash,
+            tags,
+            ..
+        })) = plan(&s, &req("add_user", &["ys", "ys1234"]))
+        else {
+            panic!("add_user proposes AddUser");
+        };
+        assert!(tags.is_empty());
+        assert!(!password_hash.contains("ys1234"));
+        assert!(crate::metadata::check_password_hash(
+            &password_hash,
+            "ys1234"
+        ));
+        // Two hashes of one password differ by their salt.
+        let Ok(Action::Propose(MetaCommand::AddUser {
+            password_hash: other,
+            ..
+        })) = plan(&s, &req("add_user", &["ys", "ys1234"]))
+        else {
+            panic!();
+        };
+        assert_ne!(password_hash, other);
+    }
+
+    #[test]
+    fn lists_use_rabbitmqctl_s_keys() {
+        let s = state();
+        let Ok(Action::List(users)) = plan(&s, &req("list_users", &[])) else {
+            panic!();
+        };
+        assert_eq!(
+            users,
+            vec![json!({"user": "guest", "tags": ["administrator"]})]
+        );
+        let Ok(Action::List(perms)) = plan(&s, &req("list_user_permissions", &["guest"])) else {
+            panic!();
+        };
+        assert_eq!(
+            perms,
+            vec![json!({"vhost": "/", "configure": ".*", "write": ".*", "read": ".*"})]
+        );
+    }
+}
