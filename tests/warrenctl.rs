@@ -58,6 +58,12 @@ fn status_and_cluster_status_of_a_single_node() {
     let out = warrenctl(&server, &["status", "--formatter", "json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
     assert_eq!(v["pid"].as_u64(), Some(u64::from(server.pid())));
+    // rabbitmqctl's keys that scripts read.
+    assert_eq!(v["rabbitmq_version"], serde_json::json!("3.10.8"));
+    assert_eq!(v["alarms"], serde_json::json!([]));
+    assert!(v["listeners"].as_array().is_some_and(|l| l
+        .iter()
+        .any(|l| l["protocol"] == "amqp" && l["port"] == server.port)));
     assert_eq!(v["is_running"], serde_json::json!(true));
 }
 
@@ -166,4 +172,93 @@ fn stop_app_closes_amqp_start_app_serves_the_same_data_and_reset_needs_a_stopped
     assert!(warrenctl(&server, &["start_app"]).status.success());
     let err = declare_kept(&server, true).unwrap_err();
     assert!(err.contains("NOT_FOUND"), "{err}");
+}
+
+#[test]
+fn exchanges_bindings_and_queues_are_listed_purged_and_deleted_as_rabbitmqctl_does() {
+    let server = Server::start();
+    let ok = |args: &[&str]| {
+        let out = warrenctl(&server, args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    common::run(
+        std::time::Duration::from_secs(30),
+        "a queue with a message and a binding",
+        async {
+            use lapin::options::*;
+            let conn = lapin::Connection::connect(&server.uri(), Default::default())
+                .await
+                .unwrap();
+            let ch = conn.create_channel().await.unwrap();
+            let args = lapin::types::FieldTable::default();
+            ch.queue_declare("ctl-q".into(), QueueDeclareOptions::default(), args.clone())
+                .await
+                .unwrap();
+            ch.queue_bind(
+                "ctl-q".into(),
+                "amq.direct".into(),
+                "k".into(),
+                QueueBindOptions::default(),
+                args,
+            )
+            .await
+            .unwrap();
+            ch.confirm_select(ConfirmSelectOptions::default())
+                .await
+                .unwrap();
+            ch.basic_publish(
+                "".into(),
+                "ctl-q".into(),
+                BasicPublishOptions::default(),
+                b"m",
+                Default::default(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        },
+    );
+    let exchanges: serde_json::Value =
+        serde_json::from_str(&ok(&["list_exchanges", "--formatter", "json"])).unwrap();
+    for (name, kind) in [
+        ("", "direct"),
+        ("amq.topic", "topic"),
+        ("amq.match", "headers"),
+    ] {
+        assert!(
+            exchanges
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["name"] == name && x["type"] == kind),
+            "{name}: {exchanges}"
+        );
+    }
+    let table = ok(&["list_bindings"]);
+    assert!(
+        table.starts_with("Listing bindings for vhost /...\nsource_name\tsource_kind"),
+        "{table}"
+    );
+    assert!(
+        table.contains("\texchange\tctl-q\tqueue\tctl-q\t[]\n"),
+        "the default binding: {table}"
+    );
+    assert!(
+        table.contains("amq.direct\texchange\tctl-q\tqueue\tk\t[]\n"),
+        "{table}"
+    );
+    assert_eq!(
+        ok(&["purge_queue", "ctl-q"]),
+        "Purging queue 'ctl-q' in vhost '/' ...\n"
+    );
+    let out = ok(&["delete_queue", "ctl-q"]);
+    assert!(
+        out.ends_with("Queue was successfully deleted with 0 ready messages\n"),
+        "{out}"
+    );
+    let out = warrenctl(&server, &["delete_queue", "ctl-q"]);
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Queue not found"));
 }

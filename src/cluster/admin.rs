@@ -8,7 +8,7 @@ use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
-use super::admin_access::{access_from_pb, outcome_to_pb, AccessFuture, AccessRequest};
+use super::admin_command::{command_from_pb, outcome_to_pb, CommandFuture, CommandRequest};
 use super::admin_policies::{policy_from_pb, policy_to_pb, PoliciesFuture, PolicyInfo};
 use super::admin_queues::{
     change_to_pb, leaders_to_pb, member_to_pb, ChangesFuture, LeadersFuture, MembersFuture,
@@ -40,6 +40,8 @@ pub struct NodeStatus {
     pub listeners: Vec<ListenerInfo>,
     pub data_dir: String,
     pub resident_memory_bytes: u64,
+    /// Resource alarms in effect (`memory`).
+    pub alarms: Vec<String>,
 }
 
 /// A node of the cluster as the answering node sees it.
@@ -120,7 +122,7 @@ pub trait AdminHandler: Send + Sync + 'static {
     fn set_policy(&self, policy: PolicyInfo) -> AdminFuture<'_>;
     fn clear_policy(&self, vhost: String, name: String) -> AdminFuture<'_>;
     fn list_policies(&self, vhost: String) -> PoliciesFuture<'_>;
-    fn access(&self, request: AccessRequest) -> AccessFuture<'_>;
+    fn command(&self, request: CommandRequest) -> CommandFuture<'_>;
 }
 
 /// An admin command's outcome as a gRPC reply.
@@ -272,13 +274,13 @@ impl Admin for AdminService {
         done(self.0.clear_policy(r.vhost, r.name).await)
     }
 
-    async fn access(
+    async fn command(
         &self,
-        request: Request<admin::AccessRequest>,
-    ) -> Result<Response<admin::AccessReply>, Status> {
+        request: Request<admin::CommandRequest>,
+    ) -> Result<Response<admin::CommandReply>, Status> {
         let outcome = self
             .0
-            .access(access_from_pb(request.into_inner()))
+            .command(command_from_pb(request.into_inner()))
             .await
             .map_err(Status::failed_precondition)?;
         Ok(Response::new(outcome_to_pb(outcome)))
@@ -540,6 +542,7 @@ fn status_to_pb(s: NodeStatus) -> admin::NodeStatus {
         listeners: s.listeners.into_iter().map(listener_to_pb).collect(),
         data_dir: s.data_dir,
         resident_memory_bytes: s.resident_memory_bytes,
+        alarms: s.alarms,
     }
 }
 
@@ -554,6 +557,7 @@ fn status_from_pb(s: admin::NodeStatus) -> NodeStatus {
         listeners: s.listeners.into_iter().map(listener_from_pb).collect(),
         data_dir: s.data_dir,
         resident_memory_bytes: s.resident_memory_bytes,
+        alarms: s.alarms,
     }
 }
 
@@ -614,6 +618,7 @@ mod tests {
             }],
             data_dir: "/tmp/x".into(),
             resident_memory_bytes: 10 << 20,
+            alarms: Vec::new(),
         };
         assert_eq!(status_from_pb(status_to_pb(s.clone())), s);
         let c = ClusterStatus {

@@ -13,7 +13,7 @@
 //! `LivenessDetector::start(peers, registry, ...)`; `Peers::set_peer` as nodes become known.
 
 mod admin;
-mod admin_access;
+mod admin_command;
 mod admin_policies;
 mod admin_queues;
 mod election;
@@ -31,7 +31,7 @@ pub use admin::{
     ClusterStatus, JoiningNode, ListenerInfo, NodeStatus, QueueInfo, QueuesFuture,
     DEFAULT_CLUSTER_PORT,
 };
-pub use admin_access::{AccessFuture, AccessOutcome, AccessRequest};
+pub use admin_command::{CommandFuture, CommandOutcome, CommandRequest};
 pub use admin_policies::{PoliciesFuture, PolicyInfo};
 pub use admin_queues::{
     ChangesFuture, LeadersFuture, MemberChange, MemberStatus, MembersFuture, NodeLeaders,

@@ -6,7 +6,7 @@ use clap::Subcommand;
 use serde_json::Value;
 
 use super::{Failure, Formatter};
-use crate::cluster::{AccessRequest, AdminClient};
+use crate::cluster::{AdminClient, CommandRequest};
 
 /// rabbitmqctl's access commands.
 #[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
@@ -72,11 +72,12 @@ pub enum AccessCommand {
 
 impl AccessCommand {
     /// The request to the node, and the banner rabbitmqctl prints first.
-    fn request(&self) -> (AccessRequest, String) {
-        let req = |command: &str, args: &[&str], vhost: &str| AccessRequest {
+    fn request(&self) -> (CommandRequest, String) {
+        let req = |command: &str, args: &[&str], vhost: &str| CommandRequest {
             command: command.into(),
             args: args.iter().map(|a| a.to_string()).collect(),
             vhost: vhost.into(),
+            flags: Vec::new(),
         };
         match self {
             Self::AddUser { username, password } => (
@@ -169,6 +170,40 @@ fn cell(v: &Value) -> String {
     }
 }
 
+/// Send a command; its JSON reply (`null` when it has none), or the refusal with
+/// rabbitmqctl's exit code.
+pub(super) async fn send(
+    client: &mut AdminClient,
+    request: CommandRequest,
+) -> Result<Value, Failure> {
+    let outcome = client.command(request).await?;
+    if outcome.exit_code != 0 {
+        let code = u8::try_from(outcome.exit_code).unwrap_or(super::exit::SOFTWARE);
+        return Err(Failure::new(code, outcome.error));
+    }
+    if outcome.json.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_str(&outcome.json)
+        .map_err(|e| Failure::new(super::exit::SOFTWARE, format!("bad reply: {e}")))
+}
+
+/// A list as rabbitmqctl prints it: the banner and a tab-separated table of `columns`,
+/// or with `--formatter json` the JSON array alone.
+pub(super) fn table(banner: &str, columns: &[&str], rows: &Value, formatter: Formatter) -> String {
+    let rows = rows.as_array().map(Vec::as_slice).unwrap_or_default();
+    if formatter == Formatter::Json {
+        return format!("{}\n", Value::Array(rows.to_vec()));
+    }
+    let mut out = format!("{banner}\n{}\n", columns.join("\t"));
+    for row in rows {
+        let cells: Vec<String> = columns.iter().map(|c| cell(&row[*c])).collect();
+        out.push_str(&cells.join("\t"));
+        out.push('\n');
+    }
+    out
+}
+
 /// Run one access command; returns what to print on stdout.
 pub(super) async fn run(
     client: &mut AdminClient,
@@ -176,11 +211,7 @@ pub(super) async fn run(
     formatter: Formatter,
 ) -> Result<String, Failure> {
     let (request, banner) = cmd.request();
-    let outcome = client.access(request).await?;
-    if outcome.exit_code != 0 {
-        let code = u8::try_from(outcome.exit_code).unwrap_or(super::exit::SOFTWARE);
-        return Err(Failure::new(code, outcome.error));
-    }
+    let rows = send(client, request).await?;
     let columns = cmd.columns();
     if columns.is_empty() {
         return Ok(match (cmd, formatter) {
@@ -189,18 +220,7 @@ pub(super) async fn run(
             _ => format!("{banner}\n"),
         });
     }
-    let rows: Vec<Value> = serde_json::from_str(&outcome.json)
-        .map_err(|e| Failure::new(super::exit::SOFTWARE, format!("bad reply: {e}")))?;
-    if formatter == Formatter::Json {
-        return Ok(format!("{}\n", Value::Array(rows)));
-    }
-    let mut out = format!("{banner}\n{}\n", columns.join("\t"));
-    for row in &rows {
-        let cells: Vec<String> = columns.iter().map(|c| cell(&row[*c])).collect();
-        out.push_str(&cells.join("\t"));
-        out.push('\n');
-    }
-    Ok(out)
+    Ok(table(&banner, columns, &rows, formatter))
 }
 
 #[cfg(test)]

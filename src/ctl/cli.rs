@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use super::access::AccessCommand;
+use super::objects::ObjectCommand;
 
 /// Manage WarrenMQ nodes, as rabbitmqctl manages RabbitMQ's.
 #[derive(Parser, Debug, Clone)]
@@ -141,6 +142,9 @@ pub enum Command {
     /// Users, vhosts and permissions
     #[command(flatten)]
     Access(AccessCommand),
+    /// Exchanges, bindings and queues of a vhost
+    #[command(flatten)]
+    Objects(ObjectCommand),
 }
 
 /// `warrenctl queues ...`: rabbitmq-queues' commands.

@@ -6,10 +6,12 @@
 
 mod access;
 mod cli;
+mod objects;
 mod output;
 
 pub use access::AccessCommand;
 pub use cli::{Args, Command, Formatter, QueuesCommand};
+pub use objects::ObjectCommand;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -162,6 +164,7 @@ pub async fn run(args: Args) -> Result<String, Failure> {
         }
         Command::Queues(cmd) => queues(&mut client, cmd, json).await,
         Command::Access(cmd) => access::run(&mut client, cmd, args.formatter).await,
+        Command::Objects(cmd) => objects::run(&mut client, cmd, args.formatter).await,
     }
 }
 

@@ -12,6 +12,9 @@ use crate::cluster::{
     QueueInfo,
 };
 
+/// The RabbitMQ release WarrenMQ is compatible with (`rabbitmq_version` in `status`).
+const RABBITMQ_VERSION: &str = "3.10.8";
+
 fn listener_json(node: &str, l: &ListenerInfo) -> Value {
     json!({
         "node": node,
@@ -38,6 +41,10 @@ pub fn status(s: &NodeStatus, json: bool) -> String {
             "uptime": s.uptime_ms / 1000,
             "product_name": "WarrenMQ",
             "product_version": s.version,
+            // The RabbitMQ release whose behaviour WarrenMQ follows, for scripts that
+            // read this key.
+            "rabbitmq_version": RABBITMQ_VERSION,
+            "alarms": s.alarms,
             "is_running": s.app_running,
             "data_directory": s.data_dir,
             "memory": { "total": { "rss": s.resident_memory_bytes } },

@@ -245,6 +245,14 @@ impl MetaState {
         self.permissions.get(&(user.to_owned(), vhost.to_owned()))
     }
 
+    /// The exchanges of `vhost`, by name.
+    pub fn exchanges(&self, vhost: &str) -> impl Iterator<Item = &ExchangeRecord> {
+        self.vhosts
+            .get(vhost)
+            .into_iter()
+            .flat_map(|v| v.exchanges.values())
+    }
+
     pub fn exchange(&self, vhost: &str, name: &str) -> Option<&ExchangeRecord> {
         self.vhosts.get(vhost)?.exchanges.get(name)
     }

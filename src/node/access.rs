@@ -7,7 +7,7 @@
 use serde_json::{json, Value};
 
 use super::control::Control;
-use crate::cluster::{AccessOutcome, AccessRequest};
+use crate::cluster::{CommandOutcome, CommandRequest};
 use crate::metadata::{hash_password, MetaCommand, MetaState};
 
 /// rabbitmqctl's exit codes for refusals (sysexits).
@@ -21,30 +21,55 @@ mod code {
 /// A refusal with rabbitmqctl's exit code and message.
 type Refusal = (i32, String);
 
-fn no_user(name: &str) -> Refusal {
-    (code::NOUSER, format!("User \"{name}\" does not exist"))
+/// How rabbitmqctl 3.10.8 reports a missing user or vhost: each command its own way
+/// (measured against it).
+#[derive(Clone, Copy)]
+enum Missing {
+    /// 67 `User "NAME" does not exist`.
+    QuotedUser,
+    /// 67 `User NAME does not exist`.
+    User,
+    /// 69 `{:no_such_user, "NAME"}`.
+    UserTerm,
+    /// 69 `Virtual host NAME does not exist`.
+    Vhost,
+    /// 65 `Virtual host 'NAME' does not exist`.
+    QuotedVhost,
 }
 
-fn no_vhost(name: &str) -> Refusal {
-    (
-        code::UNAVAILABLE,
-        format!("Virtual host {name} does not exist"),
-    )
+impl Missing {
+    fn refusal(self, name: &str) -> Refusal {
+        match self {
+            Missing::QuotedUser => (code::NOUSER, format!("User \"{name}\" does not exist")),
+            Missing::User => (code::NOUSER, format!("User {name} does not exist")),
+            Missing::UserTerm => (code::UNAVAILABLE, format!("{{:no_such_user, \"{name}\"}}")),
+            Missing::Vhost => (
+                code::UNAVAILABLE,
+                format!("Virtual host {name} does not exist"),
+            ),
+            Missing::QuotedVhost => (
+                code::DATAERR,
+                format!("Virtual host '{name}' does not exist"),
+            ),
+        }
+    }
 }
 
-fn need_user(meta: &MetaState, name: &str) -> Result<(), Refusal> {
-    meta.user(name).map(|_| ()).ok_or_else(|| no_user(name))
+fn need_user(meta: &MetaState, name: &str, missing: Missing) -> Result<(), Refusal> {
+    meta.user(name)
+        .map(|_| ())
+        .ok_or_else(|| missing.refusal(name))
 }
 
-fn need_vhost(meta: &MetaState, name: &str) -> Result<(), Refusal> {
+fn need_vhost(meta: &MetaState, name: &str, missing: Missing) -> Result<(), Refusal> {
     match meta.vhost_exists(name) {
         true => Ok(()),
-        false => Err(no_vhost(name)),
+        false => Err(missing.refusal(name)),
     }
 }
 
 /// The positional argument `i`, or a usage refusal.
-fn arg(req: &AccessRequest, i: usize) -> Result<&str, Refusal> {
+fn arg(req: &CommandRequest, i: usize) -> Result<&str, Refusal> {
     req.args.get(i).map(String::as_str).ok_or_else(|| {
         (
             code::SOFTWARE,
@@ -65,7 +90,7 @@ enum Action {
 }
 
 /// Check a command against the metadata and decide what it does.
-fn plan(meta: &MetaState, req: &AccessRequest) -> Result<Action, Refusal> {
+fn plan(meta: &MetaState, req: &CommandRequest) -> Result<Action, Refusal> {
     let vhost = req.vhost.as_str();
     Ok(match req.command.as_str() {
         "add_user" => {
@@ -81,12 +106,16 @@ fn plan(meta: &MetaState, req: &AccessRequest) -> Result<Action, Refusal> {
         }
         "delete_user" => {
             let name = arg(req, 0)?;
-            need_user(meta, name)?;
+            need_user(meta, name, Missing::QuotedUser)?;
             Action::Propose(MetaCommand::DeleteUser { name: name.into() })
         }
         "change_password" | "clear_password" => {
             let name = arg(req, 0)?;
-            need_user(meta, name)?;
+            let missing = match req.command.as_str() {
+                "change_password" => Missing::QuotedUser,
+                _ => Missing::UserTerm,
+            };
+            need_user(meta, name, missing)?;
             // A cleared password is an empty hash: no password matches it.
             let password_hash = match req.command.as_str() {
                 "change_password" => salted(arg(req, 1)?),
@@ -111,7 +140,7 @@ fn plan(meta: &MetaState, req: &AccessRequest) -> Result<Action, Refusal> {
         }
         "set_user_tags" => {
             let name = arg(req, 0)?;
-            need_user(meta, name)?;
+            need_user(meta, name, Missing::QuotedUser)?;
             Action::Propose(MetaCommand::SetUserTags {
                 name: name.into(),
                 tags: req.args[1..].to_vec(),
@@ -131,15 +160,15 @@ fn plan(meta: &MetaState, req: &AccessRequest) -> Result<Action, Refusal> {
         }
         "delete_vhost" => {
             let name = arg(req, 0)?;
-            need_vhost(meta, name)?;
+            need_vhost(meta, name, Missing::QuotedVhost)?;
             Action::Propose(MetaCommand::DeleteVhost { name: name.into() })
         }
         "list_vhosts" => Action::List(meta.vhosts().map(|name| json!({"name": name})).collect()),
         "set_permissions" => {
             let user = arg(req, 0)?;
             let perms = [arg(req, 1)?, arg(req, 2)?, arg(req, 3)?];
-            need_vhost(meta, vhost)?;
-            need_user(meta, user)?;
+            need_vhost(meta, vhost, Missing::Vhost)?;
+            need_user(meta, user, Missing::User)?;
             if let Some(bad) = perms.iter().find(|p| regex::Regex::new(p).is_err()) {
                 return Err((
                     code::UNAVAILABLE,
@@ -156,15 +185,15 @@ fn plan(meta: &MetaState, req: &AccessRequest) -> Result<Action, Refusal> {
         }
         "clear_permissions" => {
             let user = arg(req, 0)?;
-            need_vhost(meta, vhost)?;
-            need_user(meta, user)?;
+            need_vhost(meta, vhost, Missing::Vhost)?;
+            need_user(meta, user, Missing::User)?;
             Action::Propose(MetaCommand::ClearPermissions {
                 user: user.into(),
                 vhost: vhost.into(),
             })
         }
         "list_permissions" => {
-            need_vhost(meta, vhost)?;
+            need_vhost(meta, vhost, Missing::QuotedVhost)?;
             Action::List(
                 meta.all_permissions()
                     .filter(|(_, v, _)| *v == vhost)
@@ -176,7 +205,7 @@ fn plan(meta: &MetaState, req: &AccessRequest) -> Result<Action, Refusal> {
         }
         "list_user_permissions" => {
             let user = arg(req, 0)?;
-            need_user(meta, user)?;
+            need_user(meta, user, Missing::UserTerm)?;
             Action::List(
                 meta.all_permissions()
                     .filter(|(u, _, _)| *u == user)
@@ -191,20 +220,23 @@ fn plan(meta: &MetaState, req: &AccessRequest) -> Result<Action, Refusal> {
 }
 
 impl Control {
-    pub(crate) async fn access(&self, req: AccessRequest) -> Result<AccessOutcome, String> {
+    pub(crate) async fn command(&self, req: CommandRequest) -> Result<CommandOutcome, String> {
         let view = self.running_view()?;
+        if super::objects::handles(&req.command) {
+            return Ok(super::objects::run(&view, &req).await);
+        }
         let planned = plan(&view.broker.read_meta(), &req);
         match planned {
-            Err((exit_code, error)) => Ok(AccessOutcome::refused(exit_code, error)),
-            Ok(Action::Nothing) => Ok(AccessOutcome::default()),
-            Ok(Action::List(rows)) => Ok(AccessOutcome {
+            Err((exit_code, error)) => Ok(CommandOutcome::refused(exit_code, error)),
+            Ok(Action::Nothing) => Ok(CommandOutcome::default()),
+            Ok(Action::List(rows)) => Ok(CommandOutcome {
                 json: Value::Array(rows).to_string(),
-                ..AccessOutcome::default()
+                ..CommandOutcome::default()
             }),
             Ok(Action::Propose(cmd)) => match view.broker.propose(cmd).await {
-                Ok(_) => Ok(AccessOutcome::default()),
+                Ok(_) => Ok(CommandOutcome::default()),
                 // Lost a race with another change (the machine checks again).
-                Err(e) => Ok(AccessOutcome::refused(code::SOFTWARE, e.text)),
+                Err(e) => Ok(CommandOutcome::refused(code::SOFTWARE, e.text)),
             },
         }
     }
@@ -231,11 +263,12 @@ mod tests {
         s
     }
 
-    fn req(command: &str, args: &[&str]) -> AccessRequest {
-        AccessRequest {
+    fn req(command: &str, args: &[&str]) -> CommandRequest {
+        CommandRequest {
             command: command.into(),
             args: args.iter().map(|a| a.to_string()).collect(),
             vhost: "/".into(),
+            flags: Vec::new(),
         }
     }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use crate::broker::LinkRx;
 use crate::cluster::{
-    AccessFuture, AccessRequest, AdminFuture, AdminHandler, ChangesFuture, ClusterNodeInfo,
-    ClusterStatus, JoiningNode, LeadersFuture, LinkHandler, ListenerInfo, MembersFuture,
+    AdminFuture, AdminHandler, ChangesFuture, ClusterNodeInfo, ClusterStatus, CommandFuture,
+    CommandRequest, JoiningNode, LeadersFuture, LinkHandler, ListenerInfo, MembersFuture,
     NodeStatus, PeerState, PoliciesFuture, PolicyInfo, QueuesFuture,
 };
 
@@ -50,6 +50,11 @@ impl AdminHandler for NodeAdmin {
             listeners: self.listeners(),
             data_dir: self.0.config.data_dir.display().to_string(),
             resident_memory_bytes: crate::broker::alarm::resident_bytes(),
+            alarms: view
+                .as_ref()
+                .filter(|v| *v.broker.memory_alarm().borrow())
+                .map(|_| vec!["memory".to_owned()])
+                .unwrap_or_default(),
         }
     }
 
@@ -166,8 +171,8 @@ impl AdminHandler for NodeAdmin {
         Box::pin(async move { self.0.list_policies(&vhost).await })
     }
 
-    fn access(&self, request: AccessRequest) -> AccessFuture<'_> {
-        Box::pin(async move { self.0.access(request).await })
+    fn command(&self, request: CommandRequest) -> CommandFuture<'_> {
+        Box::pin(async move { self.0.command(request).await })
     }
 }
 

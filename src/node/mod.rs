@@ -8,6 +8,7 @@ mod control;
 mod identity;
 mod membership;
 mod mirroring;
+mod objects;
 mod policies;
 mod queue_members;
 mod queues;

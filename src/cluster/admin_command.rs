@@ -1,22 +1,24 @@
-//! The access part of the admin service: rabbitmqctl's user, vhost and permission
-//! commands, sent by name with their arguments (as rabbitmqctl sends commands to a
-//! node), answered with rabbitmqctl's exit code or a JSON list. The server side
-//! dispatches to [`AdminHandler`](super::AdminHandler).
+//! rabbitmqctl commands by name: users, vhosts, permissions and objects (`add_user`,
+//! `list_exchanges`, `purge_queue`, ...), sent with their arguments (as rabbitmqctl sends
+//! commands to a node), answered with rabbitmqctl's exit code or a JSON list. The server
+//! side dispatches to [`AdminHandler`](super::AdminHandler).
 
 use super::admin::{refused, AdminClient, AdminError};
 use super::pb::admin;
 
 /// One access command: its rabbitmqctl name, positional arguments and `-p` vhost.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AccessRequest {
+pub struct CommandRequest {
     pub command: String,
     pub args: Vec<String>,
     pub vhost: String,
+    /// Flags without their dashes (`if-empty`).
+    pub flags: Vec<String>,
 }
 
 /// The node's answer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AccessOutcome {
+pub struct CommandOutcome {
     /// 0, or rabbitmqctl's exit code for the refusal, with its message.
     pub exit_code: i32,
     pub error: String,
@@ -24,9 +26,9 @@ pub struct AccessOutcome {
     pub json: String,
 }
 
-impl AccessOutcome {
-    pub fn refused(exit_code: i32, error: impl Into<String>) -> AccessOutcome {
-        AccessOutcome {
+impl CommandOutcome {
+    pub fn refused(exit_code: i32, error: impl Into<String>) -> CommandOutcome {
+        CommandOutcome {
             exit_code,
             error: error.into(),
             json: String::new(),
@@ -34,19 +36,20 @@ impl AccessOutcome {
     }
 }
 
-/// What the handler returns for [`AccessRequest`].
-pub type AccessFuture<'a> = futures::future::BoxFuture<'a, Result<AccessOutcome, String>>;
+/// What the handler returns for [`CommandRequest`].
+pub type CommandFuture<'a> = futures::future::BoxFuture<'a, Result<CommandOutcome, String>>;
 
-pub(super) fn access_from_pb(r: admin::AccessRequest) -> AccessRequest {
-    AccessRequest {
+pub(super) fn command_from_pb(r: admin::CommandRequest) -> CommandRequest {
+    CommandRequest {
         command: r.command,
         args: r.args,
         vhost: r.vhost,
+        flags: r.flags,
     }
 }
 
-pub(super) fn outcome_to_pb(o: AccessOutcome) -> admin::AccessReply {
-    admin::AccessReply {
+pub(super) fn outcome_to_pb(o: CommandOutcome) -> admin::CommandReply {
+    admin::CommandReply {
         exit_code: o.exit_code,
         error: o.error,
         json: o.json,
@@ -54,19 +57,20 @@ pub(super) fn outcome_to_pb(o: AccessOutcome) -> admin::AccessReply {
 }
 
 impl AdminClient {
-    pub async fn access(&mut self, request: AccessRequest) -> Result<AccessOutcome, AdminError> {
-        let request = admin::AccessRequest {
+    pub async fn command(&mut self, request: CommandRequest) -> Result<CommandOutcome, AdminError> {
+        let request = admin::CommandRequest {
             command: request.command,
             args: request.args,
             vhost: request.vhost,
+            flags: request.flags,
         };
         let reply = self
             .inner
-            .access(request)
+            .command(request)
             .await
             .map_err(refused)?
             .into_inner();
-        Ok(AccessOutcome {
+        Ok(CommandOutcome {
             exit_code: reply.exit_code,
             error: reply.error,
             json: reply.json,
