@@ -7,12 +7,13 @@ mod common;
 
 use std::time::Duration;
 
+use common::amqp::refusal;
 use common::cluster::{warrenctl, Cluster};
 use common::{run, Server};
 use futures::StreamExt;
 use lapin::options::*;
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ErrorKind};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
 fn uri(port: u16, user: &str, pass: &str) -> String {
     format!("amqp://{user}:{pass}@127.0.0.1:{port}/%2F")
@@ -20,17 +21,6 @@ fn uri(port: u16, user: &str, pass: &str) -> String {
 
 async fn connect(uri: &str) -> Result<Connection, lapin::Error> {
     Connection::connect(uri, ConnectionProperties::default()).await
-}
-
-/// The code and text of the channel or connection close an operation got.
-fn refusal<T: std::fmt::Debug>(result: Result<T, lapin::Error>) -> (u16, String) {
-    match result {
-        Ok(v) => panic!("expected a refusal, got {v:?}"),
-        Err(e) => match e.kind() {
-            ErrorKind::ProtocolError(amqp) => (amqp.get_id(), amqp.get_message().to_string()),
-            other => panic!("expected a protocol error, got {other:?}"),
-        },
-    }
 }
 
 fn json_of(out: &str) -> serde_json::Value {

@@ -7,11 +7,12 @@ mod common;
 
 use std::time::Duration;
 
+use common::amqp::refusal;
 use common::{run, Server};
 use futures::StreamExt;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldArray, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ErrorKind};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
 async fn connect(server: &Server) -> Connection {
     Connection::connect(&server.uri(), ConnectionProperties::default())
@@ -21,17 +22,6 @@ async fn connect(server: &Server) -> Connection {
 
 fn s(text: &str) -> ShortString {
     text.into()
-}
-
-/// The reply code and text a refused operation got (the channel or connection close).
-fn refusal<T: std::fmt::Debug>(result: Result<T, lapin::Error>) -> (u16, String) {
-    match result {
-        Ok(v) => panic!("expected a refusal, got {v:?}"),
-        Err(e) => match e.kind() {
-            ErrorKind::ProtocolError(amqp) => (amqp.get_id(), amqp.get_message().to_string()),
-            other => panic!("expected a protocol error, got {other:?}"),
-        },
-    }
 }
 
 async fn declare(ch: &Channel, name: &str, args: FieldTable) -> Result<String, lapin::Error> {

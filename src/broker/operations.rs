@@ -429,14 +429,16 @@ impl Broker {
         let names: Vec<String> = {
             self.check_publish(vhost, exchange)?;
             let state = self.meta.state.read().expect("metadata lock");
-            let keys: Vec<&str> = std::iter::once(routing_key)
-                .chain(extra_keys.iter().map(String::as_str))
-                .collect();
-            state
-                .route_keys(vhost, exchange, &keys, headers.as_ref())
-                .queues
-                .into_iter()
-                .collect()
+            let routed = if extra_keys.is_empty() {
+                // The common case, without collecting the keys.
+                state.route(vhost, exchange, routing_key, headers.as_ref())
+            } else {
+                let keys: Vec<&str> = std::iter::once(routing_key)
+                    .chain(extra_keys.iter().map(String::as_str))
+                    .collect();
+                state.route_keys(vhost, exchange, &keys, headers.as_ref())
+            };
+            routed.queues.into_iter().collect()
         };
         let mut handles = Vec::with_capacity(names.len());
         for name in names {

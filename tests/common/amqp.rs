@@ -33,3 +33,16 @@ pub fn durable() -> QueueDeclareOptions {
 pub fn persistent() -> BasicProperties {
     BasicProperties::default().with_delivery_mode(2)
 }
+
+/// The reply code and text a refused operation got (the channel or connection close).
+pub fn refusal<T: std::fmt::Debug>(result: Result<T, lapin::Error>) -> (u16, String) {
+    match result {
+        Ok(v) => panic!("expected a refusal, got {v:?}"),
+        Err(e) => match e.kind() {
+            lapin::ErrorKind::ProtocolError(amqp) => {
+                (amqp.get_id(), amqp.get_message().to_string())
+            }
+            other => panic!("expected a protocol error, got {other:?}"),
+        },
+    }
+}
