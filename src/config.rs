@@ -32,6 +32,9 @@ pub struct Config {
     pub channel_max: u16,
     pub default_user: String,
     pub default_pass: String,
+    /// Users that may only connect from loopback (RabbitMQ's `loopback_users`); `none`
+    /// on the command line, or an empty list, for nobody.
+    pub loopback_users: Vec<String>,
     /// Entries applied between two snapshots of a Raft group.
     pub snapshot_every: u64,
     /// Resident memory above which publishers are blocked (`connection.blocked`), in
@@ -61,6 +64,7 @@ impl Default for Config {
             channel_max: 2047,
             default_user: "guest".into(),
             default_pass: "guest".into(),
+            loopback_users: vec!["guest".into()],
             snapshot_every: 20_000,
             memory_high_watermark: 0,
             secret_file: None,
@@ -100,6 +104,9 @@ pub struct Args {
     pub default_user: Option<String>,
     #[arg(long, env = "WARRENMQ_DEFAULT_PASS")]
     pub default_pass: Option<String>,
+    /// Comma-separated users that may only connect from loopback (`none`: nobody)
+    #[arg(long, env = "WARRENMQ_LOOPBACK_USERS", value_delimiter = ',')]
+    pub loopback_users: Option<Vec<String>>,
     #[arg(long, env = "WARRENMQ_SNAPSHOT_EVERY")]
     pub snapshot_every: Option<u64>,
     #[arg(long, env = "WARRENMQ_MEMORY_HIGH_WATERMARK")]
@@ -164,6 +171,7 @@ impl Config {
             channel_max,
             default_user,
             default_pass,
+            loopback_users,
             snapshot_every,
             memory_high_watermark,
             worker_threads
@@ -173,6 +181,11 @@ impl Config {
         }
         config.validate()?;
         Ok(config)
+    }
+
+    /// Whether `user` may only connect from a loopback address.
+    pub fn loopback_only(&self, user: &str) -> bool {
+        self.loopback_users.iter().any(|u| u == user && u != "none")
     }
 
     /// The cluster secret file in use.
@@ -211,6 +224,24 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_users_default_to_guest_and_can_be_none_or_a_list() {
+        let config = Config::default();
+        assert!(config.loopback_only("guest"));
+        assert!(!config.loopback_only("ys"));
+        let parse = |flags: &[&str]| {
+            let mut argv = vec!["warrenmq-server"];
+            argv.extend_from_slice(flags);
+            Config::from_args(<Args as clap::Parser>::parse_from(argv)).unwrap()
+        };
+        let none = parse(&["--loopback-users", "none"]);
+        assert!(!none.loopback_only("guest"));
+        let two = parse(&["--loopback-users", "guest,admin"]);
+        assert!(two.loopback_only("admin") && two.loopback_only("guest"));
+        let file = Config::from_toml("loopback-users = []", Path::new("x.toml")).unwrap();
+        assert!(!file.loopback_only("guest"));
+    }
 
     #[test]
     fn flags_override_file_which_overrides_defaults() {

@@ -214,8 +214,8 @@ pub async fn handshake(
         tracing::warn!(%peer, user, "authentication failed");
         return Err(refused());
     }
-    if user == "guest" && !peer.ip().is_loopback() {
-        tracing::warn!(%peer, "user 'guest' can only connect via localhost");
+    if config.loopback_only(&user) && !peer.ip().is_loopback() {
+        tracing::warn!(%peer, user, "user can only connect via localhost (loopback_users)");
         return Err(refused());
     }
 
