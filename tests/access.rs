@@ -126,6 +126,8 @@ fn each_amqp_operation_needs_the_permission_rabbitmq_checks() {
         let out = warrenctl(&secret, server.cluster_port, args);
         assert!(out.status.success(), "warrenctl {args:?}: {out:?}");
     };
+    // The AMQP port accepts before the app counts as running.
+    ctl(&["await_startup"]);
     ctl(&["add_user", "narrow", "pw"]);
     ctl(&["set_permissions", "narrow", "^n-c", "^n-w", "^n-r"]);
     let port = server.port;
@@ -301,6 +303,7 @@ fn a_permission_change_applies_from_the_next_operation_and_a_deleted_user_is_dis
         let out = warrenctl(&secret, server.cluster_port, args);
         assert!(out.status.success(), "warrenctl {args:?}: {out:?}");
     };
+    ctl(&["await_startup"]);
     ctl(&["add_user", "bob", "pw"]);
     ctl(&["set_permissions", "bob", ".*", ".*", ".*"]);
     let port = server.port;

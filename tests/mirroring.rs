@@ -171,6 +171,8 @@ fn clearing_the_policy_under_traffic_shrinks_the_queue_and_loses_nothing() {
 #[test]
 fn policy_keys_without_a_feature_are_refused_by_name() {
     let c = Cluster::start_n(1);
+    // The AMQP port accepts before the app counts as running.
+    c.ctl_ok(0, &["await_startup"]);
     for (def, says) in [
         (r#"{"max-length":10}"#, "'max-length' is not supported"),
         (r#"{"message-ttl":10}"#, "'message-ttl' is not supported"),

@@ -182,6 +182,8 @@ fn exchanges_bindings_and_queues_are_listed_purged_and_deleted_as_rabbitmqctl_do
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
         stdout(&out)
     };
+    // The AMQP port accepts before the app counts as running.
+    ok(&["await_startup"]);
     common::run(
         std::time::Duration::from_secs(30),
         "a queue with a message and a binding",
