@@ -247,11 +247,20 @@ async fn case(place: &Place<'_>, kind: Kind, mode: Mode, order: Order, id: usize
         .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
         .await
         .unwrap_or_else(|e| panic!("{what}: delete: {e}"));
+    // Teardown, bounded: a close that is not answered is not what this test checks
+    // (seen once in eight cluster runs: a producer's connection.close on node 3 right
+    // after the queue on node 1 was deleted; left for the queue-core issue), and the
+    // socket goes with the connection anyway.
     for conn in [Some(owner), consumer_conn, Some(producer)]
         .into_iter()
         .flatten()
     {
-        let _ = conn.close(200, "bye".into()).await;
+        if tokio::time::timeout(Duration::from_secs(5), conn.close(200, "bye".into()))
+            .await
+            .is_err()
+        {
+            eprintln!("{what}: connection.close not answered within 5 s");
+        }
     }
 }
 
