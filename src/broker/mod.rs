@@ -55,10 +55,13 @@ impl BrokerError {
     }
 }
 
-impl BrokerError {
-    /// An error whose text already carries the `NAME - ` prefix (from the metadata).
-    pub fn prefixed(code: ReplyCode, text: String) -> Self {
-        BrokerError { code, text }
+/// A refusal of the metadata machine: its text already carries the `NAME - ` prefix.
+impl From<crate::metadata::MetaError> for BrokerError {
+    fn from(e: crate::metadata::MetaError) -> Self {
+        BrokerError {
+            code: e.code,
+            text: e.text,
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use tracing::warn;
 use super::queue_actor::{Backend, QueueActor};
 use super::queue_applier::QueueApplier;
 use super::{Broker, BrokerError, BrokerEvent, BrokerResult, QueueHandle, QueueMsg, QueueStatus};
-use crate::amqp::{parse_properties, ReplyCode};
+use crate::amqp::ReplyCode;
 use crate::metadata::{
     check_new_queue_args, Destination, ExchangeKind, MetaCommand, MetaReply, QueueRecord,
 };
@@ -54,10 +54,7 @@ impl Broker {
                         )
                     })?;
                     if let MetaReply::Error(e) = reply {
-                        return Err(BrokerError {
-                            code: e.code,
-                            text: e.text,
-                        });
+                        return Err(e.into());
                     }
                     return Ok(reply);
                 }
@@ -201,8 +198,7 @@ impl Broker {
                 Some(record) => self.check_owner(&record, vhost, conn)?,
                 None => {
                     let what = format!("queue '{name}' in vhost '{vhost}'");
-                    check_new_queue_args(&arguments, &what)
-                        .map_err(|e| BrokerError::prefixed(e.code, e.text))?;
+                    check_new_queue_args(&arguments, &what)?;
                 }
             }
             let cmd = MetaCommand::DeclareQueue {
@@ -405,40 +401,30 @@ impl Broker {
 
     /// Whether `user` has the `impersonator` tag (may publish with another `user_id`).
     pub fn is_impersonator(&self, user: &str) -> bool {
-        let state = self.meta.state.read().expect("metadata lock");
-        state
+        self.read_meta()
             .user(user)
             .is_some_and(|u| u.tags.iter().any(|t| t == "impersonator"))
     }
 
-    /// The queues a publish goes to; `extra_keys` are its `CC` / `BCC` routing keys.
+    /// The queues a publish goes to: by its routing key and `extra_keys` (from its `CC` /
+    /// `BCC` headers), and by its decoded `headers` for headers exchanges.
     pub async fn route(
         &self,
         vhost: &str,
         exchange: &str,
         routing_key: &str,
         extra_keys: &[String],
-        properties: &[u8],
+        headers: Option<&FieldTable>,
     ) -> BrokerResult<Vec<QueueHandle>> {
-        // Only decode the properties when they carry headers (bit 13 of the flags).
-        let headers = if properties.first().is_some_and(|b| b & 0x20 != 0) {
-            parse_properties(properties).and_then(|p| p.headers().clone())
-        } else {
-            None
-        };
         let names: Vec<String> = {
             self.check_publish(vhost, exchange)?;
-            let state = self.meta.state.read().expect("metadata lock");
-            let routed = if extra_keys.is_empty() {
-                // The common case, without collecting the keys.
-                state.route(vhost, exchange, routing_key, headers.as_ref())
-            } else {
-                let keys: Vec<&str> = std::iter::once(routing_key)
-                    .chain(extra_keys.iter().map(String::as_str))
-                    .collect();
-                state.route_keys(vhost, exchange, &keys, headers.as_ref())
-            };
-            routed.queues.into_iter().collect()
+            let state = self.read_meta();
+            let keys = std::iter::once(routing_key).chain(extra_keys.iter().map(String::as_str));
+            state
+                .route_keys(vhost, exchange, keys, headers)
+                .queues
+                .into_iter()
+                .collect()
         };
         let mut handles = Vec::with_capacity(names.len());
         for name in names {

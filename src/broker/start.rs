@@ -130,7 +130,6 @@ impl Broker {
         Ok(broker)
     }
 
-    /// The local metadata read model.
     /// The current access epoch: it moves whenever users, permissions or vhosts may
     /// have changed.
     pub fn access_epoch(&self) -> u64 {
@@ -153,6 +152,7 @@ impl Broker {
         (meta.user(user).is_some(), meta.vhost_exists(vhost))
     }
 
+    /// The local metadata read model.
     pub(crate) fn read_meta(&self) -> std::sync::RwLockReadGuard<'_, MetaState> {
         self.meta.state.read().expect("metadata lock")
     }

@@ -6,7 +6,7 @@
 use super::admin::{refused, AdminClient, AdminError};
 use super::pb::admin;
 
-/// One access command: its rabbitmqctl name, positional arguments and `-p` vhost.
+/// One rabbitmqctl command: its name, positional arguments, `-p` vhost and flags.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommandRequest {
     pub command: String,
@@ -27,6 +27,14 @@ pub struct CommandOutcome {
 }
 
 impl CommandOutcome {
+    /// A success answered with a JSON document.
+    pub fn with_json(json: String) -> CommandOutcome {
+        CommandOutcome {
+            json,
+            ..CommandOutcome::default()
+        }
+    }
+
     pub fn refused(exit_code: i32, error: impl Into<String>) -> CommandOutcome {
         CommandOutcome {
             exit_code,

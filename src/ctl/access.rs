@@ -5,6 +5,7 @@
 use clap::Subcommand;
 use serde_json::Value;
 
+use super::output::object_table;
 use super::{Failure, Formatter};
 use crate::cluster::{AdminClient, CommandRequest};
 
@@ -158,18 +159,6 @@ impl AccessCommand {
     }
 }
 
-/// A table cell as rabbitmqctl prints it: strings raw, lists as `[a, b]`.
-fn cell(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Array(items) => format!(
-            "[{}]",
-            items.iter().map(cell).collect::<Vec<_>>().join(", ")
-        ),
-        other => other.to_string(),
-    }
-}
-
 /// Send a command; its JSON reply (`null` when it has none), or the refusal with
 /// rabbitmqctl's exit code.
 pub(super) async fn send(
@@ -188,22 +177,6 @@ pub(super) async fn send(
         .map_err(|e| Failure::new(super::exit::SOFTWARE, format!("bad reply: {e}")))
 }
 
-/// A list as rabbitmqctl prints it: the banner and a tab-separated table of `columns`,
-/// or with `--formatter json` the JSON array alone.
-pub(super) fn table(banner: &str, columns: &[&str], rows: &Value, formatter: Formatter) -> String {
-    let rows = rows.as_array().map(Vec::as_slice).unwrap_or_default();
-    if formatter == Formatter::Json {
-        return format!("{}\n", Value::Array(rows.to_vec()));
-    }
-    let mut out = format!("{banner}\n{}\n", columns.join("\t"));
-    for row in rows {
-        let cells: Vec<String> = columns.iter().map(|c| cell(&row[*c])).collect();
-        out.push_str(&cells.join("\t"));
-        out.push('\n');
-    }
-    out
-}
-
 /// Run one access command; returns what to print on stdout.
 pub(super) async fn run(
     client: &mut AdminClient,
@@ -220,7 +193,12 @@ pub(super) async fn run(
             _ => format!("{banner}\n"),
         });
     }
-    Ok(table(&banner, columns, &rows, formatter))
+    Ok(object_table(
+        &banner,
+        columns,
+        &rows,
+        formatter == Formatter::Json,
+    ))
 }
 
 #[cfg(test)]
@@ -252,12 +230,5 @@ mod tests {
             tags.request().1,
             "Setting tags for user \"admin\" to [administrator, monitoring] ..."
         );
-    }
-
-    #[test]
-    fn cells_print_lists_as_rabbitmqctl_does() {
-        assert_eq!(cell(&serde_json::json!(["a", "b"])), "[a, b]");
-        assert_eq!(cell(&serde_json::json!([])), "[]");
-        assert_eq!(cell(&serde_json::json!(".*")), ".*");
     }
 }

@@ -4,7 +4,8 @@
 
 use clap::Subcommand;
 
-use super::access::{send, table};
+use super::access::send;
+use super::output::object_table;
 use super::{Failure, Formatter};
 use crate::cluster::{AdminClient, CommandRequest};
 
@@ -71,12 +72,22 @@ pub(super) async fn run(
         ObjectCommand::ListExchanges { vhost } => {
             let rows = send(client, req("list_exchanges", vhost, vec![], vec![])).await?;
             let banner = format!("Listing exchanges for vhost {vhost} ...");
-            Ok(table(&banner, EXCHANGE_COLUMNS, &rows, formatter))
+            Ok(object_table(
+                &banner,
+                EXCHANGE_COLUMNS,
+                &rows,
+                formatter == Formatter::Json,
+            ))
         }
         ObjectCommand::ListBindings { vhost } => {
             let rows = send(client, req("list_bindings", vhost, vec![], vec![])).await?;
             let banner = format!("Listing bindings for vhost {vhost}...");
-            Ok(table(&banner, BINDING_COLUMNS, &rows, formatter))
+            Ok(object_table(
+                &banner,
+                BINDING_COLUMNS,
+                &rows,
+                formatter == Formatter::Json,
+            ))
         }
         ObjectCommand::PurgeQueue { vhost, queue } => {
             send(
@@ -122,18 +133,18 @@ mod tests {
         let rows = serde_json::json!([{"source_name": "", "source_kind": "exchange",
             "destination_name": "q", "destination_kind": "queue", "routing_key": "q",
             "arguments": []}]);
-        let out = table(
+        let out = object_table(
             "Listing bindings for vhost /...",
             BINDING_COLUMNS,
             &rows,
-            Formatter::Table,
+            false,
         );
         assert_eq!(
             out,
             "Listing bindings for vhost /...\nsource_name\tsource_kind\tdestination_name\tdestination_kind\trouting_key\targuments\n\texchange\tq\tqueue\tq\t[]\n"
         );
         let json: Value =
-            serde_json::from_str(&table("", BINDING_COLUMNS, &rows, Formatter::Json)).unwrap();
+            serde_json::from_str(&object_table("", BINDING_COLUMNS, &rows, true)).unwrap();
         assert_eq!(json, rows);
     }
 }

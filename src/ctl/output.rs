@@ -139,13 +139,7 @@ fn table(title: &str, header: &[&str], rows: Vec<Vec<Value>>, json: bool) -> Str
     }
     let mut out = format!("{title}\n{}\n", header.join("\t"));
     for row in rows {
-        let cells: Vec<String> = row
-            .into_iter()
-            .map(|v| match v {
-                Value::String(s) => s,
-                other => other.to_string(),
-            })
-            .collect();
+        let cells: Vec<String> = row.iter().map(cell).collect();
         out.push_str(&cells.join("\t"));
         out.push('\n');
     }
@@ -236,13 +230,13 @@ pub fn list_policies(policies: &[PolicyInfo], vhost: &str, json: bool) -> String
     table(&title, &header, rows, json)
 }
 
-/// `list_queues`: rabbitmqctl's header lines and tab-separated columns, or a JSON array
-/// of objects with the requested keys. Unknown counts print empty (JSON null).
 /// The members of `of` other than the queue's leader.
 fn followers<'a>(q: &QueueInfo, of: &'a [String]) -> Vec<&'a String> {
     of.iter().filter(|m| **m != q.leader).collect()
 }
 
+/// `list_queues`: rabbitmqctl's header lines and tab-separated columns, or a JSON array
+/// of objects with the requested keys. Unknown counts print empty (JSON null).
 pub fn list_queues(queues: &[QueueInfo], vhost: &str, columns: &[String], json: bool) -> String {
     let default = ["name".to_string(), "messages".to_string()];
     let columns = if columns.is_empty() {
@@ -271,44 +265,51 @@ pub fn list_queues(queues: &[QueueInfo], vhost: &str, columns: &[String], json: 
             _ => Value::Null,
         }
     };
-    if json {
-        let rows: Vec<Value> = queues
-            .iter()
-            .map(|q| {
-                let row: serde_json::Map<String, Value> =
-                    columns.iter().map(|c| (c.clone(), value(q, c))).collect();
-                Value::Object(row)
-            })
-            .collect();
-        return format!("{}\n", Value::Array(rows));
-    }
-    let text = |v: Value| match v {
-        Value::String(s) => s,
+    let rows = queues
+        .iter()
+        .map(|q| columns.iter().map(|c| value(q, c)).collect())
+        .collect();
+    let header: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let title = format!("Listing queues for vhost {vhost} ...");
+    table(&title, &header, rows, json)
+}
+
+/// A table cell as rabbitmqctl prints it: strings raw, lists as `[a, b]`, nothing for
+/// a missing value.
+fn cell(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
         Value::Null => String::new(),
-        Value::Array(items) => {
-            let names: Vec<String> = items
-                .into_iter()
-                .map(|i| i.as_str().unwrap_or_default().to_string())
-                .collect();
-            format!("[{}]", names.join(", "))
-        }
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(cell).collect::<Vec<_>>().join(", ")
+        ),
         other => other.to_string(),
-    };
-    let mut out = format!(
-        "Listing queues for vhost {vhost} ...\n{}\n",
-        columns.join("\t")
-    );
-    for q in queues {
-        let cells: Vec<String> = columns.iter().map(|c| text(value(q, c))).collect();
-        out.push_str(&cells.join("\t"));
-        out.push('\n');
     }
-    out
+}
+
+/// [`table`] of a node's JSON list of objects, in `columns`' order.
+pub(super) fn object_table(banner: &str, columns: &[&str], rows: &Value, json: bool) -> String {
+    let rows = rows
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|row| columns.iter().map(|c| row[*c].clone()).collect())
+        .collect();
+    table(banner, columns, rows, json)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cells_print_lists_as_rabbitmqctl_does() {
+        assert_eq!(cell(&serde_json::json!(["a", "b"])), "[a, b]");
+        assert_eq!(cell(&serde_json::json!([])), "[]");
+        assert_eq!(cell(&serde_json::json!(".*")), ".*");
+    }
     use crate::cluster::ClusterNodeInfo;
 
     fn cluster() -> ClusterStatus {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
+use super::publish_checks::Routing;
 use crate::broker::{ChannelCredit, ConsumerKey, QueueHandle};
 use crate::queue::{EnqueuerId, MsgId};
 
@@ -24,8 +25,8 @@ pub struct Assembly {
 pub struct TxPublish {
     pub exchange: String,
     pub routing_key: String,
-    /// Routing keys from the `CC` / `BCC` headers.
-    pub extra_keys: Vec<String>,
+    /// What its properties add to routing (`CC` / `BCC` keys, decoded headers).
+    pub routing: Routing,
     pub mandatory: bool,
     pub properties: Bytes,
     pub body: Bytes,

@@ -9,7 +9,7 @@ use super::channel::TxPublish;
 use super::connection::Connection;
 use super::error::{AmqpError, AmqpResult};
 use super::handshake::short;
-use super::publish_checks;
+use super::publish_checks::{self, Routing};
 use crate::amqp::{encode_content, encode_method, AMQPClass, ReplyCode, BASIC_CLASS_ID};
 use crate::broker::{ConfirmTo, QueueMsg};
 use crate::queue::Message;
@@ -107,7 +107,7 @@ impl Connection {
                     TxPublish {
                         exchange: a.exchange,
                         routing_key: a.routing_key,
-                        extra_keys: Vec::new(),
+                        routing: Routing::default(),
                         mandatory: a.mandatory,
                         properties,
                         body: payload,
@@ -130,7 +130,7 @@ impl Connection {
         channel.pending_empty = Some(TxPublish {
             exchange: a.exchange,
             routing_key: a.routing_key,
-            extra_keys: Vec::new(),
+            routing: Routing::default(),
             mandatory: a.mandatory,
             properties,
             body: Bytes::new(),
@@ -147,7 +147,7 @@ impl Connection {
             TxPublish {
                 exchange: a.exchange,
                 routing_key: a.routing_key,
-                extra_keys: Vec::new(),
+                routing: Routing::default(),
                 mandatory: a.mandatory,
                 properties,
                 body: a.body.freeze(),
@@ -159,10 +159,15 @@ impl Connection {
     /// A complete publish: its properties checked, then held in a transaction or routed now.
     pub(super) async fn publish(&mut self, ch: u16, mut p: TxPublish) -> AmqpResult<()> {
         self.allow(Perm::Write, Resource::Exchange(&p.exchange))?;
-        if publish_checks::inspects(&p.properties) {
-            // RabbitMQ checks the exchange before the properties.
+        let in_tx = self.channels.get(&ch).is_some_and(|c| c.tx.is_some());
+        let inspects = publish_checks::inspects(&p.properties);
+        if in_tx || inspects {
+            // RabbitMQ checks the exchange before the properties, and in a transaction
+            // at publish although it routes at commit.
             self.broker
                 .check_publish(&self.session.vhost, &p.exchange)?;
+        }
+        if inspects {
             let user = &self.session.user;
             let broker = &self.broker;
             let checked = publish_checks::check_properties(&p.properties, user, || {
@@ -171,13 +176,9 @@ impl Connection {
             if let Some(properties) = checked.properties {
                 p.properties = properties;
             }
-            p.extra_keys = checked.extra_keys;
+            p.routing = checked.routing;
         }
-        let in_tx = self.channels.get(&ch).is_some_and(|c| c.tx.is_some());
         if in_tx {
-            // Validate the exchange now, as RabbitMQ does, but route at commit.
-            self.broker
-                .check_publish(&self.session.vhost, &p.exchange)?;
             let channel = self.channels.get_mut(&ch).expect("channel");
             channel.tx.as_mut().expect("tx").0.push(p);
             return Ok(());
@@ -194,8 +195,8 @@ impl Connection {
                 &vhost,
                 &p.exchange,
                 &p.routing_key,
-                &p.extra_keys,
-                &p.properties,
+                &p.routing.extra_keys,
+                p.routing.headers.as_ref(),
             )
             .await?;
         let frame_max = self.session.frame_max;

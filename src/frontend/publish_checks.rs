@@ -18,12 +18,20 @@ const HEADERS_BIT: u8 = 0x20; // first byte
 const EXPIRATION_BIT: u8 = 0x01; // first byte
 const USER_ID_BIT: u8 = 0x10; // second byte
 
-/// What the checks found: more routing keys, and the properties to store when they
-/// had to change.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(super) struct Checked {
+/// What a publish's properties add to routing it; decoded once, here.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Routing {
     /// `CC` then `BCC` routing keys, routed as well as the publish's own key.
     pub extra_keys: Vec<String>,
+    /// The headers (without `BCC`), for headers exchanges.
+    pub headers: Option<FieldTable>,
+}
+
+/// What the checks found: what routing needs, and the properties to store when they
+/// had to change.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Checked {
+    pub routing: Routing,
     /// The properties without `BCC`, when it was present.
     pub properties: Option<Bytes>,
 }
@@ -74,15 +82,21 @@ pub(super) fn check_properties(
     };
     let mut extra_keys = header_routes(headers, "CC")?;
     extra_keys.extend(header_routes(headers, "BCC")?);
-    let properties = headers.inner().contains_key("BCC").then(|| {
+    let (headers, properties) = if headers.inner().contains_key("BCC") {
         let mut stripped = FieldTable::default();
         for (k, v) in headers.inner().iter().filter(|(k, _)| k.as_str() != "BCC") {
             stripped.insert(k.clone(), v.clone());
         }
-        encode_properties(&props.clone().with_headers(stripped))
-    });
+        let properties = encode_properties(&props.clone().with_headers(stripped.clone()));
+        (stripped, Some(properties))
+    } else {
+        (headers.clone(), None)
+    };
     Ok(Checked {
-        extra_keys,
+        routing: Routing {
+            extra_keys,
+            headers: Some(headers),
+        },
         properties,
     })
 }
@@ -225,7 +239,7 @@ mod tests {
         headers.insert("x".into(), AMQPValue::LongInt(1));
         let p = raw(BasicProperties::default().with_headers(headers));
         let checked = check_properties(&p, "guest", || false).unwrap();
-        assert_eq!(checked.extra_keys, ["a", "b", "c"]);
+        assert_eq!(checked.routing.extra_keys, ["a", "b", "c"]);
         let kept = parse_properties(&checked.properties.unwrap()).unwrap();
         let kept = kept.headers().clone().unwrap();
         assert!(kept.inner().contains_key("CC"));
@@ -239,7 +253,7 @@ mod tests {
         headers.insert("CC".into(), keys(&["a"]));
         let p = raw(BasicProperties::default().with_headers(headers));
         let checked = check_properties(&p, "guest", || false).unwrap();
-        assert_eq!(checked.extra_keys, ["a"]);
+        assert_eq!(checked.routing.extra_keys, ["a"]);
         assert_eq!(checked.properties, None);
     }
 

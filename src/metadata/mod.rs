@@ -21,7 +21,7 @@ pub use args::{check_new_queue_args, UNSUPPORTED_QUEUE_ARGS};
 pub use command::{MetaCommand, MetaEffect, MetaError, MetaReply};
 pub use password::{check_password_hash, hash_password};
 pub use placement::{LeaderLocator, DEFAULT_QUORUM_SIZE};
-pub use policy::{Policy, PolicyTarget};
+pub use policy::{Policy, PolicySet, PolicyTarget};
 pub use state::{
     ClusterNode, ExchangeRecord, MetaState, OwnerId, Permissions, QueueRecord, QueueType,
     SnapshotError, User, VHost,

@@ -150,12 +150,6 @@ impl Policy {
         Ok(())
     }
 
-    /// Whether this policy applies to queue `name` of type `queue_type`.
-    pub fn matches_queue(&self, name: &str, queue_type: QueueType) -> bool {
-        self.apply_to.covers_queue(queue_type)
-            && regex::Regex::new(&self.pattern).is_ok_and(|re| re.is_match(name))
-    }
-
     /// The definition's mirroring (`ha-mode`), if it has one.
     pub fn ha_mode(&self) -> Option<HaMode> {
         let value: serde_json::Value = serde_json::from_str(&self.definition).ok()?;
@@ -175,18 +169,38 @@ pub fn effective<'a>(
     name: &str,
     queue_type: QueueType,
 ) -> Option<&'a Policy> {
-    effective_named(policies, name, queue_type).map(|(_, p)| p)
+    PolicySet::new(policies)
+        .effective(name, queue_type)
+        .map(|(_, p)| p)
 }
 
-/// [`effective`] with the policy's name.
-pub fn effective_named<'a>(
-    policies: impl Iterator<Item = (&'a str, &'a Policy)>,
-    name: &str,
-    queue_type: QueueType,
-) -> Option<(&'a str, &'a Policy)> {
-    policies
-        .filter(|(_, p)| p.matches_queue(name, queue_type))
-        .max_by_key(|(policy_name, p)| (p.priority, *policy_name))
+/// A vhost's policies with their patterns compiled once, so that a pass over many
+/// queues (a mirroring round, `list_queues`) compiles each pattern once, not per queue.
+pub struct PolicySet<'a> {
+    /// (name, policy, compiled pattern; `None` when it does not compile: never matches).
+    policies: Vec<(&'a str, &'a Policy, Option<regex::Regex>)>,
+}
+
+impl<'a> PolicySet<'a> {
+    pub fn new(policies: impl Iterator<Item = (&'a str, &'a Policy)>) -> Self {
+        PolicySet {
+            policies: policies
+                .map(|(name, p)| (name, p, regex::Regex::new(&p.pattern).ok()))
+                .collect(),
+        }
+    }
+
+    /// The policy that applies to queue `name` of type `queue_type`, with its name.
+    pub fn effective(&self, name: &str, queue_type: QueueType) -> Option<(&'a str, &'a Policy)> {
+        self.policies
+            .iter()
+            .filter(|(_, p, re)| {
+                p.apply_to.covers_queue(queue_type)
+                    && re.as_ref().is_some_and(|re| re.is_match(name))
+            })
+            .max_by_key(|(policy_name, p, _)| (p.priority, *policy_name))
+            .map(|(name, p, _)| (*name, *p))
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use amq_protocol::types::FieldTable;
 use serde::{Deserialize, Serialize};
 
-use super::policy::{self, Policy};
+use super::policy::{self, Policy, PolicySet};
 use super::{check_password_hash, ExchangeKind, RouteResult};
 use crate::routing::RoutingTable;
 
@@ -191,14 +191,9 @@ impl MetaState {
             .map(|((_, name), p)| (name.as_str(), p))
     }
 
-    /// The policy that applies to queue `name` of `vhost`, with its name, if any.
-    pub fn effective_policy_named<'a>(
-        &'a self,
-        vhost: &'a str,
-        name: &str,
-        queue_type: QueueType,
-    ) -> Option<(&'a str, &'a Policy)> {
-        policy::effective_named(self.policies(vhost), name, queue_type)
+    /// The policies of `vhost`, compiled to choose the policy of many of its queues.
+    pub fn policy_set<'a>(&'a self, vhost: &'a str) -> PolicySet<'a> {
+        PolicySet::new(self.policies(vhost))
     }
 
     /// The policy that applies to queue `name` of `vhost`, if any.
@@ -317,15 +312,15 @@ impl MetaState {
         routing_key: &str,
         headers: Option<&FieldTable>,
     ) -> RouteResult {
-        self.route_keys(vhost, exchange, &[routing_key], headers)
+        self.route_keys(vhost, exchange, std::iter::once(routing_key), headers)
     }
 
     /// Route with several routing keys (`CC` / `BCC`), as `RoutingTable::route_keys`.
-    pub fn route_keys(
+    pub fn route_keys<'k>(
         &self,
         vhost: &str,
         exchange: &str,
-        keys: &[&str],
+        keys: impl Iterator<Item = &'k str> + Clone,
         headers: Option<&FieldTable>,
     ) -> RouteResult {
         match self.vhosts.get(vhost) {

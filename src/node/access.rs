@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use super::control::Control;
+use super::control::AppView;
 use crate::cluster::{CommandOutcome, CommandRequest};
 use crate::metadata::{hash_password, MetaCommand, MetaState};
 
@@ -219,26 +219,18 @@ fn plan(meta: &MetaState, req: &CommandRequest) -> Result<Action, Refusal> {
     })
 }
 
-impl Control {
-    pub(crate) async fn command(&self, req: CommandRequest) -> Result<CommandOutcome, String> {
-        let view = self.running_view()?;
-        if super::objects::handles(&req.command) {
-            return Ok(super::objects::run(&view, &req).await);
-        }
-        let planned = plan(&view.broker.read_meta(), &req);
-        match planned {
-            Err((exit_code, error)) => Ok(CommandOutcome::refused(exit_code, error)),
-            Ok(Action::Nothing) => Ok(CommandOutcome::default()),
-            Ok(Action::List(rows)) => Ok(CommandOutcome {
-                json: Value::Array(rows).to_string(),
-                ..CommandOutcome::default()
-            }),
-            Ok(Action::Propose(cmd)) => match view.broker.propose(cmd).await {
-                Ok(_) => Ok(CommandOutcome::default()),
-                // Lost a race with another change (the machine checks again).
-                Err(e) => Ok(CommandOutcome::refused(code::SOFTWARE, e.text)),
-            },
-        }
+/// Run one user, vhost or permission command.
+pub(super) async fn run(view: &AppView, req: &CommandRequest) -> CommandOutcome {
+    let planned = plan(&view.broker.read_meta(), req);
+    match planned {
+        Err((exit_code, error)) => CommandOutcome::refused(exit_code, error),
+        Ok(Action::Nothing) => CommandOutcome::default(),
+        Ok(Action::List(rows)) => CommandOutcome::with_json(Value::Array(rows).to_string()),
+        Ok(Action::Propose(cmd)) => match view.broker.propose(cmd).await {
+            Ok(_) => CommandOutcome::default(),
+            // Lost a race with another change (the machine checks again).
+            Err(e) => CommandOutcome::refused(code::SOFTWARE, e.text),
+        },
     }
 }
 

@@ -13,6 +13,7 @@ use crate::cluster::{
 };
 
 use super::control::Control;
+use super::{access, objects};
 
 /// [`Control`] as the admin service's handler.
 pub(super) struct NodeAdmin(pub Arc<Control>);
@@ -172,7 +173,13 @@ impl AdminHandler for NodeAdmin {
     }
 
     fn command(&self, request: CommandRequest) -> CommandFuture<'_> {
-        Box::pin(async move { self.0.command(request).await })
+        Box::pin(async move {
+            let view = self.0.running_view()?;
+            Ok(match objects::handles(&request.command) {
+                true => objects::run(&view, &request).await,
+                false => access::run(&view, &request).await,
+            })
+        })
     }
 }
 

@@ -6,6 +6,7 @@
 //! removes it). A queue without a mirroring policy shrinks back to its leader. A
 //! change that fails is logged and tried again on the next round.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,8 +14,8 @@ use tracing::{debug, info, warn};
 
 use super::control::{AppView, Control};
 use super::queue_members::hand_leadership;
-use crate::metadata::mirroring::{next_change, wanted, Node};
-use crate::metadata::{QueueRecord, QueueType};
+use crate::metadata::mirroring::{next_change, wanted, HaMode, Node};
+use crate::metadata::{PolicySet, QueueRecord, QueueType};
 
 /// How often a node looks at the classic queues it leads.
 const ROUND: Duration = Duration::from_secs(1);
@@ -44,19 +45,24 @@ async fn round(control: &Control, view: &AppView) {
                 live: view.is_live(id),
             })
             .collect();
+        // Per round, each vhost's patterns are compiled once and each policy's
+        // definition parsed once, however many queues they cover.
+        let mut sets: HashMap<&str, PolicySet> = HashMap::new();
+        let mut modes: HashMap<(&str, &str), Option<HaMode>> = HashMap::new();
         meta.all_queues()
             .filter(|(_, q)| {
                 q.queue_type == QueueType::Classic && q.group_id != 0 && q.exclusive_owner.is_none()
             })
             .filter(|(_, q)| view.broker.queue_group_leader(q.group_id) == Some(view.node_id))
             .filter_map(|(vhost, q)| {
-                let mode = meta
-                    .effective_policy(vhost, &q.name, QueueType::Classic)
-                    .and_then(|p| p.ha_mode());
+                let set = sets.entry(vhost).or_insert_with(|| meta.policy_set(vhost));
+                let mode = set
+                    .effective(&q.name, QueueType::Classic)
+                    .and_then(|(name, p)| modes.entry((vhost, name)).or_insert_with(|| p.ha_mode()).clone());
                 let want = wanted(mode.as_ref(), &q.members, view.node_id, &nodes);
-                debug!(vhost, queue = q.name, ?mode, members = ?q.members, ?want, live = ?nodes.iter().map(|n| (n.id, n.live)).collect::<Vec<_>>(), "mirroring: planned");
-                let differs = next_change(&q.members, &want, view.node_id).is_some();
-                differs.then(|| (vhost.to_owned(), q.clone(), want))
+                next_change(&q.members, &want, view.node_id)?;
+                debug!(vhost, queue = q.name, ?mode, members = ?q.members, ?want, "mirroring: planned");
+                Some((vhost.to_owned(), q.clone(), want))
             })
             .collect()
     };

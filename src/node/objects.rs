@@ -19,10 +19,7 @@ pub(super) fn handles(command: &str) -> bool {
 }
 
 fn list(rows: Vec<Value>) -> CommandOutcome {
-    CommandOutcome {
-        json: Value::Array(rows).to_string(),
-        ..CommandOutcome::default()
-    }
+    CommandOutcome::with_json(Value::Array(rows).to_string())
 }
 
 /// Lists of a vhost that does not exist are empty, as rabbitmqctl 3.10.8 has them; a
@@ -89,10 +86,7 @@ pub(super) async fn run(view: &AppView, req: &CommandRequest) -> CommandOutcome 
                     .await
             };
             match result {
-                Ok(count) => CommandOutcome {
-                    json: json!({"messages": count}).to_string(),
-                    ..CommandOutcome::default()
-                },
+                Ok(count) => CommandOutcome::with_json(json!({"messages": count}).to_string()),
                 Err(e) => CommandOutcome::refused(70, e.text),
             }
         }

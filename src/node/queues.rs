@@ -21,17 +21,24 @@ impl Control {
         let nodes = view.broker.cluster_nodes();
         let name_of = |id: u64| AppView::node_name(&nodes, id);
         let up = |id: u64| view.is_live(id);
+        // Each queue's policy (name, definition), the vhost's patterns compiled once.
+        let policies: Vec<Option<(String, String)>> = {
+            let meta = view.broker.read_meta();
+            let set = meta.policy_set(vhost);
+            records
+                .iter()
+                .map(|r| {
+                    set.effective(&r.name, r.queue_type)
+                        .map(|(name, p)| (name.to_owned(), p.definition.clone()))
+                })
+                .collect()
+        };
         let mut queues = Vec::new();
-        for record in records {
+        for (record, policy) in records.into_iter().zip(policies) {
             let local = view.broker.local_queue(vhost, &record.name);
             if local_only && local.is_none() {
                 continue;
             }
-            let policy = view
-                .broker
-                .read_meta()
-                .effective_policy_named(vhost, &record.name, record.queue_type)
-                .map(|(name, p)| (name.to_owned(), p.definition.clone()));
             let status = match &local {
                 Some(handle) => handle.status().await,
                 None => None,

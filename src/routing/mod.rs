@@ -175,16 +175,16 @@ impl RoutingTable {
         routing_key: &str,
         headers: Option<&FieldTable>,
     ) -> RouteResult {
-        self.route_keys(exchange, &[routing_key], headers)
+        self.route_keys(exchange, std::iter::once(routing_key), headers)
     }
 
     /// [`Self::route`] for a message with several routing keys (its own and those of its
     /// `CC` / `BCC` headers): the union of their queues; alternate exchanges only when
     /// none of the keys routed anywhere.
-    pub fn route_keys(
+    pub fn route_keys<'k>(
         &self,
         exchange: &str,
-        keys: &[&str],
+        keys: impl Iterator<Item = &'k str> + Clone,
         headers: Option<&FieldTable>,
     ) -> RouteResult {
         let mut result = RouteResult::default();
@@ -195,7 +195,7 @@ impl RoutingTable {
             if !visited.insert(name.clone()) {
                 break;
             }
-            for key in keys {
+            for key in keys.clone() {
                 let mut seen = BTreeSet::new();
                 self.route_into(&name, key, headers, &mut result, &mut seen);
             }
