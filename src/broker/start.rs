@@ -141,11 +141,6 @@ impl Broker {
         self.meta.access_epoch.subscribe()
     }
 
-    /// The user's permissions in `vhost`, if any.
-    pub fn permissions(&self, user: &str, vhost: &str) -> Option<crate::metadata::Permissions> {
-        self.read_meta().permissions(user, vhost).cloned()
-    }
-
     /// Whether `user` exists and `vhost` exists (an open connection's login still holds).
     pub fn login_holds(&self, user: &str, vhost: &str) -> (bool, bool) {
         let meta = self.read_meta();

@@ -69,6 +69,34 @@ pub enum AccessCommand {
     /// List a user's permissions in every virtual host
     #[command(name = "list_user_permissions")]
     ListUserPermissions { username: String },
+    /// Grant a user write and read regexes over routing keys on a topic exchange
+    /// (`{username}` and `{vhost}` in them stand for the connection's)
+    #[command(name = "set_topic_permissions")]
+    SetTopicPermissions {
+        #[arg(short = 'p', long = "vhost", default_value = "/")]
+        vhost: String,
+        username: String,
+        exchange: String,
+        write: String,
+        read: String,
+    },
+    /// Revoke a user's topic permissions on one exchange, or on all
+    #[command(name = "clear_topic_permissions")]
+    ClearTopicPermissions {
+        #[arg(short = 'p', long = "vhost", default_value = "/")]
+        vhost: String,
+        username: String,
+        exchange: Option<String>,
+    },
+    /// List the topic permissions granted in a virtual host
+    #[command(name = "list_topic_permissions")]
+    ListTopicPermissions {
+        #[arg(short = 'p', long = "vhost", default_value = "/")]
+        vhost: String,
+    },
+    /// List a user's topic permissions in every virtual host
+    #[command(name = "list_user_topic_permissions")]
+    ListUserTopicPermissions { username: String },
 }
 
 impl AccessCommand {
@@ -144,6 +172,38 @@ impl AccessCommand {
                 req("list_user_permissions", &[username], "/"),
                 format!("Listing permissions for user \"{username}\" ..."),
             ),
+            Self::SetTopicPermissions {
+                vhost,
+                username,
+                exchange,
+                write,
+                read,
+            } => (
+                req("set_topic_permissions", &[username, exchange, write, read], vhost),
+                format!("Setting topic permissions on \"{exchange}\" for user \"{username}\" in vhost \"{vhost}\" ..."),
+            ),
+            Self::ClearTopicPermissions {
+                vhost,
+                username,
+                exchange,
+            } => match exchange {
+                Some(exchange) => (
+                    req("clear_topic_permissions", &[username, exchange], vhost),
+                    format!("Clearing topic permissions on \"{exchange}\" for user \"{username}\" in vhost \"{vhost}\" ..."),
+                ),
+                None => (
+                    req("clear_topic_permissions", &[username], vhost),
+                    format!("Clearing topic permissions for user \"{username}\" in vhost \"{vhost}\" ..."),
+                ),
+            },
+            Self::ListTopicPermissions { vhost } => (
+                req("list_topic_permissions", &[], vhost),
+                format!("Listing topic permissions for vhost \"{vhost}\" ..."),
+            ),
+            Self::ListUserTopicPermissions { username } => (
+                req("list_user_topic_permissions", &[username], "/"),
+                format!("Listing topic permissions for user \"{username}\" ..."),
+            ),
         }
     }
 
@@ -154,6 +214,8 @@ impl AccessCommand {
             Self::ListVhosts => &["name"],
             Self::ListPermissions { .. } => &["user", "configure", "write", "read"],
             Self::ListUserPermissions { .. } => &["vhost", "configure", "write", "read"],
+            Self::ListTopicPermissions { .. } => &["user", "exchange", "write", "read"],
+            Self::ListUserTopicPermissions { .. } => &["vhost", "exchange", "write", "read"],
             _ => &[],
         }
     }
@@ -193,12 +255,19 @@ pub(super) async fn run(
             _ => format!("{banner}\n"),
         });
     }
-    Ok(object_table(
-        &banner,
-        columns,
-        &rows,
-        formatter == Formatter::Json,
-    ))
+    let json = formatter == Formatter::Json;
+    let table = object_table(&banner, columns, &rows, json);
+    if matches!(cmd, AccessCommand::ListUserTopicPermissions { .. }) && !json {
+        // rabbitmqctl 3.10.8 prints this list without its header line.
+        let mut lines = table.lines();
+        let banner = lines.next().unwrap_or_default();
+        let rows: Vec<&str> = lines.skip(1).collect();
+        return Ok(format!(
+            "{banner}\n{}",
+            rows.iter().map(|r| format!("{r}\n")).collect::<String>()
+        ));
+    }
+    Ok(table)
 }
 
 #[cfg(test)]

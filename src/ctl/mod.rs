@@ -6,11 +6,13 @@
 
 mod access;
 mod cli;
+mod limits;
 mod objects;
 mod output;
 
 pub use access::AccessCommand;
 pub use cli::{Args, Command, Formatter, QueuesCommand};
+pub use limits::LimitCommand;
 pub use objects::ObjectCommand;
 
 use std::net::SocketAddr;
@@ -165,6 +167,7 @@ pub async fn run(args: Args) -> Result<String, Failure> {
         Command::Queues(cmd) => queues(&mut client, cmd, json).await,
         Command::Access(cmd) => access::run(&mut client, cmd, args.formatter).await,
         Command::Objects(cmd) => objects::run(&mut client, cmd, args.formatter).await,
+        Command::Limits(cmd) => limits::run(&mut client, cmd, args.formatter).await,
     }
 }
 

@@ -245,6 +245,7 @@ impl Connection {
                 self.allow_binding(
                     Resource::Exchange(b.destination.as_str()),
                     b.source.as_str(),
+                    b.routing_key.as_str(),
                 )?;
                 broker
                     .bind(
@@ -270,6 +271,7 @@ impl Connection {
                 self.allow_binding(
                     Resource::Exchange(b.destination.as_str()),
                     b.source.as_str(),
+                    b.routing_key.as_str(),
                 )?;
                 broker
                     .bind(
@@ -360,7 +362,7 @@ impl Connection {
             queue::AMQPMethod::Bind(b) => {
                 let (queue, key) =
                     self.binding_names(ch, b.queue.as_str(), b.routing_key.as_str())?;
-                self.allow_binding(Resource::Queue(&queue), b.exchange.as_str())?;
+                self.allow_binding(Resource::Queue(&queue), b.exchange.as_str(), &key)?;
                 broker
                     .bind(
                         vhost,
@@ -384,7 +386,7 @@ impl Connection {
             queue::AMQPMethod::Unbind(b) => {
                 let (queue, key) =
                     self.binding_names(ch, b.queue.as_str(), b.routing_key.as_str())?;
-                self.allow_binding(Resource::Queue(&queue), b.exchange.as_str())?;
+                self.allow_binding(Resource::Queue(&queue), b.exchange.as_str(), &key)?;
                 broker
                     .bind(
                         vhost,

@@ -159,6 +159,7 @@ impl Connection {
     /// A complete publish: its properties checked, then held in a transaction or routed now.
     pub(super) async fn publish(&mut self, ch: u16, mut p: TxPublish) -> AmqpResult<()> {
         self.allow(Perm::Write, Resource::Exchange(&p.exchange))?;
+        self.allow_topic(Perm::Write, &p.exchange, &p.routing_key)?;
         let in_tx = self.channels.get(&ch).is_some_and(|c| c.tx.is_some());
         let inspects = publish_checks::inspects(&p.properties);
         if in_tx || inspects {

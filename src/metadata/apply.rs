@@ -62,104 +62,19 @@ impl MetaState {
                 );
                 ok()
             }
-            MetaCommand::AddVhost { name } => {
-                if self.vhosts.contains_key(&name) {
-                    return err(
-                        ReplyCode::PreconditionFailed,
-                        format!("vhost '{name}' already exists"),
-                    );
-                }
-                self.add_vhost(&name);
-                ok()
-            }
-            MetaCommand::DeleteVhost { name } => {
-                let Some(vhost) = self.vhosts.remove(&name) else {
-                    return err(ReplyCode::NotFound, format!("vhost '{name}' not found"));
-                };
-                self.permissions.retain(|(_, v), _| *v != name);
-                self.policies.retain(|(v, _), _| *v != name);
-                let effects = vhost
-                    .queues
-                    .into_values()
-                    .map(|q| MetaEffect::QueueDeleted {
-                        vhost: name.clone(),
-                        name: q.name,
-                        group_id: q.group_id,
-                    })
-                    .collect();
-                (MetaReply::Ok, effects)
-            }
-            MetaCommand::AddUser {
-                name,
-                password_hash,
-                tags,
-            } => {
-                if self.users.contains_key(&name) {
-                    return err(
-                        ReplyCode::PreconditionFailed,
-                        format!("user '{name}' already exists"),
-                    );
-                }
-                self.users.insert(
-                    name,
-                    User {
-                        password_hash,
-                        tags,
-                    },
-                );
-                ok()
-            }
-            MetaCommand::DeleteUser { name } => {
-                if self.users.remove(&name).is_none() {
-                    return err(ReplyCode::NotFound, format!("user '{name}' not found"));
-                }
-                self.permissions.retain(|(u, _), _| *u != name);
-                ok()
-            }
-            MetaCommand::ChangePassword {
-                name,
-                password_hash,
-            } => match self.users.get_mut(&name) {
-                Some(u) => {
-                    u.password_hash = password_hash;
-                    ok()
-                }
-                None => err(ReplyCode::NotFound, format!("user '{name}' not found")),
-            },
-            MetaCommand::SetUserTags { name, tags } => match self.users.get_mut(&name) {
-                Some(u) => {
-                    u.tags = tags;
-                    ok()
-                }
-                None => err(ReplyCode::NotFound, format!("user '{name}' not found")),
-            },
-            MetaCommand::SetPermissions {
-                user,
-                vhost,
-                configure,
-                write,
-                read,
-            } => {
-                if !self.users.contains_key(&user) {
-                    return err(ReplyCode::NotFound, format!("user '{user}' not found"));
-                }
-                if !self.vhosts.contains_key(&vhost) {
-                    return err(ReplyCode::NotFound, format!("vhost '{vhost}' not found"));
-                }
-                self.permissions.insert(
-                    (user, vhost),
-                    Permissions {
-                        configure,
-                        write,
-                        read,
-                    },
-                );
-                ok()
-            }
-            MetaCommand::ClearPermissions { user, vhost } => {
-                self.permissions.remove(&(user, vhost));
-                ok()
-            }
+            cmd @ (MetaCommand::AddVhost { .. }
+            | MetaCommand::DeleteVhost { .. }
+            | MetaCommand::AddUser { .. }
+            | MetaCommand::DeleteUser { .. }
+            | MetaCommand::ChangePassword { .. }
+            | MetaCommand::SetUserTags { .. }
+            | MetaCommand::SetPermissions { .. }
+            | MetaCommand::ClearPermissions { .. }
+            | MetaCommand::SetTopicPermissions { .. }
+            | MetaCommand::ClearTopicPermissions { .. }
+            | MetaCommand::SetVhostLimits { .. }
+            | MetaCommand::SetUserLimits { .. }
+            | MetaCommand::ClearUserLimits { .. }) => self.apply_access(cmd),
             MetaCommand::DeclareExchange {
                 vhost,
                 name,
@@ -286,7 +201,8 @@ impl MetaState {
                 if !self.vhosts.contains_key(&vhost) {
                     return err(ReplyCode::NotFound, format!("no_such_vhost: {vhost}"));
                 }
-                self.policies.insert((vhost, name), policy);
+                self.policies.insert((vhost.clone(), name), policy);
+                self.refresh_alternates(&vhost);
                 (MetaReply::Ok, Vec::new())
             }
             MetaCommand::ClearPolicy { vhost, name } => {
@@ -300,6 +216,7 @@ impl MetaState {
                         format!("policy '{name}' not found in vhost '{vhost}'"),
                     );
                 }
+                self.refresh_alternates(&vhost);
                 (MetaReply::Ok, Vec::new())
             }
             MetaCommand::DeleteTransientQueuesOfNode { node } => {
@@ -309,7 +226,43 @@ impl MetaState {
         }
     }
 
-    fn add_vhost(&mut self, name: &str) {
+    /// Give each exchange of `vhost_name` its alternate exchange again after its policies
+    /// changed: its own `alternate-exchange` argument, else its policy's (the default
+    /// exchange has none, as in RabbitMQ).
+    fn refresh_alternates(&mut self, vhost_name: &str) {
+        let Some(vhost) = self.vhosts.get(vhost_name) else {
+            return;
+        };
+        let policies = self.policy_set(vhost_name);
+        let routes: Vec<(String, ExchangeRoute)> = vhost
+            .exchanges
+            .values()
+            .filter(|x| !x.name.is_empty())
+            .map(|x| {
+                let alternate = x
+                    .arguments
+                    .inner()
+                    .get("alternate-exchange")
+                    .and_then(str_value)
+                    .or_else(|| {
+                        policies
+                            .effective_exchange(&x.name)
+                            .and_then(|(_, p)| p.alternate_exchange())
+                    });
+                let route = ExchangeRoute {
+                    kind: x.kind,
+                    alternate,
+                };
+                (x.name.clone(), route)
+            })
+            .collect();
+        let vhost = self.vhosts.get_mut(vhost_name).expect("vhost checked");
+        for (name, route) in routes {
+            vhost.routing.add_exchange(&name, route);
+        }
+    }
+
+    pub(super) fn add_vhost(&mut self, name: &str) {
         let mut vhost = VHost::default();
         for (x, kind, internal) in PREDECLARED {
             vhost.exchanges.insert(
@@ -345,6 +298,10 @@ impl MetaState {
         internal: bool,
         arguments: FieldTable,
     ) -> Applied {
+        let policy_alternate = self
+            .policy_set(vhost_name)
+            .effective_exchange(&name)
+            .and_then(|(_, p)| p.alternate_exchange());
         let Some(vhost) = self.vhosts.get_mut(vhost_name) else {
             return err(ReplyCode::NotFound, format!("no vhost '{vhost_name}'"));
         };
@@ -394,7 +351,8 @@ impl MetaState {
         let alternate = arguments
             .inner()
             .get("alternate-exchange")
-            .and_then(str_value);
+            .and_then(str_value)
+            .or(policy_alternate);
         vhost
             .routing
             .add_exchange(&name, ExchangeRoute { kind, alternate });
@@ -553,6 +511,9 @@ impl MetaState {
                     format!("invalid property '{prop}' for queue '{name}' in vhost '{vhost_name}'"),
                 );
             }
+        }
+        if let Some(e) = self.over_queue_limit(vhost_name, &name) {
+            return (MetaReply::Error(e), Vec::new());
         }
         let group_id = if durable && exclusive_owner.is_none() {
             self.last_group_id += 1;

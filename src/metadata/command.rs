@@ -4,6 +4,7 @@
 use amq_protocol::types::FieldTable;
 use serde::{Deserialize, Serialize};
 
+use super::access::Limits;
 use super::{Destination, ExchangeKind, OwnerId, Policy, QueueRecord};
 use crate::amqp::ReplyCode;
 
@@ -135,6 +136,36 @@ pub enum MetaCommand {
         vhost: String,
         name: String,
         members: Vec<u64>,
+    },
+    /// `rabbitmqctl set_topic_permissions`.
+    SetTopicPermissions {
+        user: String,
+        vhost: String,
+        exchange: String,
+        write: String,
+        read: String,
+    },
+    /// `rabbitmqctl clear_topic_permissions`: one exchange's, or (`None`) all of the
+    /// user's in the vhost.
+    ClearTopicPermissions {
+        user: String,
+        vhost: String,
+        exchange: Option<String>,
+    },
+    /// `rabbitmqctl set_vhost_limits` (replaces the vhost's limits; empty clears them).
+    SetVhostLimits {
+        vhost: String,
+        limits: Limits,
+    },
+    /// `rabbitmqctl set_user_limits` (merged into the user's limits).
+    SetUserLimits {
+        user: String,
+        limits: Limits,
+    },
+    /// `rabbitmqctl clear_user_limits USER NAME|all` (`None` is all).
+    ClearUserLimits {
+        user: String,
+        limit: Option<String>,
     },
 }
 

@@ -6,6 +6,7 @@
 //! its local read model, so routing and permission checks never wait on Raft. Replies
 //! carry RabbitMQ's reply codes and texts.
 
+mod access;
 mod apply;
 mod args;
 mod command;
@@ -17,6 +18,9 @@ mod state;
 
 pub use crate::queue::ApplyMeta;
 pub use crate::routing::{Destination, ExchangeKind, RouteResult};
+pub use access::{
+    expand_topic_pattern, limit, parse_limits, Limits, TopicPermission, USER_LIMITS, VHOST_LIMITS,
+};
 pub use args::{check_new_queue_args, UNSUPPORTED_QUEUE_ARGS};
 pub use command::{MetaCommand, MetaEffect, MetaError, MetaReply};
 pub use password::{check_password_hash, hash_password};
@@ -28,6 +32,6 @@ pub use state::{
 };
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod format_tests;
+#[cfg(test)]
+mod tests;

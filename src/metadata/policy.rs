@@ -5,7 +5,8 @@
 //! (`client-local` or `balanced`), which places a new quorum queue's leader when the
 //! queue has no `x-queue-leader-locator` argument, and `ha-mode` / `ha-params` (with
 //! `ha-sync-mode` accepted), which mirror durable classic queues on Raft
-//! (`mirroring.rs`). Keys of features WarrenMQ does not have yet are refused by name,
+//! (`mirroring.rs`), and `alternate-exchange` on exchanges (an exchange's own argument
+//! wins over it, as in RabbitMQ). Keys of features WarrenMQ does not have yet are refused by name,
 //! unknown keys as RabbitMQ refuses them.
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,7 @@ use super::placement::LeaderLocator;
 /// Policy keys that take effect (`queue-mode` is accepted without effect, as the
 /// `x-queue-mode` argument is).
 const SUPPORTED_KEYS: &[&str] = &[
+    "alternate-exchange",
     "queue-leader-locator",
     "ha-mode",
     "ha-params",
@@ -25,7 +27,6 @@ const SUPPORTED_KEYS: &[&str] = &[
 
 /// RabbitMQ 3.10's other policy keys: refused until their feature works.
 const UNSUPPORTED_KEYS: &[&str] = &[
-    "alternate-exchange",
     "dead-letter-exchange",
     "dead-letter-routing-key",
     "dead-letter-strategy",
@@ -94,6 +95,10 @@ impl PolicyTarget {
             PolicyTarget::Exchanges => false,
         }
     }
+
+    fn covers_exchanges(self) -> bool {
+        matches!(self, PolicyTarget::All | PolicyTarget::Exchanges)
+    }
 }
 
 /// One policy of a vhost (its name is the key it is stored under).
@@ -139,6 +144,11 @@ impl Policy {
             return Err(format!("{unknown:?} are not recognised policy settings"));
         }
         mirroring::parse(object)?;
+        if let Some(ae) = object.get("alternate-exchange") {
+            if !ae.is_string() {
+                return Err(format!("{ae} is not a valid alternate exchange name"));
+            }
+        }
         if let Some(locator) = object.get("queue-leader-locator") {
             let known = locator.as_str().and_then(LeaderLocator::parse).is_some();
             if !known {
@@ -154,6 +164,12 @@ impl Policy {
     pub fn ha_mode(&self) -> Option<HaMode> {
         let value: serde_json::Value = serde_json::from_str(&self.definition).ok()?;
         mirroring::parse(value.as_object()?).ok().flatten()
+    }
+
+    /// The definition's `alternate-exchange`, if it has one.
+    pub fn alternate_exchange(&self) -> Option<String> {
+        let value: serde_json::Value = serde_json::from_str(&self.definition).ok()?;
+        Some(value.get("alternate-exchange")?.as_str()?.to_owned())
     }
 
     /// The definition's `queue-leader-locator`, if it has one.
@@ -192,11 +208,23 @@ impl<'a> PolicySet<'a> {
 
     /// The policy that applies to queue `name` of type `queue_type`, with its name.
     pub fn effective(&self, name: &str, queue_type: QueueType) -> Option<(&'a str, &'a Policy)> {
+        self.choose(name, |t| t.covers_queue(queue_type))
+    }
+
+    /// The policy that applies to exchange `name`, with its name.
+    pub fn effective_exchange(&self, name: &str) -> Option<(&'a str, &'a Policy)> {
+        self.choose(name, PolicyTarget::covers_exchanges)
+    }
+
+    fn choose(
+        &self,
+        name: &str,
+        covers: impl Fn(PolicyTarget) -> bool,
+    ) -> Option<(&'a str, &'a Policy)> {
         self.policies
             .iter()
             .filter(|(_, p, re)| {
-                p.apply_to.covers_queue(queue_type)
-                    && re.as_ref().is_some_and(|re| re.is_match(name))
+                covers(p.apply_to) && re.as_ref().is_some_and(|re| re.is_match(name))
             })
             .max_by_key(|(policy_name, p, _)| (p.priority, *policy_name))
             .map(|(name, p, _)| (*name, *p))
@@ -240,6 +268,11 @@ mod tests {
             .unwrap_err()
             .contains("not recognised policy settings"));
         assert!(Policy::validate(".*", r#"{"ha-mode":"all","queue-mode":"lazy"}"#).is_ok());
+        assert!(Policy::validate(".*", r#"{"alternate-exchange":"ae"}"#).is_ok());
+        assert_eq!(
+            Policy::validate(".*", r#"{"alternate-exchange":5}"#).unwrap_err(),
+            "5 is not a valid alternate exchange name"
+        );
     }
 
     #[test]
@@ -261,5 +294,102 @@ mod tests {
         let tie = [("a", &a), ("d", &d)];
         let chosen = effective(tie.iter().copied(), "q.z", QueueType::Quorum);
         assert_eq!(chosen, Some(&d), "equal priority: the greatest name");
+    }
+
+    #[test]
+    fn an_alternate_exchange_policy_takes_effect_on_existing_and_new_exchanges() {
+        use crate::metadata::{ApplyMeta, ExchangeKind, MetaCommand, MetaState};
+        let meta = ApplyMeta {
+            index: 1,
+            time_ms: 0,
+        };
+        let mut s = MetaState::default();
+        let boot = MetaCommand::Bootstrap {
+            default_user: "guest".into(),
+            password_hash: String::new(),
+        };
+        s.apply(meta, boot);
+        let declare = |name: &str, ae: Option<&str>| {
+            let mut arguments = amq_protocol::types::FieldTable::default();
+            if let Some(ae) = ae {
+                arguments.insert(
+                    "alternate-exchange".into(),
+                    amq_protocol::types::AMQPValue::LongString(ae.into()),
+                );
+            }
+            MetaCommand::DeclareExchange {
+                vhost: "/".into(),
+                name: name.into(),
+                kind: ExchangeKind::Direct,
+                durable: true,
+                auto_delete: false,
+                internal: false,
+                arguments,
+            }
+        };
+        let bind = |source: &str| MetaCommand::Bind {
+            vhost: "/".into(),
+            source: source.into(),
+            destination: crate::metadata::Destination::Queue(format!("{source}-q")),
+            routing_key: "nowhere".into(),
+            arguments: Default::default(),
+        };
+        for x in ["ae", "own-ae"] {
+            s.apply(meta, declare(x, None));
+            s.apply(
+                meta,
+                MetaCommand::DeclareQueue {
+                    vhost: "/".into(),
+                    name: format!("{x}-q"),
+                    durable: false,
+                    exclusive_owner: None,
+                    auto_delete: false,
+                    arguments: Default::default(),
+                    node: 1,
+                },
+            );
+            s.apply(meta, bind(x));
+        }
+        s.apply(meta, declare("x.before", None));
+        s.apply(meta, declare("x.own", Some("own-ae")));
+        let routed = |s: &MetaState, x: &str| {
+            s.route("/", x, "nowhere", None)
+                .queues
+                .into_iter()
+                .collect::<Vec<_>>()
+        };
+        assert!(routed(&s, "x.before").is_empty());
+        let ae_policy = |def: &str| MetaCommand::SetPolicy {
+            vhost: "/".into(),
+            name: "ae".into(),
+            policy: policy("^x\\.", PolicyTarget::Exchanges, 0, def),
+        };
+        s.apply(meta, ae_policy(r#"{"alternate-exchange":"ae"}"#));
+        s.apply(meta, declare("x.after", None));
+        assert_eq!(routed(&s, "x.before"), ["ae-q"], "an existing exchange");
+        assert_eq!(routed(&s, "x.after"), ["ae-q"], "a new exchange");
+        assert_eq!(routed(&s, "x.own"), ["own-ae-q"], "the argument wins");
+        let clear = MetaCommand::ClearPolicy {
+            vhost: "/".into(),
+            name: "ae".into(),
+        };
+        s.apply(meta, clear);
+        assert!(routed(&s, "x.before").is_empty(), "cleared");
+        assert_eq!(routed(&s, "x.own"), ["own-ae-q"]);
+        // A queue-only policy does not touch exchanges.
+        s.apply(
+            meta,
+            MetaCommand::SetPolicy {
+                vhost: "/".into(),
+                name: "q".into(),
+                policy: policy(
+                    ".*",
+                    PolicyTarget::Queues,
+                    0,
+                    r#"{"alternate-exchange":"ae"}"#,
+                ),
+            },
+        );
+        assert!(routed(&s, "x.before").is_empty());
     }
 }

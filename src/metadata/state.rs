@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use amq_protocol::types::FieldTable;
 use serde::{Deserialize, Serialize};
 
+use super::access::{Limits, TopicPermission};
 use super::policy::{self, Policy, PolicySet};
 use super::{check_password_hash, ExchangeKind, RouteResult};
 use crate::routing::RoutingTable;
@@ -103,6 +104,23 @@ pub struct MetaState {
     pub(super) nodes: BTreeMap<u64, ClusterNode>,
     /// (vhost, policy name) -> policy (snapshot format 3 and later).
     pub(super) policies: BTreeMap<(String, String), Policy>,
+    /// (user, vhost, exchange) -> topic permission (snapshot format 4 and later).
+    pub(super) topic_permissions: BTreeMap<(String, String, String), TopicPermission>,
+    /// vhost -> its limits (format 4 and later).
+    pub(super) vhost_limits: BTreeMap<String, Limits>,
+    /// user -> their limits (format 4 and later).
+    pub(super) user_limits: BTreeMap<String, Limits>,
+}
+
+/// Snapshot format 3: [`MetaState`] before topic permissions and limits.
+#[derive(Deserialize)]
+struct MetaStateV3 {
+    vhosts: BTreeMap<String, VHost>,
+    users: BTreeMap<String, User>,
+    permissions: BTreeMap<(String, String), Permissions>,
+    last_group_id: u64,
+    nodes: BTreeMap<u64, ClusterNode>,
+    policies: BTreeMap<(String, String), Policy>,
 }
 
 /// Snapshot format 2: [`MetaState`] before policies.
@@ -137,9 +155,9 @@ impl From<MetaStateV1> for MetaStateV2 {
     }
 }
 
-impl From<MetaStateV2> for MetaState {
+impl From<MetaStateV2> for MetaStateV3 {
     fn from(v2: MetaStateV2) -> Self {
-        MetaState {
+        MetaStateV3 {
             vhosts: v2.vhosts,
             users: v2.users,
             permissions: v2.permissions,
@@ -150,18 +168,34 @@ impl From<MetaStateV2> for MetaState {
     }
 }
 
+impl From<MetaStateV3> for MetaState {
+    fn from(v3: MetaStateV3) -> Self {
+        MetaState {
+            vhosts: v3.vhosts,
+            users: v3.users,
+            permissions: v3.permissions,
+            last_group_id: v3.last_group_id,
+            nodes: v3.nodes,
+            policies: v3.policies,
+            topic_permissions: BTreeMap::new(),
+            vhost_limits: BTreeMap::new(),
+            user_limits: BTreeMap::new(),
+        }
+    }
+}
+
 /// A snapshot that cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     #[error("empty metadata snapshot")]
     Empty,
-    #[error("metadata snapshot format version {0} is unknown (this build reads 1 to 3)")]
+    #[error("metadata snapshot format version {0} is unknown (this build reads 1 to 4)")]
     UnsupportedVersion(u8),
     #[error("undecodable metadata snapshot: {0}")]
     Decode(#[from] postcard::Error),
 }
 
-const SNAPSHOT_VERSION: u8 = 3;
+const SNAPSHOT_VERSION: u8 = 4;
 
 impl MetaState {
     pub fn to_snapshot(&self) -> Vec<u8> {
@@ -174,10 +208,14 @@ impl MetaState {
         match bytes.split_first() {
             None => Err(SnapshotError::Empty),
             Some((&SNAPSHOT_VERSION, rest)) => Ok(postcard::from_bytes(rest)?),
-            Some((2, rest)) => Ok(postcard::from_bytes::<MetaStateV2>(rest)?.into()),
+            Some((3, rest)) => Ok(postcard::from_bytes::<MetaStateV3>(rest)?.into()),
+            Some((2, rest)) => {
+                let v2: MetaStateV2 = postcard::from_bytes(rest)?;
+                Ok(MetaStateV3::from(v2).into())
+            }
             Some((1, rest)) => {
                 let v1: MetaStateV1 = postcard::from_bytes(rest)?;
-                Ok(MetaStateV2::from(v1).into())
+                Ok(MetaStateV3::from(MetaStateV2::from(v1)).into())
             }
             Some((&v, _)) => Err(SnapshotError::UnsupportedVersion(v)),
         }

@@ -568,6 +568,19 @@ fn arb_command() -> impl Strategy<Value = MetaCommand> {
             vhost: "/".into(),
             name: name.into()
         }),
+        (-1i64..3).prop_map(|n| MetaCommand::SetVhostLimits {
+            vhost: "/".into(),
+            limits: [("max-queues".to_string(), n)].into_iter().collect(),
+        }),
+        prop_oneof![Just("amq.topic"), Just("x1")].prop_map(|x| {
+            MetaCommand::SetTopicPermissions {
+                user: "guest".into(),
+                vhost: "/".into(),
+                exchange: x.into(),
+                write: "^w".into(),
+                read: "^r".into(),
+            }
+        }),
     ]
 }
 

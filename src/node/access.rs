@@ -11,7 +11,7 @@ use crate::cluster::{CommandOutcome, CommandRequest};
 use crate::metadata::{hash_password, MetaCommand, MetaState};
 
 /// rabbitmqctl's exit codes for refusals (sysexits).
-mod code {
+pub(super) mod code {
     pub const DATAERR: i32 = 65;
     pub const NOUSER: i32 = 67;
     pub const UNAVAILABLE: i32 = 69;
@@ -19,12 +19,12 @@ mod code {
 }
 
 /// A refusal with rabbitmqctl's exit code and message.
-type Refusal = (i32, String);
+pub(super) type Refusal = (i32, String);
 
 /// How rabbitmqctl 3.10.8 reports a missing user or vhost: each command its own way
 /// (measured against it).
 #[derive(Clone, Copy)]
-enum Missing {
+pub(super) enum Missing {
     /// 67 `User "NAME" does not exist`.
     QuotedUser,
     /// 67 `User NAME does not exist`.
@@ -55,13 +55,13 @@ impl Missing {
     }
 }
 
-fn need_user(meta: &MetaState, name: &str, missing: Missing) -> Result<(), Refusal> {
+pub(super) fn need_user(meta: &MetaState, name: &str, missing: Missing) -> Result<(), Refusal> {
     meta.user(name)
         .map(|_| ())
         .ok_or_else(|| missing.refusal(name))
 }
 
-fn need_vhost(meta: &MetaState, name: &str, missing: Missing) -> Result<(), Refusal> {
+pub(super) fn need_vhost(meta: &MetaState, name: &str, missing: Missing) -> Result<(), Refusal> {
     match meta.vhost_exists(name) {
         true => Ok(()),
         false => Err(missing.refusal(name)),
@@ -69,7 +69,7 @@ fn need_vhost(meta: &MetaState, name: &str, missing: Missing) -> Result<(), Refu
 }
 
 /// The positional argument `i`, or a usage refusal.
-fn arg(req: &CommandRequest, i: usize) -> Result<&str, Refusal> {
+pub(super) fn arg(req: &CommandRequest, i: usize) -> Result<&str, Refusal> {
     req.args.get(i).map(String::as_str).ok_or_else(|| {
         (
             code::SOFTWARE,
@@ -83,7 +83,7 @@ fn salted(password: &str) -> String {
 }
 
 /// What a command does: a metadata change to propose, or a list to answer with.
-enum Action {
+pub(super) enum Action {
     Propose(MetaCommand),
     List(Vec<Value>),
     Nothing,
@@ -215,7 +215,57 @@ fn plan(meta: &MetaState, req: &CommandRequest) -> Result<Action, Refusal> {
                     .collect(),
             )
         }
-        other => return Err((code::SOFTWARE, format!("unknown command '{other}'"))),
+        "set_topic_permissions" => {
+            let user = arg(req, 0)?;
+            let exchange = arg(req, 1)?;
+            let (write, read) = (arg(req, 2)?, arg(req, 3)?);
+            need_user(meta, user, Missing::User)?;
+            need_vhost(meta, vhost, Missing::Vhost)?;
+            if let Some(bad) = [write, read].iter().find(|p| regex::Regex::new(p).is_err()) {
+                return Err((code::UNAVAILABLE, format!("{{:invalid_regexp, \"{bad}\"}}")));
+            }
+            Action::Propose(MetaCommand::SetTopicPermissions {
+                user: user.into(),
+                vhost: vhost.into(),
+                exchange: exchange.into(),
+                write: write.into(),
+                read: read.into(),
+            })
+        }
+        "clear_topic_permissions" => {
+            let user = arg(req, 0)?;
+            need_user(meta, user, Missing::User)?;
+            need_vhost(meta, vhost, Missing::Vhost)?;
+            Action::Propose(MetaCommand::ClearTopicPermissions {
+                user: user.into(),
+                vhost: vhost.into(),
+                exchange: req.args.get(1).cloned(),
+            })
+        }
+        "list_topic_permissions" => {
+            need_vhost(meta, vhost, Missing::QuotedVhost)?;
+            Action::List(
+                meta.all_topic_permissions()
+                    .filter(|(_, v, _, _)| *v == vhost)
+                    .map(|(user, _, exchange, p)| {
+                        json!({"user": user, "exchange": exchange, "write": p.write, "read": p.read})
+                    })
+                    .collect(),
+            )
+        }
+        "list_user_topic_permissions" => {
+            let user = arg(req, 0)?;
+            need_user(meta, user, Missing::UserTerm)?;
+            Action::List(
+                meta.all_topic_permissions()
+                    .filter(|(u, _, _, _)| *u == user)
+                    .map(|(_, vhost, exchange, p)| {
+                        json!({"vhost": vhost, "exchange": exchange, "write": p.write, "read": p.read})
+                    })
+                    .collect(),
+            )
+        }
+        _ => return super::limits::plan(meta, req),
     })
 }
 

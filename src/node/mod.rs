@@ -6,6 +6,7 @@ mod admin;
 mod app;
 mod control;
 mod identity;
+mod limits;
 mod membership;
 mod mirroring;
 mod objects;
