@@ -19,7 +19,8 @@ pub(crate) struct MetaApplier {
     pub events: mpsc::UnboundedSender<BrokerEvent>,
     /// The cluster's nodes, republished whenever an applied entry or snapshot changes them.
     pub nodes: watch::Sender<BTreeMap<u64, ClusterNode>>,
-    /// Moves on whenever users, permissions or vhosts may have changed (an applied
+    /// Moves on whenever users, permissions, topic permissions, limits or vhosts may have
+    /// changed (an applied
     /// command that touches them, or a snapshot): connections check access against it.
     pub access_epoch: watch::Sender<u64>,
 }
@@ -95,6 +96,11 @@ impl GroupApplier for MetaApplier {
                         | MetaCommand::SetUserTags { .. }
                         | MetaCommand::SetPermissions { .. }
                         | MetaCommand::ClearPermissions { .. }
+                        | MetaCommand::SetTopicPermissions { .. }
+                        | MetaCommand::ClearTopicPermissions { .. }
+                        | MetaCommand::SetVhostLimits { .. }
+                        | MetaCommand::SetUserLimits { .. }
+                        | MetaCommand::ClearUserLimits { .. }
                 );
                 let meta = ApplyMeta {
                     index,

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::control::AppView;
 use crate::cluster::{CommandOutcome, CommandRequest};
-use crate::metadata::{hash_password, MetaCommand, MetaState};
+use crate::metadata::{expand_topic_pattern, hash_password, MetaCommand, MetaState};
 
 /// rabbitmqctl's exit codes for refusals (sysexits).
 pub(super) mod code {
@@ -221,7 +221,10 @@ fn plan(meta: &MetaState, req: &CommandRequest) -> Result<Action, Refusal> {
             let (write, read) = (arg(req, 2)?, arg(req, 3)?);
             need_user(meta, user, Missing::User)?;
             need_vhost(meta, vhost, Missing::Vhost)?;
-            if let Some(bad) = [write, read].iter().find(|p| regex::Regex::new(p).is_err()) {
+            // `{username}` and `{vhost}` are expanded before a regex is used.
+            let invalid =
+                |p: &&&str| regex::Regex::new(&expand_topic_pattern(p, "u", "v")).is_err();
+            if let Some(bad) = [write, read].iter().find(invalid) {
                 return Err((code::UNAVAILABLE, format!("{{:invalid_regexp, \"{bad}\"}}")));
             }
             Action::Propose(MetaCommand::SetTopicPermissions {
