@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use super::access::AccessCommand;
+use super::connections::ConnectionCommand;
 use super::objects::ObjectCommand;
 
 /// Manage WarrenMQ nodes, as rabbitmqctl manages RabbitMQ's.
@@ -145,6 +146,9 @@ pub enum Command {
     /// Exchanges, bindings and queues of a vhost
     #[command(flatten)]
     Objects(ObjectCommand),
+    /// Client connections, channels and consumers of the cluster
+    #[command(flatten)]
+    Connections(ConnectionCommand),
 }
 
 /// `warrenctl queues ...`: rabbitmq-queues' commands.

@@ -6,11 +6,14 @@
 
 mod access;
 mod cli;
+mod connections;
+mod info_table;
 mod objects;
 mod output;
 
 pub use access::AccessCommand;
 pub use cli::{Args, Command, Formatter, QueuesCommand};
+pub use connections::ConnectionCommand;
 pub use objects::ObjectCommand;
 
 use std::net::SocketAddr;
@@ -35,6 +38,9 @@ pub mod exit {
 pub struct Failure {
     pub code: u8,
     pub message: String,
+    /// What stderr shows before the message (rabbitmqctl's `Error: `, or its
+    /// `Error (argument validation): `).
+    pub heading: &'static str,
 }
 
 impl Failure {
@@ -42,7 +48,12 @@ impl Failure {
         Failure {
             code,
             message: message.into(),
+            heading: "Error: ",
         }
+    }
+
+    fn with_heading(self, heading: &'static str) -> Failure {
+        Failure { heading, ..self }
     }
 }
 
@@ -165,6 +176,7 @@ pub async fn run(args: Args) -> Result<String, Failure> {
         Command::Queues(cmd) => queues(&mut client, cmd, json).await,
         Command::Access(cmd) => access::run(&mut client, cmd, args.formatter).await,
         Command::Objects(cmd) => objects::run(&mut client, cmd, args.formatter).await,
+        Command::Connections(cmd) => connections::run(&mut client, cmd, args.formatter).await,
     }
 }
 
