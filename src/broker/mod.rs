@@ -5,6 +5,7 @@
 //! node reach it over a queue link (`remote_queue.rs` here, `link_serve.rs` there).
 
 pub mod alarm;
+mod conn_registry;
 mod consumers;
 mod events;
 mod link;
@@ -24,6 +25,10 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+pub use conn_registry::{
+    ChannelInfo, ConnControl, ConnectionInfo, ConnectionRegistry, ConsumerInfo, Pid,
+    RegisteredConn, Registration,
+};
 pub use consumers::ChannelCredit;
 pub use events::{ConfirmTo, ConnEvent, ConnTx, Delivery, GetReply, QueueMsg, QueueStatus};
 pub use link::{LinkConnector, LinkRx, LinkTx, NoLinks};
@@ -109,6 +114,8 @@ pub struct Broker {
     events: mpsc::UnboundedSender<BrokerEvent>,
     next_id: AtomicU64,
     memory_alarm: tokio::sync::watch::Receiver<bool>,
+    /// This node's open client connections (the `list_connections` family).
+    connections: Arc<ConnectionRegistry>,
 }
 
 impl Broker {
@@ -122,6 +129,11 @@ impl Broker {
 
     pub fn new_connection_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// This node's open client connections.
+    pub fn connections(&self) -> &Arc<ConnectionRegistry> {
+        &self.connections
     }
 
     /// True while resident memory is above the high watermark.

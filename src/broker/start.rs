@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use super::link::LinkConnector;
 use super::meta_applier::MetaApplier;
-use super::{Broker, BrokerError, BrokerResult, QueueMap};
+use super::{Broker, BrokerError, BrokerResult, ConnectionRegistry, QueueMap};
 use crate::amqp::ReplyCode;
 use crate::config::Config;
 use crate::metadata::{hash_password, ClusterNode, MetaCommand, MetaReply, MetaState};
@@ -64,6 +64,11 @@ impl Broker {
         wait_for_meta_leader(&meta_group, node_id).await?;
         let limit = super::alarm::watermark(config.memory_high_watermark);
         let memory_alarm = super::alarm::spawn_monitor(limit, Duration::from_secs(1));
+        // As an Erlang node's creation: a number for this start, in every connection pid.
+        let creation = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let connections = Arc::new(ConnectionRegistry::new(config.node_name.clone(), creation));
         let broker = Arc::new_cyclic(|me| Broker {
             me: me.clone(),
             links,
@@ -77,6 +82,7 @@ impl Broker {
             starting: tokio::sync::Mutex::new(()),
             events,
             next_id: AtomicU64::new(1),
+            connections,
         });
         // A write through the leader, applied here before it returns: from now on the local
         // read model holds everything committed before this node started.

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use super::access::AccessCommand;
+use super::connections::ConnectionCommand;
 use super::limits::LimitCommand;
 use super::objects::ObjectCommand;
 
@@ -149,6 +150,9 @@ pub enum Command {
     /// Vhost and user limits, operator policies
     #[command(flatten)]
     Limits(LimitCommand),
+    /// Client connections, channels and consumers of the cluster
+    #[command(flatten)]
+    Connections(ConnectionCommand),
 }
 
 /// `warrenctl queues ...`: rabbitmq-queues' commands.

@@ -6,12 +6,15 @@
 
 mod access;
 mod cli;
+mod connections;
+mod info_table;
 mod limits;
 mod objects;
 mod output;
 
 pub use access::AccessCommand;
 pub use cli::{Args, Command, Formatter, QueuesCommand};
+pub use connections::ConnectionCommand;
 pub use limits::LimitCommand;
 pub use objects::ObjectCommand;
 
@@ -37,6 +40,9 @@ pub mod exit {
 pub struct Failure {
     pub code: u8,
     pub message: String,
+    /// What stderr shows before the message (rabbitmqctl's `Error: `, or its
+    /// `Error (argument validation): `).
+    pub heading: &'static str,
 }
 
 impl Failure {
@@ -44,7 +50,12 @@ impl Failure {
         Failure {
             code,
             message: message.into(),
+            heading: "Error: ",
         }
+    }
+
+    fn with_heading(self, heading: &'static str) -> Failure {
+        Failure { heading, ..self }
     }
 }
 
@@ -168,6 +179,7 @@ pub async fn run(args: Args) -> Result<String, Failure> {
         Command::Access(cmd) => access::run(&mut client, cmd, args.formatter).await,
         Command::Objects(cmd) => objects::run(&mut client, cmd, args.formatter).await,
         Command::Limits(cmd) => limits::run(&mut client, cmd, args.formatter).await,
+        Command::Connections(cmd) => connections::run(&mut client, cmd, args.formatter).await,
     }
 }
 

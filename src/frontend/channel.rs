@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 
 use super::publish_checks::Routing;
-use crate::broker::{ChannelCredit, ConsumerKey, QueueHandle};
+use crate::broker::{ChannelCredit, ConsumerInfo, ConsumerKey, QueueHandle};
 use crate::queue::{EnqueuerId, MsgId};
 
 /// A `basic.publish` waiting for its header and body frames.
@@ -51,6 +51,8 @@ pub enum TxAck {
 pub struct ChannelConsumer {
     pub key: ConsumerKey,
     pub queue: QueueHandle,
+    /// What `list_consumers` shows of it.
+    pub info: ConsumerInfo,
 }
 
 /// One delivery awaiting `basic.ack`.

@@ -16,12 +16,13 @@ use tracing::{debug, info, Instrument};
 
 use super::access::AccessCache;
 use super::channel::Channel;
+use super::control::connection_info;
 use super::error::{AmqpError, AmqpResult, Scope};
 use super::handshake::{handshake, short, HandshakeEnd, Session};
 use crate::amqp::{
     decode_frame, encode_content, encode_heartbeat, encode_method, AMQPClass, Frame, ReplyCode,
 };
-use crate::broker::{Broker, ConnEvent, QueueMsg};
+use crate::broker::{Broker, ConnEvent, QueueMsg, Registration};
 
 /// Most events handled before the output is written.
 const EVENT_BATCH: usize = 1024;
@@ -42,6 +43,8 @@ pub struct Connection {
     pub(super) published: bool,
     /// The user's permissions in the vhost, compiled.
     pub(super) access: AccessCache,
+    /// This connection's entry in the node's connection registry (removed on drop).
+    pub(super) registration: Registration,
 }
 
 /// Serve one accepted socket until it closes or the node shuts down.
@@ -68,6 +71,12 @@ async fn serve_in_span(
     id: u64,
 ) {
     let _ = stream.set_nodelay(true);
+    let connected_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let Ok(local) = stream.local_addr() else {
+        return;
+    };
     let mut inbuf = BytesMut::with_capacity(64 * 1024);
     let session = match handshake(&mut stream, peer, &mut inbuf, &broker).await {
         Ok(session) => session,
@@ -89,6 +98,11 @@ async fn serve_in_span(
         "connection open"
     );
     let (events, mut events_rx) = mpsc::unbounded_channel();
+    let (control, mut control_rx) = mpsc::unbounded_channel();
+    let registration = broker.connections().register(
+        connection_info(id, (peer, local), connected_at, &session),
+        control,
+    );
     let mut conn = Connection {
         id,
         broker: broker.clone(),
@@ -100,6 +114,7 @@ async fn serve_in_span(
         done: false,
         published: false,
         access: AccessCache::default(),
+        registration,
     };
     let mut alarm = broker.memory_alarm();
     let mut access = broker.access_changes();
@@ -146,6 +161,7 @@ async fn serve_in_span(
                     }
                 }
             }
+            Some(control) = control_rx.recv() => conn.handle_control(control),
             Some(event) = events_rx.recv() => {
                 conn.handle_event(event);
                 for _ in 0..EVENT_BATCH {
@@ -286,6 +302,7 @@ impl Connection {
             return;
         }
         self.closing = true;
+        self.registration.set_closing();
         encode_close(&mut self.out, e);
     }
 

@@ -23,6 +23,10 @@ pub struct Session {
     pub heartbeat: u16,
     /// The client understands `connection.blocked`.
     pub blocked_capable: bool,
+    /// The SASL mechanism the client logged in with.
+    pub auth_mechanism: String,
+    /// What the client said of itself in `start-ok` (product, version, connection name).
+    pub client_properties: FieldTable,
 }
 
 /// Why a handshake ended without a session.
@@ -295,6 +299,8 @@ pub async fn handshake(
         channel_max,
         heartbeat: tune_ok.heartbeat,
         blocked_capable: capability(&start_ok.client_properties, "connection.blocked"),
+        auth_mechanism: mechanism,
+        client_properties: start_ok.client_properties,
     })
 }
 

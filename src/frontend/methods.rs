@@ -12,7 +12,7 @@ use super::connection::Connection;
 use super::error::{AmqpError, AmqpResult};
 use super::handshake::short;
 use crate::amqp::{encode_content, encode_method, AMQPClass, ReplyCode};
-use crate::broker::QueueMsg;
+use crate::broker::{ConsumerInfo, QueueMsg};
 
 fn reply(out: &mut Vec<u8>, ch: u16, m: AMQPClass) {
     encode_method(out, ch, &m);
@@ -74,6 +74,7 @@ impl Connection {
             }
             let enqueuer = rand::random();
             self.channels.insert(ch, Channel::new(enqueuer));
+            self.registration.set_channels(self.channels.len());
             reply(
                 &mut self.out,
                 ch,
@@ -87,9 +88,11 @@ impl Connection {
             match method {
                 AMQPClass::Channel(channel::AMQPMethod::CloseOk(_)) => {
                     self.channels.remove(&ch);
+                    self.registration.set_channels(self.channels.len());
                 }
                 AMQPClass::Channel(channel::AMQPMethod::Close(_)) => {
                     self.channels.remove(&ch);
+                    self.registration.set_channels(self.channels.len());
                     reply(
                         &mut self.out,
                         ch,
@@ -161,6 +164,7 @@ impl Connection {
                 if let Some(mut c) = self.channels.remove(&ch) {
                     self.release_channel(&mut c);
                 }
+                self.registration.set_channels(self.channels.len());
                 reply(
                     &mut self.out,
                     ch,
@@ -452,7 +456,10 @@ impl Connection {
                 if p.immediate {
                     return Err(AmqpError::new(ReplyCode::NotImplemented, "immediate=true"));
                 }
-                self.published = true;
+                if !self.published {
+                    self.published = true;
+                    self.registration.set_published();
+                }
                 let channel = self.channel(ch)?;
                 channel.assembly = Some(Assembly {
                     exchange: p.exchange.as_str().to_owned(),
@@ -543,9 +550,16 @@ impl Connection {
                     }
                 }
                 let channel = self.channel(ch)?;
+                let info = ConsumerInfo {
+                    queue: name,
+                    tag: tag.to_string(),
+                    ack_required: !c.no_ack,
+                    prefetch_count: channel.prefetch,
+                    arguments: c.arguments,
+                };
                 channel
                     .consumers
-                    .insert(tag.clone(), ChannelConsumer { key, queue });
+                    .insert(tag.clone(), ChannelConsumer { key, queue, info });
                 if !c.nowait {
                     reply(
                         &mut self.out,

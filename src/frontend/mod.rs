@@ -4,6 +4,7 @@
 mod access;
 mod channel;
 mod connection;
+mod control;
 mod error;
 mod handshake;
 mod methods;

@@ -4,6 +4,8 @@
 mod access;
 mod admin;
 mod app;
+mod connection_rows;
+mod connections;
 mod control;
 mod identity;
 mod limits;

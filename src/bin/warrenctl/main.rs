@@ -34,7 +34,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(failure) => {
-            eprintln!("Error: {}", failure.message);
+            eprintln!("{}{}", failure.heading, failure.message);
             ExitCode::from(failure.code)
         }
     }
