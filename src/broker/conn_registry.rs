@@ -127,6 +127,23 @@ impl RegisteredConn {
     }
 }
 
+/// Connections and channels counted against vhost and user limits (see
+/// [`ConnectionRegistry::counts`]); added up over the nodes of a cluster.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LimitCounts {
+    pub vhost_connections: u64,
+    pub user_connections: u64,
+    pub user_channels: u64,
+}
+
+impl std::ops::AddAssign for LimitCounts {
+    fn add_assign(&mut self, other: LimitCounts) {
+        self.vhost_connections += other.vhost_connections;
+        self.user_connections += other.user_connections;
+        self.user_channels += other.user_channels;
+    }
+}
+
 /// The open connections of this node.
 #[derive(Debug)]
 pub struct ConnectionRegistry {
@@ -274,6 +291,23 @@ impl ConnectionRegistry {
         conns.get(&pid.connection).cloned()
     }
 
+    /// What this node counts towards the vhost and user limits of a new connection or
+    /// channel: `vhost`'s connections, `user`'s connections and `user`'s open channels.
+    pub fn counts(&self, vhost: &str, user: &str) -> LimitCounts {
+        let conns = self.conns.lock().expect("connection registry lock");
+        let mut counts = LimitCounts::default();
+        for c in conns.values() {
+            if c.info.vhost == vhost {
+                counts.vhost_connections += 1;
+            }
+            if c.info.user == user {
+                counts.user_connections += 1;
+                counts.user_channels += u64::from(c.channels());
+            }
+        }
+        counts
+    }
+
     /// The open connections with this name (at most one unless two listeners share an
     /// address).
     pub fn by_name(&self, name: &str) -> Vec<Arc<RegisteredConn>> {
@@ -366,6 +400,47 @@ mod tests {
         assert_eq!(listed.state(true), "closing");
         drop(b);
         assert!(r.list().is_empty());
+    }
+
+    #[test]
+    fn counts_follow_vhost_user_and_channels() {
+        let r = registry();
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let a = r.register(info(1, 40001), tx.clone());
+        let b = r.register(
+            ConnectionInfo {
+                vhost: "other".into(),
+                ..info(2, 40002)
+            },
+            tx.clone(),
+        );
+        let _c = r.register(
+            ConnectionInfo {
+                user: "ys".into(),
+                ..info(3, 40003)
+            },
+            tx,
+        );
+        a.set_channels(2);
+        b.set_channels(5);
+        let guest = LimitCounts {
+            vhost_connections: 2,
+            user_connections: 2,
+            user_channels: 7,
+        };
+        assert_eq!(r.counts("/", "guest"), guest);
+        drop(b);
+        let mut total = r.counts("/", "guest");
+        assert_eq!(total.user_channels, 2);
+        total += r.counts("other", "ys");
+        assert_eq!(
+            total,
+            LimitCounts {
+                vhost_connections: 2,
+                user_connections: 3,
+                user_channels: 2
+            }
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! node reach it over a queue link (`remote_queue.rs` here, `link_serve.rs` there).
 
 pub mod alarm;
+mod conn_limits;
 mod conn_registry;
 mod consumers;
 mod events;
@@ -25,8 +26,9 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+pub use conn_limits::PeerCounts;
 pub use conn_registry::{
-    ChannelInfo, ConnControl, ConnectionInfo, ConnectionRegistry, ConsumerInfo, Pid,
+    ChannelInfo, ConnControl, ConnectionInfo, ConnectionRegistry, ConsumerInfo, LimitCounts, Pid,
     RegisteredConn, Registration,
 };
 pub use consumers::ChannelCredit;
@@ -116,6 +118,8 @@ pub struct Broker {
     memory_alarm: tokio::sync::watch::Receiver<bool>,
     /// This node's open client connections (the `list_connections` family).
     connections: Arc<ConnectionRegistry>,
+    /// The other nodes' connection counts, for vhost and user limits (`conn_limits.rs`).
+    peer_counts: std::sync::OnceLock<Arc<dyn PeerCounts>>,
 }
 
 impl Broker {

@@ -83,6 +83,7 @@ impl Broker {
             events,
             next_id: AtomicU64::new(1),
             connections,
+            peer_counts: std::sync::OnceLock::new(),
         });
         // A write through the leader, applied here before it returns: from now on the local
         // read model holds everything committed before this node started.

@@ -18,7 +18,7 @@ use super::access::AccessCache;
 use super::channel::Channel;
 use super::control::connection_info;
 use super::error::{AmqpError, AmqpResult, Scope};
-use super::handshake::{handshake, short, HandshakeEnd, Session};
+use super::handshake::{handshake, open_ok, short, HandshakeEnd, Session};
 use crate::amqp::{
     decode_frame, encode_content, encode_heartbeat, encode_method, AMQPClass, Frame, ReplyCode,
 };
@@ -103,6 +103,9 @@ async fn serve_in_span(
         connection_info(id, (peer, local), connected_at, &session),
         control,
     );
+    if open_ok(&mut stream).await.is_err() {
+        return;
+    }
     let mut conn = Connection {
         id,
         broker: broker.clone(),

@@ -282,16 +282,9 @@ pub async fn handshake(
     if let Err(e) = broker.check_vhost_access(&user, &vhost) {
         return Err(AmqpError::from(e).on((10, 40)).into());
     }
-    out.clear();
-    encode_method(
-        &mut out,
-        0,
-        &AMQPClass::Connection(connection::AMQPMethod::OpenOk(connection::OpenOk {})),
-    );
-    stream
-        .write_all(&out)
-        .await
-        .map_err(|_| HandshakeEnd::Quiet)?;
+    if let Err(e) = broker.check_connection_limits(&user, &vhost).await {
+        return Err(AmqpError::from(e).on((10, 40)).into());
+    }
     Ok(Session {
         user,
         vhost,
@@ -305,6 +298,21 @@ pub async fn handshake(
 }
 
 /// A `ShortString` from text that may be longer than 255 bytes (cut at a char boundary).
+/// Answer `connection.open` once the connection counts (is in the node's registry), so
+/// that a client told it is connected is seen by every limit checked after that.
+pub async fn open_ok(stream: &mut TcpStream) -> Result<(), HandshakeEnd> {
+    let mut out = Vec::new();
+    encode_method(
+        &mut out,
+        0,
+        &AMQPClass::Connection(connection::AMQPMethod::OpenOk(connection::OpenOk {})),
+    );
+    stream
+        .write_all(&out)
+        .await
+        .map_err(|_| HandshakeEnd::Quiet)
+}
+
 pub fn short(text: &str) -> ShortString {
     let mut end = text.len().min(255);
     while !text.is_char_boundary(end) {

@@ -72,6 +72,11 @@ impl Connection {
                     "second 'channel.open' seen",
                 ));
             }
+            // A user's `max-channels` closes the connection, as RabbitMQ does.
+            self.broker
+                .check_channel_limit(&self.session.user, &self.session.vhost)
+                .await
+                .map_err(|e| AmqpError::from(e).on((20, 10)))?;
             let enqueuer = rand::random();
             self.channels.insert(ch, Channel::new(enqueuer));
             self.registration.set_channels(self.channels.len());

@@ -13,7 +13,7 @@ use crate::cluster::{
 };
 
 use super::control::Control;
-use super::{access, connections, objects};
+use super::{access, connections, objects, peer_counts};
 
 /// [`Control`] as the admin service's handler.
 pub(super) struct NodeAdmin(pub Arc<Control>);
@@ -177,6 +177,8 @@ impl AdminHandler for NodeAdmin {
             let view = self.0.running_view()?;
             Ok(if objects::handles(&request.command) {
                 objects::run(&view, &request).await
+            } else if request.command == peer_counts::COMMAND {
+                peer_counts::run(&view, &request)
             } else if connections::handles(&request.command) {
                 connections::run(&self.0, &view, &request).await
             } else {

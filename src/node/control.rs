@@ -142,13 +142,15 @@ impl Control {
 
     fn running(&self, app: &App) {
         self.amqp_port.store(app.amqp_addr.port(), Ordering::SeqCst);
-        *self.view.write().expect("view lock") = Some(AppView {
+        let view = AppView {
             node_id: app.core.node_id,
             amqp_addr: app.amqp_addr,
             broker: app.broker.clone(),
             peer_states: app.core.peer_states(),
             peers: app.core.peers.clone(),
-        });
+        };
+        super::peer_counts::ClusterCounts::install(&view, &self.secret);
+        *self.view.write().expect("view lock") = Some(view);
     }
 
     /// Stop the app (no-op if it is stopped).

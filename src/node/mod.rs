@@ -12,6 +12,7 @@ mod limits;
 mod membership;
 mod mirroring;
 mod objects;
+mod peer_counts;
 mod policies;
 mod queue_members;
 mod queues;
