@@ -192,4 +192,45 @@ fn policy_keys_without_a_feature_are_refused_by_name() {
             r#"{"ha-mode":"all","ha-sync-mode":"automatic"}"#,
         ],
     );
+    // A queue the policy matches but cannot mirror says so in list_queues.
+    run(Duration::from_secs(60), "queues under ha-all", async {
+        let (conn, ch) = open(c.server(0)).await;
+        for (name, durable, exclusive) in [
+            ("hq-durable", true, false),
+            ("hq-transient", false, false),
+            ("hq-exclusive", false, true),
+        ] {
+            let opts = QueueDeclareOptions {
+                durable,
+                exclusive,
+                ..Default::default()
+            };
+            ch.queue_declare(name.into(), opts, FieldTable::default())
+                .await
+                .unwrap();
+        }
+        let listed = c.ctl_ok(
+            0,
+            &[
+                "list_queues",
+                "name",
+                "policy",
+                "mirroring",
+                "--formatter",
+                "json",
+            ],
+        );
+        let rows: serde_json::Value = serde_json::from_str(&listed).unwrap();
+        let mut rows = rows.as_array().unwrap().clone();
+        rows.sort_by_key(|r| r["name"].as_str().unwrap().to_owned());
+        assert_eq!(
+            serde_json::Value::Array(rows),
+            serde_json::json!([
+                {"name": "hq-durable", "policy": "p", "mirroring": "raft"},
+                {"name": "hq-exclusive", "policy": "p", "mirroring": "not mirrored: exclusive"},
+                {"name": "hq-transient", "policy": "p", "mirroring": "not mirrored: non-durable"},
+            ])
+        );
+        conn.close(200, "bye".into()).await.unwrap();
+    });
 }

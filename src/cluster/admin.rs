@@ -87,6 +87,9 @@ pub struct QueueInfo {
     /// The policy that applies (empty: none) and its definition (a JSON object).
     pub policy: String,
     pub effective_policy_definition: String,
+    /// WarrenMQ's `mirroring` column: `raft` for a replicated queue, `not mirrored:
+    /// REASON` for a classic queue an `ha-mode` policy matches in vain, else empty.
+    pub mirroring: String,
 }
 
 /// The outcome of `list_queues`.
@@ -495,6 +498,7 @@ fn queue_to_pb(q: QueueInfo) -> admin::QueueInfo {
         consumers: q.consumers,
         policy: q.policy,
         effective_policy_definition: q.effective_policy_definition,
+        mirroring: q.mirroring,
     }
 }
 
@@ -510,6 +514,7 @@ fn queue_from_pb(q: admin::QueueInfo) -> QueueInfo {
         consumers: q.consumers,
         policy: q.policy,
         effective_policy_definition: q.effective_policy_definition,
+        mirroring: q.mirroring,
     }
 }
 

@@ -92,7 +92,7 @@ pub enum Command {
         #[arg(short = 'p', long = "vhost", default_value = "/")]
         vhost: String,
         /// Columns to show [default: name messages]
-        #[arg(value_name = "COLUMN", value_parser = ["name", "messages", "consumers", "type", "leader", "members", "online", "policy", "effective_policy_definition", "pid", "slave_pids", "synchronised_slave_pids"])]
+        #[arg(value_name = "COLUMN", value_parser = ["name", "messages", "consumers", "type", "leader", "members", "online", "policy", "effective_policy_definition", "pid", "slave_pids", "synchronised_slave_pids", "mirroring"])]
         columns: Vec<String>,
     },
     /// Remove a stopped node from the cluster

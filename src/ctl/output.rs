@@ -262,6 +262,7 @@ pub fn list_queues(queues: &[QueueInfo], vhost: &str, columns: &[String], json: 
             "pid" => json!(q.leader),
             "slave_pids" => json!(followers(q, &q.members)),
             "synchronised_slave_pids" => json!(followers(q, &q.online)),
+            "mirroring" => json!(q.mirroring),
             _ => Value::Null,
         }
     };

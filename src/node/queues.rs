@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use super::control::{AppView, Control};
 use crate::cluster::QueueInfo;
+use crate::metadata::{QueueRecord, QueueType};
 
 impl Control {
     pub(crate) async fn list_queues(
@@ -21,15 +22,17 @@ impl Control {
         let nodes = view.broker.cluster_nodes();
         let name_of = |id: u64| AppView::node_name(&nodes, id);
         let up = |id: u64| view.is_live(id);
-        // Each queue's policy (name, definition), the vhost's patterns compiled once.
-        let policies: Vec<Option<(String, String)>> = {
+        // Each queue's policy (name, definition, has ha-mode), the vhost's patterns
+        // compiled once.
+        let policies: Vec<Option<(String, String, bool)>> = {
             let meta = view.broker.read_meta();
             let set = meta.policy_set(vhost);
             records
                 .iter()
                 .map(|r| {
-                    set.effective(&r.name, r.queue_type)
-                        .map(|(name, p)| (name.to_owned(), p.definition.clone()))
+                    set.effective(&r.name, r.queue_type).map(|(name, p)| {
+                        (name.to_owned(), p.definition.clone(), p.ha_mode().is_some())
+                    })
                 })
                 .collect()
         };
@@ -64,6 +67,7 @@ impl Control {
                     .collect(),
                 messages: status.map(|s| s.ready + s.unacked),
                 consumers: status.map(|s| s.consumers),
+                mirroring: mirroring(&record, policy.as_ref().is_some_and(|p| p.2)).into(),
                 policy: policy.as_ref().map(|p| p.0.clone()).unwrap_or_default(),
                 effective_policy_definition: policy.map(|p| p.1).unwrap_or_default(),
             });
@@ -107,5 +111,22 @@ impl Control {
             }
         }
         counts
+    }
+}
+
+/// How a queue is replicated, for `list_queues mirroring`: quorum queues and classic
+/// queues under an `ha-mode` policy are Raft groups; a classic queue the policy cannot
+/// mirror says why (RabbitMQ 3.10 mirrors non-durable queues; WarrenMQ does not yet).
+fn mirroring(record: &QueueRecord, ha_policy: bool) -> &'static str {
+    if record.queue_type == QueueType::Quorum {
+        "raft"
+    } else if !ha_policy {
+        ""
+    } else if record.exclusive_owner.is_some() {
+        "not mirrored: exclusive"
+    } else if !record.durable {
+        "not mirrored: non-durable"
+    } else {
+        "raft"
     }
 }
