@@ -33,6 +33,8 @@
 #                        distribution ports +20000)
 #   BENCH_EPMD_PORT      port of the epmd this script uses for RabbitMQ (default 4392)
 #   BENCH_START_TIMEOUT  seconds RabbitMQ's nodes may take to accept AMQP (default 120)
+#   BENCH_USER           guest (default) or regex: log in as a user whose permissions are
+#                        regexes (see bench-lib.sh), created on both clusters
 
 set -euo pipefail
 
@@ -332,7 +334,7 @@ bench_warrenmq() {
         done
     done
     for n in 1 2 3; do
-        URI[warrenmq,$n]="amqp://guest:guest@127.0.0.1:$((WARREN_AMQP_BASE + n - 1))/%2F"
+        URI[warrenmq,$n]="amqp://$(bench_login)@127.0.0.1:$((WARREN_AMQP_BASE + n - 1))/%2F"
         NODE[warrenmq,$n]="warren@node$n"
     done
     mkdir -p "$WARREN_DIR"
@@ -347,6 +349,13 @@ bench_warrenmq() {
         return 0
     fi
     R[warrenmq,start_ms]=$(($(now_ms) - t0))
+    # shellcheck disable=SC2016
+    if ! bench_add_user warren_env bash -c 'source "$1/scripts/cluster-env.sh" && shift && ctl 1 "$@"' _ "$ROOT"; then
+        log "WarrenMQ: skipped: cannot create the benchmark user"
+        R[warrenmq,skipped]="no benchmark user"
+        stop_warren_cluster
+        return 0
+    fi
     BROKER_PIDS=()
     for n in 1 2 3; do
         pid=$(cat "$WARREN_DIR/node$n.pid")
@@ -386,7 +395,7 @@ bench_rabbitmq() {
             fi
         done
         ports+=("$p")
-        URI[rabbitmq,$n]="amqp://guest:guest@127.0.0.1:$p/%2F"
+        URI[rabbitmq,$n]="amqp://$(bench_login)@127.0.0.1:$p/%2F"
         NODE[rabbitmq,$n]="rabbit$n@localhost"
     done
     mkdir -p "$RABBIT_DIR/home"
@@ -483,6 +492,10 @@ bench_rabbitmq() {
         return 0
     fi
     R[rabbitmq,start_ms]=$(($(now_ms) - t0))
+    if ! bench_add_user rctl -n "${NODE[rabbitmq,1]}"; then
+        rabbit_fail "cannot create the benchmark user"
+        return 0
+    fi
     sleep 2
     R[rabbitmq,rss_idle]=$(rss_kib_sum "${BROKER_PIDS[@]}")
     log "RabbitMQ: cluster of 3 running after ${R[rabbitmq,start_ms]} ms (beam PIDs ${BROKER_PIDS[*]}), idle RSS ${R[rabbitmq,rss_idle]} KiB"
@@ -500,6 +513,7 @@ print_table() {
     echo
     echo "WarrenMQ vs RabbitMQ, three-node clusters on one machine ($(nproc) cores): ${BENCH_SECONDS}s per workload,"
     echo "quorum queues, 16 B persistent bodies, confirm window 100, manual acks, placement: $BENCH_PLACEMENT"
+    echo "clients log in as $(bench_login | cut -d: -f1)$([[ "$BENCH_USER" == regex ]] && echo ", permissions $BENCH_USER_RE")"
     printf '%-40s %-9s %10s %10s %9s %9s %11s %8s %10s\n' workload broker "pub msg/s" "cons msg/s" "p50 µs" "p99 µs" "CPU µs/msg" "other %" placement
     for w in "${WORKLOADS[@]}"; do
         label=${WORKLOAD_TITLE[$w]}

@@ -64,3 +64,30 @@ cpu_us_per_msg() {
     awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" \
         'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "n/a" }'
 }
+
+# The clients' login. BENCH_USER=guest (the default) logs in as guest; BENCH_USER=regex
+# as bench-user, created on each broker before its workloads, whose configure, write and
+# read permissions in / are all the regex BENCH_USER_RE: every declare, publish and
+# consume is then checked against a regex, which must not cost the ratios.
+BENCH_USER=${BENCH_USER:-guest}
+BENCH_USER_RE='^(bench-.*|amq\.default)$'
+case "$BENCH_USER" in
+guest | regex) ;;
+*)
+    log "BENCH_USER must be guest or regex, not '$BENCH_USER'"
+    exit 64
+    ;;
+esac
+
+# bench_login: USER:PASSWORD for the clients' URIs.
+bench_login() {
+    if [[ "$BENCH_USER" == regex ]]; then echo bench-user:bench-pass; else echo guest:guest; fi
+}
+
+# bench_add_user CTL [ARGS...]: with BENCH_USER=regex, create bench-user with CTL (a
+# warrenctl or rabbitmqctl command line that reaches the broker under test).
+bench_add_user() {
+    [[ "$BENCH_USER" == regex ]] || return 0
+    "$@" add_user bench-user bench-pass >/dev/null &&
+        "$@" set_permissions -p / bench-user "$BENCH_USER_RE" "$BENCH_USER_RE" "$BENCH_USER_RE" >/dev/null
+}

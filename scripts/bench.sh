@@ -18,6 +18,8 @@
 #   BENCH_EPMD_PORT      port of the epmd this script uses for RabbitMQ (default 4391)
 #   BENCH_START_TIMEOUT  seconds WarrenMQ may take to accept AMQP (default 30; RabbitMQ: 60)
 #   BENCH_SETTLE         seconds to wait after start before reading idle RSS (default 2)
+#   BENCH_USER           guest (default) or regex: log in as a user whose permissions are
+#                        regexes (see bench-lib.sh), created on both brokers
 
 set -euo pipefail
 
@@ -116,7 +118,7 @@ run_workloads() {
         busy0=$(machine_busy_ticks)
         t0=$(date +%s%N)
         # shellcheck disable=SC2086
-        if ! "$WARRENMQ_PERF" --uri "amqp://guest:guest@127.0.0.1:$port/%2F" $args \
+        if ! "$WARRENMQ_PERF" --uri "amqp://$(bench_login)@127.0.0.1:$port/%2F" $args \
             -z "$BENCH_SECONDS" --delete-queues --json --id "$broker-$w" \
             >"$out" 2>"$WORKDIR/$broker-$w.log"; then
             log "$broker: workload $w FAILED (see below)"
@@ -176,6 +178,14 @@ bench_warrenmq() {
         return 0
     fi
     R[warrenmq,start_ms]=$ms
+    if ! bench_add_user "$TARGET_DIR/release/warrenctl" -n "127.0.0.1:$WARREN_CLUSTER_PORT" \
+        --data-dir "$WORKDIR/warren"; then
+        log "WarrenMQ: skipped: cannot create the benchmark user"
+        R[warrenmq,skipped]="no benchmark user"
+        stop_pid "$pid"
+        forget_pid "$pid"
+        return 0
+    fi
     sleep "$SETTLE"
     R[warrenmq,rss_idle]=$(rss_kib "$pid")
     log "WarrenMQ: accepting AMQP after $ms ms, idle RSS ${R[warrenmq,rss_idle]} KiB"
@@ -244,6 +254,15 @@ EOF
         return 0
     fi
     R[rabbitmq,start_ms]=$ms
+    if ! bench_add_user env HOME="$dir/home" ERL_EPMD_PORT="$EPMD_PORT" \
+        RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf" \
+        /usr/lib/rabbitmq/bin/rabbitmqctl -n bench@localhost; then
+        log "RabbitMQ: skipped: cannot create the benchmark user"
+        R[rabbitmq,skipped]="no benchmark user"
+        stop_pid "$pid" 30
+        forget_pid "$pid"
+        return 0
+    fi
     sleep "$SETTLE"
     R[rabbitmq,rss_idle]=$(rss_kib "$beam")
     log "RabbitMQ: accepting AMQP after $ms ms (beam PID $beam), idle RSS ${R[rabbitmq,rss_idle]} KiB"
@@ -270,6 +289,7 @@ print_table() {
     num0() { awk -v a="$1" 'BEGIN { if (a ~ /^[0-9.]+$/) printf "%.0f", a; else print (a == "" ? "-" : a) }'; }
     echo
     echo "WarrenMQ vs RabbitMQ: ${BENCH_SECONDS}s per workload, 16 B bodies, 1 producer / 1 consumer, $(nproc) cores"
+    echo "clients log in as $(bench_login | cut -d: -f1)$([[ "$BENCH_USER" == regex ]] && echo ", permissions $BENCH_USER_RE")"
     printf '%-40s %-10s %12s %12s %12s %12s %9s\n' workload broker "pub msg/s" "cons msg/s" "p99 µs" "CPU µs/msg" "other %"
     for w in "${WORKLOADS[@]}"; do
         label=${WORKLOAD_TITLE[$w]}
