@@ -34,6 +34,7 @@ pub use conn_registry::{
 pub use consumers::ChannelCredit;
 pub use events::{ConfirmTo, ConnEvent, ConnTx, Delivery, GetReply, QueueMsg, QueueStatus};
 pub use link::{LinkConnector, LinkRx, LinkTx, NoLinks};
+pub use operations::Routed;
 pub use queue_handle::QueueHandle;
 pub use start::MetaStart;
 

@@ -407,7 +407,10 @@ impl Broker {
     }
 
     /// The queues a publish goes to: by its routing key and `extra_keys` (from its `CC` /
-    /// `BCC` headers), and by its decoded `headers` for headers exchanges.
+    /// `BCC` headers), and by its decoded `headers` for headers exchanges. A bound queue
+    /// that exists but cannot take messages here (its group or actor failed to start)
+    /// is counted in `unavailable`: the publisher is told (a nack), never silently
+    /// dropped from the route. A queue deleted meanwhile is simply not routed to.
     pub async fn route(
         &self,
         vhost: &str,
@@ -415,7 +418,7 @@ impl Broker {
         routing_key: &str,
         extra_keys: &[String],
         headers: Option<&FieldTable>,
-    ) -> BrokerResult<Vec<QueueHandle>> {
+    ) -> BrokerResult<Routed> {
         let names: Vec<String> = {
             self.check_publish(vhost, exchange)?;
             let state = self.read_meta();
@@ -426,18 +429,29 @@ impl Broker {
                 .into_iter()
                 .collect()
         };
-        let mut handles = Vec::with_capacity(names.len());
+        let mut routed = Routed {
+            queues: Vec::with_capacity(names.len()),
+            unavailable: 0,
+        };
         for name in names {
             match self.queues.for_clients(vhost, &name) {
-                Some(h) => handles.push(h),
-                None => {
-                    if let Ok(h) = self.ensure_queue(vhost, &name).await {
-                        handles.push(h);
+                Some(h) => routed.queues.push(h),
+                None => match self.ensure_queue(vhost, &name).await {
+                    Ok(h) => routed.queues.push(h),
+                    Err(_) if self.queue_record(vhost, &name).is_none() => {}
+                    Err(e) => {
+                        warn!(
+                            vhost,
+                            queue = name,
+                            error = e.text,
+                            "a routed queue cannot take messages"
+                        );
+                        routed.unavailable += 1;
                     }
-                }
+                },
             }
         }
-        Ok(handles)
+        Ok(routed)
     }
 
     /// A client connection ended: its exclusive queues go.
@@ -458,6 +472,14 @@ impl Broker {
             }
         }
     }
+}
+
+/// Where a publish goes: the queues that take it, and how many more it was routed to
+/// that cannot (see [`Broker::route`]).
+#[derive(Debug, Default)]
+pub struct Routed {
+    pub queues: Vec<QueueHandle>,
+    pub unavailable: usize,
 }
 
 pub(super) async fn run_events(

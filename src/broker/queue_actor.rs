@@ -291,10 +291,69 @@ impl QueueActor {
                     });
                 }
                 let _ = reply.send(self.available.len() as u64);
+                self.answer_pending_at_deletion();
                 return true;
             }
         }
         false
+    }
+
+    /// The queue was deleted: every publish not yet answered is confirmed, as RabbitMQ
+    /// confirms the publishes of a queue deleted before it stored them (the queue is gone
+    /// either way, and deleting it is no failure of the publish); a pending get finds
+    /// nothing, a pending purge removed nothing.
+    fn answer_pending_at_deletion(&mut self) {
+        let mut conts: Vec<Cont> = std::mem::take(&mut self.conts);
+        for (_, batch) in std::mem::take(&mut self.proposing) {
+            conts.extend(batch);
+        }
+        self.cmds.clear();
+        for cont in conts {
+            match cont {
+                Cont::Publish(confirm, _) => {
+                    if let Some(c) = confirm {
+                        let _ = c.conn.send(ConnEvent::Enqueued {
+                            channel: c.channel,
+                            publish_seq: c.publish_seq,
+                            ok: true,
+                        });
+                    }
+                }
+                Cont::Get { reply, .. } => {
+                    let _ = reply.send(None);
+                }
+                Cont::Purge(reply) => {
+                    let _ = reply.send(0);
+                }
+                Cont::None | Cont::Deliver(_) => {}
+            }
+        }
+        // What is still in the inbox would be dropped with it: answer it the same way
+        // (a sender after this finds the inbox closed, and treats that as a deletion).
+        self.inbox.close();
+        while let Ok(msg) = self.inbox.try_recv() {
+            match msg {
+                QueueMsg::Publish {
+                    confirm: Some(c), ..
+                } => {
+                    let _ = c.conn.send(ConnEvent::Enqueued {
+                        channel: c.channel,
+                        publish_seq: c.publish_seq,
+                        ok: true,
+                    });
+                }
+                QueueMsg::Get { reply, .. } => {
+                    let _ = reply.send(None);
+                }
+                QueueMsg::Purge { reply } => {
+                    let _ = reply.send(0);
+                }
+                QueueMsg::Shutdown { reply } => {
+                    let _ = reply.send(0);
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Pass pending publishes (in order) and consumers to `to`, and relay from now on.
@@ -635,8 +694,21 @@ impl QueueActor {
         };
         match result {
             Ok(replies) => {
-                for (cont, reply) in conts.into_iter().zip(replies) {
+                if replies.len() != conts.len() {
+                    // A batch the machine could not apply whole (it answers each command
+                    // it applied): the rest are refused, never left unanswered.
+                    tracing::error!(
+                        commands = conts.len(),
+                        replies = replies.len(),
+                        "a queue batch was not applied whole: refusing the rest"
+                    );
+                }
+                let mut conts = conts.into_iter();
+                for (cont, reply) in conts.by_ref().zip(replies) {
                     self.complete(cont, reply);
+                }
+                for cont in conts {
+                    self.fail(cont);
                 }
             }
             Err(e) => {

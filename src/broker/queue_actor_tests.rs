@@ -200,3 +200,53 @@ async fn a_consumer_whose_connection_is_gone_is_dropped_and_the_others_get_its_m
     let status = h.queue.status().await.unwrap();
     assert_eq!((status.ready, status.consumers), (0, 1));
 }
+
+/// A publish with a confirm, for the queue `q` of `h`.
+fn publish_confirmed(h: &mut Harness, conn: &mpsc::UnboundedSender<ConnEvent>, publish_seq: u64) {
+    h.seq += 1;
+    h.queue.send(QueueMsg::Publish {
+        enqueuer: 1,
+        seq: h.seq,
+        message: Message {
+            exchange: String::new(),
+            routing_key: "q".into(),
+            properties: Bytes::new(),
+            body: Bytes::from_static(b"m"),
+        },
+        confirm: Some(crate::broker::ConfirmTo {
+            conn: conn.clone(),
+            channel: 1,
+            publish_seq,
+        }),
+    });
+}
+
+#[tokio::test]
+async fn publishes_pending_when_the_queue_is_deleted_are_answered() {
+    let mut h = Harness::start();
+    let (conn, mut events) = mpsc::unbounded_channel();
+    // Publishes and the deletion reach the inbox together (the actor has not run yet on
+    // this single-threaded runtime), so the publishes are still pending at the deletion.
+    for seq in 1..=3 {
+        publish_confirmed(&mut h, &conn, seq);
+    }
+    let (reply, deleted) = oneshot::channel();
+    h.queue.send(QueueMsg::Shutdown { reply });
+    // One more behind the deletion, still in the inbox when the actor stops.
+    publish_confirmed(&mut h, &conn, 4);
+    deleted.await.expect("the actor answers the deletion");
+    let mut answered = Vec::new();
+    while let Ok(Some(event)) = tokio::time::timeout(SOON, events.recv()).await {
+        match event {
+            ConnEvent::Enqueued {
+                publish_seq, ok, ..
+            } => answered.push((publish_seq, ok)),
+            other => panic!("expected confirms, got {other:?}"),
+        }
+        if answered.len() == 4 {
+            break;
+        }
+    }
+    // Confirmed, as RabbitMQ confirms the publishes of a queue deleted under them.
+    assert_eq!(answered, [(1, true), (2, true), (3, true), (4, true)]);
+}

@@ -347,7 +347,8 @@ impl RemoteQueue {
         );
     }
 
-    /// The queue is gone: its consumers are cancelled, waiting publishers refused.
+    /// The queue is gone: its consumers are cancelled; waiting publishers are confirmed,
+    /// as RabbitMQ confirms the publishes of a deleted queue (the actor does the same).
     fn stop(&mut self) {
         for (_, c) in std::mem::take(&mut self.consumers) {
             let _ = c.conn.send(ConnEvent::ConsumerCancelled {
@@ -360,7 +361,7 @@ impl RemoteQueue {
                 let _ = c.conn.send(ConnEvent::Enqueued {
                     channel: c.channel,
                     publish_seq: c.publish_seq,
-                    ok: false,
+                    ok: true,
                 });
             }
         }

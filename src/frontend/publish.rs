@@ -190,7 +190,7 @@ impl Connection {
     /// Route a publish and hand it to its queues; register it for confirms.
     pub(super) async fn route_and_enqueue(&mut self, ch: u16, p: TxPublish) -> AmqpResult<()> {
         let vhost = self.session.vhost.clone();
-        let queues = self
+        let routed = self
             .broker
             .route(
                 &vhost,
@@ -207,6 +207,14 @@ impl Connection {
             channel.publish_seq += 1;
         }
         let seq = channel.publish_seq;
+        let queues = routed.queues;
+        if queues.is_empty() && routed.unavailable > 0 {
+            // Routed only to queues that cannot take it: refused (nack), not returned.
+            if tracked {
+                channel.decided.push((seq, false));
+            }
+            return Ok(());
+        }
         if queues.is_empty() {
             if p.mandatory {
                 let ret = basic::Return {
@@ -228,9 +236,11 @@ impl Connection {
             return Ok(());
         }
         if tracked {
+            // A queue that could not take it fails the publish (a nack once the others
+            // answered).
             channel
                 .unconfirmed
-                .insert(seq, (queues.len() as u32, false));
+                .insert(seq, (queues.len() as u32, routed.unavailable > 0));
         }
         let message = Message {
             exchange: p.exchange,
