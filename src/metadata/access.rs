@@ -183,7 +183,7 @@ impl MetaState {
                 write,
                 read,
             } => {
-                if let Err(e) = self.need_user_and_vhost(&user, &vhost) {
+                if let Some(e) = self.missing_user_or_vhost(&user, &vhost) {
                     return e;
                 }
                 let grant = Permissions {
@@ -205,7 +205,7 @@ impl MetaState {
                 write,
                 read,
             } => {
-                if let Err(e) = self.need_user_and_vhost(&user, &vhost) {
+                if let Some(e) = self.missing_user_or_vhost(&user, &vhost) {
                     return e;
                 }
                 let grant = TopicPermission { write, read };
@@ -259,17 +259,18 @@ impl MetaState {
         }
     }
 
-    fn need_user_and_vhost(&self, user: &str, vhost: &str) -> Result<(), Applied> {
+    /// RabbitMQ's refusal when `user` or `vhost` does not exist.
+    fn missing_user_or_vhost(&self, user: &str, vhost: &str) -> Option<Applied> {
         if !self.users.contains_key(user) {
-            return Err(err(ReplyCode::NotFound, format!("user '{user}' not found")));
+            return Some(err(ReplyCode::NotFound, format!("user '{user}' not found")));
         }
         if !self.vhosts.contains_key(vhost) {
-            return Err(err(
+            return Some(err(
                 ReplyCode::NotFound,
                 format!("vhost '{vhost}' not found"),
             ));
         }
-        Ok(())
+        None
     }
 
     /// The topic permission of `user` on `exchange` of `vhost`, if one is set.
