@@ -95,6 +95,7 @@ impl GroupApplier for MetaApplier {
                         | MetaCommand::SetUserTags { .. }
                         | MetaCommand::SetPermissions { .. }
                         | MetaCommand::ClearPermissions { .. }
+                        | MetaCommand::ImportDefinitions { .. }
                 );
                 let meta = ApplyMeta {
                     index,
