@@ -13,7 +13,7 @@ use crate::cluster::{
 };
 
 use super::control::Control;
-use super::{access, objects};
+use super::{access, definitions, objects};
 
 /// [`Control`] as the admin service's handler.
 pub(super) struct NodeAdmin(pub Arc<Control>);
@@ -175,9 +175,12 @@ impl AdminHandler for NodeAdmin {
     fn command(&self, request: CommandRequest) -> CommandFuture<'_> {
         Box::pin(async move {
             let view = self.0.running_view()?;
-            Ok(match objects::handles(&request.command) {
-                true => objects::run(&view, &request).await,
-                false => access::run(&view, &request).await,
+            Ok(if objects::handles(&request.command) {
+                objects::run(&view, &request).await
+            } else if definitions::handles(&request.command) {
+                definitions::run(&view, &request).await
+            } else {
+                access::run(&view, &request).await
             })
         })
     }
