@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use super::access::AccessCommand;
+use super::definitions::DefinitionCommand;
 use super::limits::LimitCommand;
 use super::objects::ObjectCommand;
 
@@ -149,6 +150,9 @@ pub enum Command {
     /// Vhost and user limits, operator policies
     #[command(flatten)]
     Limits(LimitCommand),
+    /// Definitions: export and import
+    #[command(flatten)]
+    Definitions(DefinitionCommand),
 }
 
 /// `warrenctl queues ...`: rabbitmq-queues' commands.

@@ -6,12 +6,14 @@
 
 mod access;
 mod cli;
+mod definitions;
 mod limits;
 mod objects;
 mod output;
 
 pub use access::AccessCommand;
 pub use cli::{Args, Command, Formatter, QueuesCommand};
+pub use definitions::DefinitionCommand;
 pub use limits::LimitCommand;
 pub use objects::ObjectCommand;
 
@@ -26,17 +28,21 @@ use crate::config::SECRET_FILE_NAME;
 pub mod exit {
     pub const OK: u8 = 0;
     pub const USAGE: u8 = 64;
+    pub const DATAERR: u8 = 65;
     pub const UNAVAILABLE: u8 = 69;
     pub const SOFTWARE: u8 = 70;
+    pub const CANTCREAT: u8 = 73;
     pub const TEMPFAIL: u8 = 75;
     pub const NOPERM: u8 = 77;
 }
 
-/// A failed command: its exit code and the message for stderr.
+/// A failed command: its exit code, the message for stderr, and what it printed on
+/// stdout before it failed (a banner, as rabbitmqctl prints one).
 #[derive(Debug)]
 pub struct Failure {
     pub code: u8,
     pub message: String,
+    pub stdout: String,
 }
 
 impl Failure {
@@ -44,7 +50,12 @@ impl Failure {
         Failure {
             code,
             message: message.into(),
+            stdout: String::new(),
         }
+    }
+
+    fn with_stdout(self, stdout: String) -> Failure {
+        Failure { stdout, ..self }
     }
 }
 
@@ -168,6 +179,7 @@ pub async fn run(args: Args) -> Result<String, Failure> {
         Command::Access(cmd) => access::run(&mut client, cmd, args.formatter).await,
         Command::Objects(cmd) => objects::run(&mut client, cmd, args.formatter).await,
         Command::Limits(cmd) => limits::run(&mut client, cmd, args.formatter).await,
+        Command::Definitions(cmd) => definitions::run(&mut client, cmd, args.formatter).await,
     }
 }
 
