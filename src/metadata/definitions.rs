@@ -184,63 +184,103 @@ fn reason(e: MetaError) -> String {
         .unwrap_or(e.text)
 }
 
-impl Definitions {
-    /// Every check of an entry on its own (no state needed), in RabbitMQ's import order;
-    /// the first failure names its entry.
+impl UserDef {
+    /// The checks of this entry on its own (no state needed); here and below.
     pub fn check(&self) -> Result<(), String> {
-        for u in &self.users {
-            let at = || label("users", u.index, &u.name);
-            if u.name.is_empty() {
-                return Err(format!("{}: a user needs a name", at()));
-            }
-            if !u.password_hash.is_empty() && HashingAlgorithm::of(&u.password_hash).is_none() {
-                return Err(format!(
-                    "{}: password_hash is not a base64 SHA-256, SHA-512 or MD5 hash",
-                    at()
-                ));
-            }
-            if let Some(limits) = &u.limits {
-                check_limits(limits, USER_LIMITS, "user limit")
-                    .map_err(|e| format!("{}: {e}", at()))?;
-            }
+        let at = || label("users", self.index, &self.name);
+        if self.name.is_empty() {
+            return Err(format!("{}: a user needs a name", at()));
         }
-        for v in &self.vhosts {
-            if v.name.is_empty() {
-                return Err(format!(
-                    "{}: a vhost needs a name",
-                    label("vhosts", v.index, "")
-                ));
-            }
+        if !self.password_hash.is_empty() && HashingAlgorithm::of(&self.password_hash).is_none() {
+            return Err(format!(
+                "{}: password_hash is not a base64 SHA-256, SHA-512 or MD5 hash",
+                at()
+            ));
         }
-        for p in &self.permissions {
-            for re in [&p.configure, &p.write, &p.read] {
-                check_regex(re)
-                    .map_err(|e| format!("{}: {e}", label("permissions", p.index, &p.user)))?;
-            }
+        match &self.limits {
+            Some(limits) => check_limits(limits, USER_LIMITS, "user limit")
+                .map_err(|e| format!("{}: {e}", at())),
+            None => Ok(()),
         }
-        for p in &self.topic_permissions {
-            for re in [&p.write, &p.read] {
-                // As matched: `{username}` and `{vhost}` expanded (literal in RabbitMQ's PCRE).
-                let expanded = expand_topic_pattern(re, "user", "vhost");
-                check_regex(&expanded).map_err(|e| {
-                    format!("{}: {e}", label("topic_permissions", p.index, &p.user))
-                })?;
-            }
+    }
+}
+
+impl VhostDef {
+    pub fn check(&self) -> Result<(), String> {
+        match self.name.is_empty() {
+            true => Err(format!(
+                "{}: a vhost needs a name",
+                label("vhosts", self.index, "")
+            )),
+            false => Ok(()),
         }
-        for l in &self.vhost_limits {
-            check_limits(&l.limits, VHOST_LIMITS, "vhost limit")
-                .map_err(|e| format!("{}: {e}", label("parameters", l.index, "limits")))?;
-        }
-        for p in &self.policies {
-            Policy::validate(&p.policy.pattern, &p.policy.definition)
-                .map_err(|e| format!("{}: {e}", label("policies", p.index, &p.name)))?;
-        }
-        for q in &self.queues {
-            let what = format!("queue '{}' in vhost '{}'", q.name, q.vhost);
-            check_new_queue_args(&q.arguments, &what)
-                .map_err(|e| format!("{}: {}", label("queues", q.index, &q.name), reason(e)))?;
+    }
+}
+
+impl PermissionDef {
+    pub fn check(&self) -> Result<(), String> {
+        for re in [&self.configure, &self.write, &self.read] {
+            check_regex(re)
+                .map_err(|e| format!("{}: {e}", label("permissions", self.index, &self.user)))?;
         }
         Ok(())
+    }
+}
+
+impl TopicPermissionDef {
+    pub fn check(&self) -> Result<(), String> {
+        for re in [&self.write, &self.read] {
+            // As matched: `{username}` and `{vhost}` expanded (literal in RabbitMQ's PCRE).
+            let expanded = expand_topic_pattern(re, "user", "vhost");
+            check_regex(&expanded).map_err(|e| {
+                format!(
+                    "{}: {e}",
+                    label("topic_permissions", self.index, &self.user)
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl VhostLimitsDef {
+    pub fn check(&self) -> Result<(), String> {
+        check_limits(&self.limits, VHOST_LIMITS, "vhost limit")
+            .map_err(|e| format!("{}: {e}", label("parameters", self.index, "limits")))
+    }
+}
+
+impl PolicyDef {
+    pub fn check(&self) -> Result<(), String> {
+        Policy::validate(&self.policy.pattern, &self.policy.definition)
+            .map_err(|e| format!("{}: {e}", label("policies", self.index, &self.name)))
+    }
+}
+
+impl QueueDef {
+    pub fn check(&self) -> Result<(), String> {
+        let what = format!("queue '{}' in vhost '{}'", self.name, self.vhost);
+        check_new_queue_args(&self.arguments, &what)
+            .map_err(|e| format!("{}: {}", label("queues", self.index, &self.name), reason(e)))
+    }
+}
+
+impl Definitions {
+    /// Every check of an entry on its own (no state needed), in RabbitMQ's import order;
+    /// the first failure names its entry. (`parse` runs the same checks entry by entry as
+    /// it reads them, so a file's first bad entry is the one named, whatever its fault.)
+    pub fn check(&self) -> Result<(), String> {
+        self.users.iter().try_for_each(UserDef::check)?;
+        self.vhosts.iter().try_for_each(VhostDef::check)?;
+        self.permissions.iter().try_for_each(PermissionDef::check)?;
+        self.topic_permissions
+            .iter()
+            .try_for_each(TopicPermissionDef::check)?;
+        self.vhost_limits
+            .iter()
+            .try_for_each(VhostLimitsDef::check)?;
+        self.policies.iter().try_for_each(PolicyDef::check)?;
+        self.queues.iter().try_for_each(QueueDef::check)
     }
 }
 

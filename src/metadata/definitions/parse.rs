@@ -1,5 +1,6 @@
 //! Reading RabbitMQ's definitions JSON into [`Definitions`]: every entry typed, named in
-//! any refusal (`queues[3] "orders": ...`), then checked as the machine checks it.
+//! any refusal (`queues[3] "orders": ...`), and checked as the machine checks it as it is
+//! read, so the first bad entry in RabbitMQ's import order is the one named.
 //!
 //! What a file holds that WarrenMQ cannot represent is refused by name, never dropped: an
 //! unknown key, an operator policy, a federation or shovel parameter, a cluster name, a
@@ -176,11 +177,14 @@ pub fn parse(text: &str, mut salt: impl FnMut() -> [u8; 4]) -> Result<Parsed, Pa
     let mut skipped = Vec::new();
     let entry = ParseError::Entry;
     for (i, v) in section(top, "users")?.iter().enumerate() {
-        d.users.push(user(i, v, &mut salt).map_err(entry)?);
+        let def = user(i, v, &mut salt).map_err(entry)?;
+        def.check().map_err(entry)?;
+        d.users.push(def);
     }
     let mut own_limits = Vec::new();
     for (i, v) in section(top, "vhosts")?.iter().enumerate() {
         let (def, limits) = vhost(i, v).map_err(entry)?;
+        def.check().map_err(entry)?;
         own_limits.extend(limits.map(|l| (def.index, def.name.clone(), l)));
         d.vhosts.push(def);
     }
@@ -193,29 +197,35 @@ pub fn parse(text: &str, mut salt: impl FnMut() -> [u8; 4]) -> Result<Parsed, Pa
             &["user", "vhost", "configure", "write", "read"],
         )
         .map_err(entry)?;
-        d.permissions.push(PermissionDef {
+        let def = PermissionDef {
             index: e.index,
             user: e.string("user").map_err(entry)?,
             vhost: e.string("vhost").map_err(entry)?,
             configure: e.string("configure").map_err(entry)?,
             write: e.string("write").map_err(entry)?,
             read: e.string("read").map_err(entry)?,
-        });
+        };
+        def.check().map_err(entry)?;
+        d.permissions.push(def);
     }
     for (i, v) in section(top, "topic_permissions")?.iter().enumerate() {
         let keys = &["user", "vhost", "exchange", "write", "read"];
         let e = Entry::new("topic_permissions", i, v, "user", keys).map_err(entry)?;
-        d.topic_permissions.push(TopicPermissionDef {
+        let def = TopicPermissionDef {
             index: e.index,
             user: e.string("user").map_err(entry)?,
             vhost: e.string("vhost").map_err(entry)?,
             exchange: e.string("exchange").map_err(entry)?,
             write: e.string("write").map_err(entry)?,
             read: e.string("read").map_err(entry)?,
-        });
+        };
+        def.check().map_err(entry)?;
+        d.topic_permissions.push(def);
     }
     for (i, v) in section(top, "parameters")?.iter().enumerate() {
-        d.vhost_limits.push(parameter(i, v).map_err(entry)?);
+        let def = parameter(i, v).map_err(entry)?;
+        def.check().map_err(entry)?;
+        d.vhost_limits.push(def);
     }
     for (i, v) in section(top, "global_parameters")?.iter().enumerate() {
         let e = Entry::new("global_parameters", i, v, "name", &["name", "value"]).map_err(entry)?;
@@ -232,11 +242,16 @@ pub fn parse(text: &str, mut salt: impl FnMut() -> [u8; 4]) -> Result<Parsed, Pa
         }
     }
     for (i, v) in section(top, "policies")?.iter().enumerate() {
-        d.policies.push(policy(i, v).map_err(entry)?);
+        let def = policy(i, v).map_err(entry)?;
+        def.check().map_err(entry)?;
+        d.policies.push(def);
     }
     for (i, v) in section(top, "queues")?.iter().enumerate() {
         match queue(i, v).map_err(entry)? {
-            Ok(q) => d.queues.push(q),
+            Ok(q) => {
+                q.check().map_err(entry)?;
+                d.queues.push(q);
+            }
             Err(note) => skipped.push(note),
         }
     }
@@ -265,7 +280,6 @@ pub fn parse(text: &str, mut salt: impl FnMut() -> [u8; 4]) -> Result<Parsed, Pa
             )));
         }
     }
-    d.check().map_err(entry)?;
     Ok(Parsed {
         definitions: d,
         skipped,

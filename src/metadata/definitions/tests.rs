@@ -247,6 +247,16 @@ fn a_bad_entry_refuses_the_whole_file_by_name_and_changes_nothing() {
         let e = refusal(&edited(edit));
         assert!(e.starts_with(want), "{e}\n  wanted: {want}");
     }
+    // Two bad entries: the first in import order is named, whether its fault is found by
+    // reading (a later binding's type) or by checking (an earlier permission's regex).
+    let e = refusal(&edited(|v| {
+        v["permissions"][1]["read"] = json!("[");
+        v["bindings"][0]["destination_type"] = json!("topic");
+    }));
+    assert!(
+        e.starts_with("permissions[1] \"defs-bob\": regular expression '[' is invalid"),
+        "{e}"
+    );
     assert!(matches!(
         parse("not json", salts()),
         Err(ParseError::Json(_))
