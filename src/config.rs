@@ -47,6 +47,9 @@ pub struct Config {
     /// machine (the local three-node cluster) do better with their share of the cores:
     /// fewer threads than cores means less work stealing and fewer context switches.
     pub worker_threads: usize,
+    /// A definitions file (or a directory of them) imported each time the app starts,
+    /// as RabbitMQ's `load_definitions`; a file that cannot be imported stops the boot.
+    pub load_definitions: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -69,6 +72,7 @@ impl Default for Config {
             memory_high_watermark: 0,
             secret_file: None,
             worker_threads: 0,
+            load_definitions: None,
         }
     }
 }
@@ -115,6 +119,9 @@ pub struct Args {
     pub secret_file: Option<PathBuf>,
     #[arg(long, env = "WARRENMQ_WORKER_THREADS")]
     pub worker_threads: Option<usize>,
+    /// A definitions file (or directory of them) to import each time the app starts
+    #[arg(long, env = "WARRENMQ_LOAD_DEFINITIONS")]
+    pub load_definitions: Option<PathBuf>,
 }
 
 /// A configuration that cannot be used.
@@ -179,6 +186,9 @@ impl Config {
         if let Some(path) = args.secret_file {
             config.secret_file = Some(path);
         }
+        if let Some(path) = args.load_definitions {
+            config.load_definitions = Some(path);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -241,6 +251,20 @@ mod tests {
         assert!(two.loopback_only("admin") && two.loopback_only("guest"));
         let file = Config::from_toml("loopback-users = []", Path::new("x.toml")).unwrap();
         assert!(!file.loopback_only("guest"));
+    }
+
+    #[test]
+    fn load_definitions_comes_from_a_flag_or_the_file() {
+        let parse = |flags: &[&str]| {
+            let mut argv = vec!["warrenmq-server"];
+            argv.extend_from_slice(flags);
+            Config::from_args(<Args as clap::Parser>::parse_from(argv)).unwrap()
+        };
+        assert_eq!(parse(&[]).load_definitions, None);
+        let flag = parse(&["--load-definitions", "/etc/defs.json"]);
+        assert_eq!(flag.load_definitions, Some(PathBuf::from("/etc/defs.json")));
+        let file = Config::from_toml("load-definitions = \"d.json\"", Path::new("x.toml")).unwrap();
+        assert_eq!(file.load_definitions, Some(PathBuf::from("d.json")));
     }
 
     #[test]

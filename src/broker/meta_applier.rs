@@ -101,6 +101,7 @@ impl GroupApplier for MetaApplier {
                         | MetaCommand::SetVhostLimits { .. }
                         | MetaCommand::SetUserLimits { .. }
                         | MetaCommand::ClearUserLimits { .. }
+                        | MetaCommand::ImportDefinitions { .. }
                 );
                 let meta = ApplyMeta {
                     index,

@@ -137,8 +137,14 @@ fn done(result: Result<(), String>) -> Result<Response<admin::Empty>, Status> {
 
 pub(super) struct AdminService(pub(super) Arc<dyn AdminHandler>);
 
+/// Largest admin message either way: a definitions file of many thousands of objects
+/// (`import_definitions`, `export_definitions`) is larger than tonic's 4 MiB default.
+const ADMIN_MESSAGE_BYTES: usize = 64 << 20;
+
 pub(super) fn server(handler: Arc<dyn AdminHandler>) -> AdminServer<AdminService> {
     AdminServer::new(AdminService(handler))
+        .max_decoding_message_size(ADMIN_MESSAGE_BYTES)
+        .max_encoding_message_size(ADMIN_MESSAGE_BYTES)
 }
 
 #[tonic::async_trait]
@@ -374,7 +380,9 @@ impl AdminClient {
             .await
             .map_err(|e| unreachable(error_chain(&e)))?;
         Ok(AdminClient {
-            inner: admin_client::AdminClient::with_interceptor(channel, secret.attach()),
+            inner: admin_client::AdminClient::with_interceptor(channel, secret.attach())
+                .max_decoding_message_size(ADMIN_MESSAGE_BYTES)
+                .max_encoding_message_size(ADMIN_MESSAGE_BYTES),
         })
     }
 

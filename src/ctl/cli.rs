@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use super::access::AccessCommand;
 use super::connections::ConnectionCommand;
+use super::definitions::DefinitionCommand;
 use super::limits::LimitCommand;
 use super::objects::ObjectCommand;
 
@@ -153,6 +154,9 @@ pub enum Command {
     /// Client connections, channels and consumers of the cluster
     #[command(flatten)]
     Connections(ConnectionCommand),
+    /// Definitions: export and import
+    #[command(flatten)]
+    Definitions(DefinitionCommand),
 }
 
 /// `warrenctl queues ...`: rabbitmq-queues' commands.

@@ -7,6 +7,7 @@
 mod access;
 mod cli;
 mod connections;
+mod definitions;
 mod info_table;
 mod limits;
 mod objects;
@@ -15,6 +16,7 @@ mod output;
 pub use access::AccessCommand;
 pub use cli::{Args, Command, Formatter, QueuesCommand};
 pub use connections::ConnectionCommand;
+pub use definitions::DefinitionCommand;
 pub use limits::LimitCommand;
 pub use objects::ObjectCommand;
 
@@ -29,13 +31,16 @@ use crate::config::SECRET_FILE_NAME;
 pub mod exit {
     pub const OK: u8 = 0;
     pub const USAGE: u8 = 64;
+    pub const DATAERR: u8 = 65;
     pub const UNAVAILABLE: u8 = 69;
     pub const SOFTWARE: u8 = 70;
+    pub const CANTCREAT: u8 = 73;
     pub const TEMPFAIL: u8 = 75;
     pub const NOPERM: u8 = 77;
 }
 
-/// A failed command: its exit code and the message for stderr.
+/// A failed command: its exit code, the message for stderr, and what it printed on
+/// stdout before it failed (a banner, as rabbitmqctl prints one).
 #[derive(Debug)]
 pub struct Failure {
     pub code: u8,
@@ -43,6 +48,8 @@ pub struct Failure {
     /// What stderr shows before the message (rabbitmqctl's `Error: `, or its
     /// `Error (argument validation): `).
     pub heading: &'static str,
+    /// What stdout shows before the failure (an import's warnings).
+    pub stdout: String,
 }
 
 impl Failure {
@@ -51,11 +58,16 @@ impl Failure {
             code,
             message: message.into(),
             heading: "Error: ",
+            stdout: String::new(),
         }
     }
 
     fn with_heading(self, heading: &'static str) -> Failure {
         Failure { heading, ..self }
+    }
+
+    fn with_stdout(self, stdout: String) -> Failure {
+        Failure { stdout, ..self }
     }
 }
 
@@ -180,6 +192,7 @@ pub async fn run(args: Args) -> Result<String, Failure> {
         Command::Objects(cmd) => objects::run(&mut client, cmd, args.formatter).await,
         Command::Limits(cmd) => limits::run(&mut client, cmd, args.formatter).await,
         Command::Connections(cmd) => connections::run(&mut client, cmd, args.formatter).await,
+        Command::Definitions(cmd) => definitions::run(&mut client, cmd, args.formatter).await,
     }
 }
 

@@ -38,7 +38,7 @@ const PREDECLARED: &[(&str, ExchangeKind, bool)] = &[
 
 impl MetaState {
     /// Apply one committed command. Deterministic: same state + command = same result.
-    pub fn apply(&mut self, _meta: ApplyMeta, cmd: MetaCommand) -> (MetaReply, Vec<MetaEffect>) {
+    pub fn apply(&mut self, meta: ApplyMeta, cmd: MetaCommand) -> (MetaReply, Vec<MetaEffect>) {
         match cmd {
             MetaCommand::Bootstrap {
                 default_user,
@@ -218,6 +218,9 @@ impl MetaState {
                 }
                 self.refresh_alternates(&vhost);
                 (MetaReply::Ok, Vec::new())
+            }
+            MetaCommand::ImportDefinitions { definitions, node } => {
+                self.import_definitions(meta, definitions, node)
             }
             MetaCommand::DeleteTransientQueuesOfNode { node } => {
                 let effects = self.delete_queues_where(|q| q.dies_with(node));

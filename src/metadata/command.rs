@@ -5,6 +5,7 @@ use amq_protocol::types::FieldTable;
 use serde::{Deserialize, Serialize};
 
 use super::access::Limits;
+use super::definitions::Definitions;
 use super::{Destination, ExchangeKind, OwnerId, Policy, QueueRecord};
 use crate::amqp::ReplyCode;
 
@@ -167,6 +168,13 @@ pub enum MetaCommand {
         user: String,
         limit: Option<String>,
     },
+    /// `rabbitmqctl import_definitions` (and a node's `load_definitions` at boot): checked
+    /// whole, then applied whole or not at all, merged into what exists as RabbitMQ
+    /// merges it; durable queues are created on `node`, as if declared there.
+    ImportDefinitions {
+        definitions: Definitions,
+        node: u64,
+    },
 }
 
 /// A refusal, with RabbitMQ's code and full text (`NOT_FOUND - ...`).
@@ -189,9 +197,19 @@ impl MetaError {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum MetaReply {
     Ok,
-    ExchangeDeclared { created: bool },
-    QueueDeclared { record: QueueRecord, created: bool },
+    ExchangeDeclared {
+        created: bool,
+    },
+    QueueDeclared {
+        record: QueueRecord,
+        created: bool,
+    },
     Error(MetaError),
+    /// Definitions imported; what was left out as RabbitMQ leaves it out (a binding of an
+    /// object the file does not define), each with why.
+    DefinitionsImported {
+        skipped: Vec<String>,
+    },
 }
 
 /// What a node must do after a command was applied.

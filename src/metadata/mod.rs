@@ -10,6 +10,7 @@ mod access;
 mod apply;
 mod args;
 mod command;
+pub mod definitions;
 pub mod mirroring;
 mod password;
 mod placement;
@@ -23,7 +24,7 @@ pub use access::{
 };
 pub use args::{check_new_queue_args, UNSUPPORTED_QUEUE_ARGS};
 pub use command::{MetaCommand, MetaEffect, MetaError, MetaReply};
-pub use password::{check_password_hash, hash_password};
+pub use password::{check_password_hash, hash_password, HashingAlgorithm};
 pub use placement::{LeaderLocator, DEFAULT_QUORUM_SIZE};
 pub use policy::{Policy, PolicySet, PolicyTarget};
 pub use state::{

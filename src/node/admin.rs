@@ -13,7 +13,7 @@ use crate::cluster::{
 };
 
 use super::control::Control;
-use super::{access, connections, objects, peer_counts};
+use super::{access, connections, definitions, objects, peer_counts};
 
 /// [`Control`] as the admin service's handler.
 pub(super) struct NodeAdmin(pub Arc<Control>);
@@ -181,6 +181,8 @@ impl AdminHandler for NodeAdmin {
                 peer_counts::run(&view, &request)
             } else if connections::handles(&request.command) {
                 connections::run(&self.0, &view, &request).await
+            } else if definitions::handles(&request.command) {
+                definitions::run(&view, &request).await
             } else {
                 access::run(&view, &request).await
             })

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -76,13 +77,16 @@ impl Starting {
         })
     }
 
-    /// Start the broker (which brings up the metadata group as `how` says), then accept
-    /// AMQP clients on `amqp_port`.
+    /// Start the broker (which brings up the metadata group as `how` says), import the
+    /// `definitions` file if one is given (as RabbitMQ's `load_definitions`, before its
+    /// listeners: no client sees the node without them), then accept AMQP clients on
+    /// `amqp_port`.
     pub(super) async fn run(
         self,
         config: &Config,
         how: MetaStart,
         amqp_port: u16,
+        definitions: Option<&Path>,
     ) -> Result<App, (StartError, Starting)> {
         // Listen first so clients can connect while queues recover.
         let (listener, amqp_addr) = match listen(config.bind, amqp_port).await {
@@ -102,6 +106,11 @@ impl Starting {
             Ok(broker) => broker,
             Err(e) => return Err((StartError::Broker(e.text), self)),
         };
+        if let Some(path) = definitions {
+            if let Err(e) = super::definitions::load(&broker, path).await {
+                return Err((StartError::Definitions(e), self));
+            }
+        }
         let (shutdown, shutdown_rx) = watch::channel(false);
         let server = tokio::spawn(crate::frontend::serve(
             listener,

@@ -111,7 +111,9 @@ impl Control {
         SocketAddr::new(self.config.bind, self.cluster_addr.port()).to_string()
     }
 
-    /// Start the app (no-op if it runs).
+    /// Start the app (no-op if it runs). The `load-definitions` file is imported each time
+    /// it starts, as RabbitMQ imports its `load_definitions`: one that cannot be imported
+    /// leaves the app stopped.
     pub(crate) async fn start_app(&self) -> Result<(), StartError> {
         let mut app = self.app.lock().await;
         if app.is_none() {
@@ -127,12 +129,14 @@ impl Control {
         let starting = Starting::open(&self.config, node_id, &self.secret)?;
         self.serve_raft(Some(starting.raft.clone()));
         let port = self.amqp_port.load(Ordering::SeqCst);
-        match starting.run(&self.config, how, port).await {
+        let definitions = self.config.load_definitions.as_deref();
+        match starting.run(&self.config, how, port, definitions).await {
             Ok(app) => {
                 self.running(&app);
                 Ok(app)
             }
             Err((e, starting)) => {
+                tracing::error!(error = %e, "the app did not start");
                 self.serve_raft(None);
                 starting.stop().await;
                 Err(e)
@@ -286,7 +290,7 @@ impl Control {
         let port = self.amqp_port.load(Ordering::SeqCst);
         let config = self.config.clone();
         let mut run =
-            tokio::spawn(async move { starting.run(&config, MetaStart::Join, port).await });
+            tokio::spawn(async move { starting.run(&config, MetaStart::Join, port, None).await });
         let me = JoiningNode {
             id: node_id,
             name: self.config.node_name.clone(),

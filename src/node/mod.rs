@@ -7,6 +7,7 @@ mod app;
 mod connection_rows;
 mod connections;
 mod control;
+mod definitions;
 mod identity;
 mod limits;
 mod membership;
@@ -39,6 +40,8 @@ pub enum StartError {
     Broker(String),
     #[error("cannot use the cluster secret file {0}: {1}")]
     Secret(String, String),
+    #[error("cannot load definitions from {0}")]
+    Definitions(String),
 }
 
 /// Bind `ip:port` (port 0: any free one); returns the listener and its actual address.

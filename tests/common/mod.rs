@@ -64,6 +64,15 @@ impl Server {
         s
     }
 
+    /// Start a node on a fresh temp data dir with extra flags and environment variables.
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let mut s = Server::spawn_env(&dir, free_port(), free_port(), extra, env);
+        s._tmp = Some(tmp);
+        s
+    }
+
     /// Start a node on a given data dir and port (restarts reuse both).
     pub fn start_on(data_dir: &Path, port: u16) -> Server {
         Server::spawn(data_dir, port, &[])
@@ -80,6 +89,16 @@ impl Server {
     }
 
     fn spawn_on(data_dir: &Path, port: u16, cluster_port: u16, extra: &[&str]) -> Server {
+        Server::spawn_env(data_dir, port, cluster_port, extra, &[])
+    }
+
+    fn spawn_env(
+        data_dir: &Path,
+        port: u16,
+        cluster_port: u16,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         std::fs::create_dir_all(data_dir).unwrap();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -94,6 +113,7 @@ impl Server {
             .args(["--cluster-port", &cluster_port.to_string()])
             .args(extra)
             .env("WARRENMQ_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

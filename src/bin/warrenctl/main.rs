@@ -34,6 +34,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(failure) => {
+            print!("{}", failure.stdout);
             eprintln!("{}{}", failure.heading, failure.message);
             ExitCode::from(failure.code)
         }
