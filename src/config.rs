@@ -50,6 +50,13 @@ pub struct Config {
     /// A definitions file (or a directory of them) imported each time the app starts,
     /// as RabbitMQ's `load_definitions`; a file that cannot be imported stops the boot.
     pub load_definitions: Option<PathBuf>,
+    /// Most client connections this node serves at once; 0 = no limit (RabbitMQ's
+    /// `connection_max`, `infinity` by default). One more is refused at
+    /// `connection.open` with 530.
+    pub max_connections: u64,
+    /// Milliseconds a client has to finish the AMQP handshake (RabbitMQ's
+    /// `handshake_timeout`, 10 000 by default); then the socket is closed.
+    pub handshake_timeout: u64,
 }
 
 impl Default for Config {
@@ -73,6 +80,8 @@ impl Default for Config {
             secret_file: None,
             worker_threads: 0,
             load_definitions: None,
+            max_connections: 0,
+            handshake_timeout: 10_000,
         }
     }
 }
@@ -122,6 +131,12 @@ pub struct Args {
     /// A definitions file (or directory of them) to import each time the app starts
     #[arg(long, env = "WARRENMQ_LOAD_DEFINITIONS")]
     pub load_definitions: Option<PathBuf>,
+    /// Most client connections this node serves at once (0: no limit)
+    #[arg(long, env = "WARRENMQ_MAX_CONNECTIONS")]
+    pub max_connections: Option<u64>,
+    /// Milliseconds a client has to finish the AMQP handshake
+    #[arg(long, env = "WARRENMQ_HANDSHAKE_TIMEOUT")]
+    pub handshake_timeout: Option<u64>,
 }
 
 /// A configuration that cannot be used.
@@ -181,7 +196,9 @@ impl Config {
             loopback_users,
             snapshot_every,
             memory_high_watermark,
-            worker_threads
+            worker_threads,
+            max_connections,
+            handshake_timeout
         );
         if let Some(path) = args.secret_file {
             config.secret_file = Some(path);
@@ -221,6 +238,11 @@ impl Config {
                 self.frame_max,
                 crate::amqp::FRAME_MIN_SIZE
             )));
+        }
+        if self.handshake_timeout == 0 {
+            return Err(ConfigError::Invalid(
+                "handshake-timeout must be at least 1 ms".into(),
+            ));
         }
         if self.max_message_size > 512 * 1024 * 1024 {
             return Err(ConfigError::Invalid(

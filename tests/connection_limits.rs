@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::amqp::refusal;
 use common::cluster::Cluster;
-use common::run;
+use common::{run, Server};
 use lapin::{Connection, ConnectionProperties};
 
 fn uri(port: u16, user: &str, vhost: &str) -> String {
@@ -184,5 +184,41 @@ fn connection_and_channel_limits_count_the_clients_of_every_node() {
         connect(ports[0], "lu", "limv")
             .await
             .expect("no vhost limit");
+    });
+}
+
+#[test]
+fn the_node_s_max_connections_and_handshake_timeout() {
+    let server = Server::start_with(&["--max-connections", "2", "--handshake-timeout", "500"]);
+    let port = server.port;
+    run(Duration::from_secs(60), "node limits", async {
+        let uri = format!("amqp://guest:guest@127.0.0.1:{port}/%2F");
+        let props = ConnectionProperties::default;
+        let a = Connection::connect(&uri, props()).await.expect("first");
+        let _b = Connection::connect(&uri, props()).await.expect("second");
+        assert_eq!(
+            refusal(Connection::connect(&uri, props()).await),
+            (
+                530,
+                "NOT_ALLOWED - connection refused: node connection limit (2) is reached".into()
+            )
+        );
+        a.close(200, "bye".into()).await.unwrap();
+        let _c = Connection::connect(&uri, props())
+            .await
+            .expect("room after a close");
+
+        // A client that connects and says nothing is let go after the handshake timeout.
+        let mut idle = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read(&mut idle, &mut buf),
+        )
+        .await
+        .expect("the socket is closed within 5 s");
+        assert_eq!(read.ok(), Some(0), "closed without a word");
     });
 }

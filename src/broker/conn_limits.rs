@@ -36,9 +36,17 @@ impl Broker {
         counts
     }
 
-    /// A new connection of `user` to `vhost`, checked against the vhost's and the user's
-    /// `max-connections` (at `connection.open`, before it is registered).
+    /// A new connection of `user` to `vhost`, checked against the node's
+    /// `--max-connections` and the vhost's and the user's `max-connections` (at
+    /// `connection.open`, before it is registered).
     pub async fn check_connection_limits(&self, user: &str, vhost: &str) -> BrokerResult<()> {
+        let node_max = self.config.max_connections;
+        if node_max > 0 && self.connections.len() as u64 >= node_max {
+            return Err(BrokerError::new(
+                ReplyCode::NotAllowed,
+                format!("connection refused: node connection limit ({node_max}) is reached"),
+            ));
+        }
         let (vhost_max, user_max) = {
             let meta = self.read_meta();
             (

@@ -266,6 +266,15 @@ impl ConnectionRegistry {
         }
     }
 
+    /// How many connections are open.
+    pub fn len(&self) -> usize {
+        self.conns.lock().expect("connection registry lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Every open connection, oldest first.
     pub fn list(&self) -> Vec<Arc<RegisteredConn>> {
         let conns = self.conns.lock().expect("connection registry lock");
@@ -437,7 +446,7 @@ mod tests {
             total,
             LimitCounts {
                 vhost_connections: 2,
-                user_connections: 3,
+                user_connections: 2,
                 user_channels: 2
             }
         );

@@ -78,7 +78,15 @@ async fn serve_in_span(
         return;
     };
     let mut inbuf = BytesMut::with_capacity(64 * 1024);
-    let session = match handshake(&mut stream, peer, &mut inbuf, &broker).await {
+    // A client has `handshake_timeout` to open the connection, as in RabbitMQ; then the
+    // socket is closed without a word.
+    let limit = Duration::from_millis(broker.config().handshake_timeout);
+    let handshaking = handshake(&mut stream, peer, &mut inbuf, &broker);
+    let Ok(handshaken) = tokio::time::timeout(limit, handshaking).await else {
+        info!("handshake not finished within {limit:?}: closing the socket");
+        return;
+    };
+    let session = match handshaken {
         Ok(session) => session,
         Err(HandshakeEnd::Quiet) => return,
         Err(HandshakeEnd::Close(e)) => {
