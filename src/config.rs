@@ -40,6 +40,9 @@ pub struct Config {
     /// Resident memory above which publishers are blocked (`connection.blocked`), in
     /// bytes; 0 = 40% of the machine's memory, as RabbitMQ's default watermark.
     pub memory_high_watermark: u64,
+    /// Free bytes on the data dir's file system below which publishers are blocked
+    /// (RabbitMQ's `disk_free_limit`, 50 MB by default); 0 = no disk alarm.
+    pub disk_free_limit: u64,
     /// The cluster secret (as RabbitMQ's Erlang cookie); default `<data-dir>/cluster_secret`,
     /// created with random content on first start.
     pub secret_file: Option<PathBuf>,
@@ -77,6 +80,7 @@ impl Default for Config {
             loopback_users: vec!["guest".into()],
             snapshot_every: 20_000,
             memory_high_watermark: 0,
+            disk_free_limit: 50_000_000,
             secret_file: None,
             worker_threads: 0,
             load_definitions: None,
@@ -124,6 +128,9 @@ pub struct Args {
     pub snapshot_every: Option<u64>,
     #[arg(long, env = "WARRENMQ_MEMORY_HIGH_WATERMARK")]
     pub memory_high_watermark: Option<u64>,
+    /// Free disk bytes below which publishers are blocked (0: no disk alarm)
+    #[arg(long, env = "WARRENMQ_DISK_FREE_LIMIT")]
+    pub disk_free_limit: Option<u64>,
     #[arg(long, env = "WARRENMQ_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
     #[arg(long, env = "WARRENMQ_WORKER_THREADS")]
@@ -196,6 +203,7 @@ impl Config {
             loopback_users,
             snapshot_every,
             memory_high_watermark,
+            disk_free_limit,
             worker_threads,
             max_connections,
             handshake_timeout

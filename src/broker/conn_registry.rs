@@ -95,14 +95,14 @@ impl RegisteredConn {
     }
 
     /// rabbitmqctl's `state`: `running`; `closing` once `connection.close` went out;
-    /// under a memory alarm `blocked` for a connection that published (it is no longer
+    /// under a resource alarm `blocked` for a connection that published (it is no longer
     /// read from), `blocking` for the others.
-    pub fn state(&self, memory_alarm: bool) -> &'static str {
+    pub fn state(&self, alarm: bool) -> &'static str {
         if self.closing.load(Ordering::Relaxed) {
             "closing"
-        } else if memory_alarm && self.published.load(Ordering::Relaxed) {
+        } else if alarm && self.published.load(Ordering::Relaxed) {
             "blocked"
-        } else if memory_alarm {
+        } else if alarm {
             "blocking"
         } else {
             "running"

@@ -116,7 +116,7 @@ pub struct Broker {
     starting: tokio::sync::Mutex<()>,
     events: mpsc::UnboundedSender<BrokerEvent>,
     next_id: AtomicU64,
-    memory_alarm: tokio::sync::watch::Receiver<bool>,
+    alarms: tokio::sync::watch::Receiver<alarm::Alarms>,
     /// This node's open client connections (the `list_connections` family).
     connections: Arc<ConnectionRegistry>,
     /// The other nodes' connection counts, for vhost and user limits (`conn_limits.rs`).
@@ -141,9 +141,9 @@ impl Broker {
         &self.connections
     }
 
-    /// True while resident memory is above the high watermark.
-    pub fn memory_alarm(&self) -> tokio::sync::watch::Receiver<bool> {
-        self.memory_alarm.clone()
+    /// The resource alarms on now (memory, disk), and their changes.
+    pub fn alarms(&self) -> tokio::sync::watch::Receiver<alarm::Alarms> {
+        self.alarms.clone()
     }
 
     /// The cluster's nodes as the local metadata lists them, by Raft node id.

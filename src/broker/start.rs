@@ -62,8 +62,12 @@ impl Broker {
                 BrokerError::new(ReplyCode::InternalError, format!("metadata group: {e:?}"))
             })?;
         wait_for_meta_leader(&meta_group, node_id).await?;
-        let limit = super::alarm::watermark(config.memory_high_watermark);
-        let memory_alarm = super::alarm::spawn_monitor(limit, Duration::from_secs(1));
+        let limits = super::alarm::AlarmLimits {
+            memory: super::alarm::watermark(config.memory_high_watermark),
+            disk_free: config.disk_free_limit,
+            data_dir: config.data_dir.clone(),
+        };
+        let alarms = super::alarm::spawn_monitor(limits, Duration::from_secs(1));
         // As an Erlang node's creation: a number for this start, in every connection pid.
         let creation = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -72,7 +76,7 @@ impl Broker {
         let broker = Arc::new_cyclic(|me| Broker {
             me: me.clone(),
             links,
-            memory_alarm,
+            alarms,
             config,
             node_id,
             raft,

@@ -127,7 +127,7 @@ async fn serve_in_span(
         access: AccessCache::default(),
         registration,
     };
-    let mut alarm = broker.memory_alarm();
+    let mut alarm = broker.alarms();
     let mut access = broker.access_changes();
     let mut notified_blocked = false;
     let (mut reader, mut writer) = stream.into_split();
@@ -141,11 +141,12 @@ async fn serve_in_span(
     let mut last_write = Instant::now();
     let mut closing_since: Option<Instant> = None;
     loop {
-        let alarm_on = *alarm.borrow_and_update();
+        let alarms = *alarm.borrow_and_update();
+        let alarm_on = alarms.any();
         if alarm_on != notified_blocked && conn.session.blocked_capable {
             let m = if alarm_on {
                 connection::AMQPMethod::Blocked(connection::Blocked {
-                    reason: "low on memory".into(),
+                    reason: alarms.reason().as_str().into(),
                 })
             } else {
                 connection::AMQPMethod::Unblocked(connection::Unblocked {})
@@ -153,7 +154,7 @@ async fn serve_in_span(
             encode_method(&mut conn.out, 0, &AMQPClass::Connection(m));
         }
         notified_blocked = alarm_on;
-        // A publishing connection is not read from while the memory alarm is on.
+        // A publishing connection is not read from while a resource alarm is on.
         let blocked = alarm_on && conn.published && !conn.closing;
         tokio::select! {
             _ = alarm.changed() => {}

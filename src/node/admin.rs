@@ -53,8 +53,7 @@ impl AdminHandler for NodeAdmin {
             resident_memory_bytes: crate::broker::alarm::resident_bytes(),
             alarms: view
                 .as_ref()
-                .filter(|v| *v.broker.memory_alarm().borrow())
-                .map(|_| vec!["memory".to_owned()])
+                .map(|v| v.broker.alarms().borrow().names())
                 .unwrap_or_default(),
         }
     }

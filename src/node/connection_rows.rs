@@ -68,7 +68,7 @@ pub(super) fn typed_table(table: &FieldTable) -> Value {
 pub(super) fn connection_row(
     registry: &ConnectionRegistry,
     conn: &RegisteredConn,
-    memory_alarm: bool,
+    alarm: bool,
 ) -> Value {
     let info = &conn.info;
     json!({
@@ -87,7 +87,7 @@ pub(super) fn connection_row(
         "peer_cert_subject": "",
         "peer_cert_issuer": "",
         "peer_cert_validity": "",
-        "state": conn.state(memory_alarm),
+        "state": conn.state(alarm),
         "channels": conn.channels(),
         "protocol": [0, 9, 1],
         "auth_mechanism": info.auth_mechanism,

@@ -71,7 +71,7 @@ async fn local_rows(view: &AppView, req: &CommandRequest) -> Vec<Value> {
     let registry = view.broker.connections();
     let mut conns = registry.list();
     if req.command == "list_connections" {
-        let alarm = *view.broker.memory_alarm().borrow();
+        let alarm = view.broker.alarms().borrow().any();
         return conns
             .iter()
             .map(|c| connection_row(registry, c, alarm))
