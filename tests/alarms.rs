@@ -77,6 +77,20 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
+/// A persistent publish to `disk-q`; the returned confirm resolves when the broker
+/// answers it.
+async fn publish(ch: &lapin::Channel) -> lapin::PublisherConfirm {
+    ch.basic_publish(
+        "".into(),
+        "disk-q".into(),
+        BasicPublishOptions::default(),
+        b"m",
+        BasicProperties::default().with_delivery_mode(2),
+    )
+    .await
+    .expect("publish")
+}
+
 #[test]
 fn the_disk_alarm_blocks_publishers_until_space_comes_back() {
     let tmp = tempfile::tempdir().unwrap();
@@ -103,18 +117,10 @@ fn the_disk_alarm_blocks_publishers_until_space_comes_back() {
         ch.confirm_select(ConfirmSelectOptions::default())
             .await
             .unwrap();
-        let publish = || async {
-            ch.basic_publish(
-                "".into(),
-                "disk-q".into(),
-                BasicPublishOptions::default(),
-                b"m",
-                BasicProperties::default().with_delivery_mode(2),
-            )
+        publish(&ch)
             .await
-            .expect("publish")
-        };
-        publish().await.await.expect("confirmed before the alarm");
+            .await
+            .expect("confirmed before the alarm");
         assert_eq!(alarms(&server), serde_json::json!([]));
 
         // 40 MB of 64 MiB used: free space falls below the 32 MB limit.
@@ -124,7 +130,7 @@ fn the_disk_alarm_blocks_publishers_until_space_comes_back() {
         })
         .await;
         eventually("the publisher blocked", || state(&server) == "blocked").await;
-        let held = tokio::time::timeout(Duration::from_millis(1500), publish().await).await;
+        let held = tokio::time::timeout(Duration::from_millis(1500), publish(&ch).await).await;
         assert!(
             held.is_err(),
             "a publish went through under the disk alarm: {held:?}"
