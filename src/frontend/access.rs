@@ -76,6 +76,9 @@ pub(super) struct AccessCache {
     compiled: Option<[Matcher; 3]>,
     /// Exchange -> compiled (write, read) topic regexes.
     topics: HashMap<String, [Matcher; 2]>,
+    /// The exchange write was last allowed on (publishes go to the same exchange over
+    /// and over: a string compare instead of a regex per message).
+    last_write: Option<String>,
 }
 
 /// A topic regex: empty matches only the empty routing key.
@@ -104,6 +107,10 @@ impl AccessCache {
             Resource::Exchange("") => ("exchange", "amq.default"),
             Resource::Exchange(x) => ("exchange", x),
         };
+        let exchange_write = kind == "exchange" && perm == Perm::Write;
+        if exchange_write && self.last_write.as_deref() == Some(name) {
+            return Ok(());
+        }
         let allowed = self.compiled.as_ref().is_some_and(|m| {
             m[match perm {
                 Perm::Configure => 0,
@@ -113,6 +120,9 @@ impl AccessCache {
             .allows(name)
         });
         if allowed {
+            if exchange_write {
+                self.last_write = Some(name.to_owned());
+            }
             return Ok(());
         }
         Err(AmqpError::new(
@@ -144,6 +154,7 @@ impl AccessCache {
                 (x, [write, topic_matcher(&t.read, user, vhost)])
             })
             .collect();
+        self.last_write = None;
         self.epoch = Some(epoch);
     }
 
@@ -309,6 +320,25 @@ mod tests {
             e.text,
             "ACCESS_REFUSED - access to exchange 'amq.default' in vhost '/' refused for user 'bob'"
         );
+    }
+
+    #[test]
+    fn the_remembered_exchange_write_ends_with_the_epoch_and_covers_only_its_exchange() {
+        let mut cache = AccessCache::default();
+        let x = Resource::Exchange("x");
+        let write = |c: &mut AccessCache, epoch, w: &'static str, res| {
+            c.check(epoch, || grant("", w, ""), "u", "/", Perm::Write, res)
+                .is_ok()
+        };
+        assert!(write(&mut cache, 1, "^x$", x));
+        assert!(write(&mut cache, 1, "^x$", x), "remembered");
+        assert!(!write(&mut cache, 1, "^x$", Resource::Exchange("y")));
+        assert!(!write(&mut cache, 2, "^y$", x), "a new epoch forgets it");
+        // Write on a queue of the same name is another permission check.
+        assert!(write(&mut cache, 3, "^x$", x));
+        assert!(cache
+            .check(3, || unreachable!(), "u", "/", Perm::Read, x)
+            .is_err());
     }
 
     #[test]

@@ -63,7 +63,10 @@ impl Connection {
             ));
         }
         assembly.header = Some((body_size, properties));
-        assembly.body = BytesMut::with_capacity(body_size as usize);
+        // Nothing is reserved from the declared size: a header may announce up to the
+        // max message size and send nothing. The body grows as its frames arrive (the
+        // common one-frame body is kept as it came, without a copy).
+        assembly.body = BytesMut::new();
         if body_size == 0 {
             return self.finish_publish(ch);
         }

@@ -101,6 +101,48 @@ fn format_3_state() -> MetaState {
     s
 }
 
+/// Format 3's state plus what format 4 added: topic permissions, vhost and user limits.
+fn format_4_state() -> MetaState {
+    let mut s = format_3_state();
+    let mut run = |cmd: MetaCommand| {
+        let (reply, _) = s.apply(META, cmd);
+        assert!(!matches!(reply, MetaReply::Error(_)), "{reply:?}");
+    };
+    run(MetaCommand::SetTopicPermissions {
+        user: "ys".into(),
+        vhost: "v".into(),
+        exchange: "amq.topic".into(),
+        write: "^{username}\\.".into(),
+        read: ".*".into(),
+    });
+    run(MetaCommand::SetVhostLimits {
+        vhost: "v".into(),
+        limits: Limits::from([("max-queues".into(), 10), ("max-connections".into(), -1)]),
+    });
+    run(MetaCommand::SetUserLimits {
+        user: "ys".into(),
+        limits: Limits::from([("max-channels".into(), 5)]),
+    });
+    s
+}
+
+/// Compare `state` with the golden snapshot `name` of format `version`, writing the
+/// file first when asked to and it is missing.
+fn check_golden(name: &str, version: u8, state: &MetaState) {
+    let path = golden(name);
+    if !path.exists() && std::env::var_os("WARREN_WRITE_GOLDEN").is_some() {
+        std::fs::write(&path, state.to_snapshot()).unwrap();
+    }
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("golden {name}: {e}"));
+    assert_eq!(bytes[0], version);
+    assert_eq!(&MetaState::from_snapshot(&bytes).unwrap(), state);
+}
+
+#[test]
+fn a_format_4_snapshot_still_loads() {
+    check_golden("meta-v4.bin", 4, &format_4_state());
+}
+
 fn golden(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("src/metadata/golden")
