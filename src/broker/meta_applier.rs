@@ -85,24 +85,7 @@ impl GroupApplier for MetaApplier {
         };
         let reply = match postcard::from_bytes::<MetaCommand>(bytes) {
             Ok(cmd) => {
-                let access = matches!(
-                    cmd,
-                    MetaCommand::Bootstrap { .. }
-                        | MetaCommand::AddVhost { .. }
-                        | MetaCommand::DeleteVhost { .. }
-                        | MetaCommand::AddUser { .. }
-                        | MetaCommand::DeleteUser { .. }
-                        | MetaCommand::ChangePassword { .. }
-                        | MetaCommand::SetUserTags { .. }
-                        | MetaCommand::SetPermissions { .. }
-                        | MetaCommand::ClearPermissions { .. }
-                        | MetaCommand::SetTopicPermissions { .. }
-                        | MetaCommand::ClearTopicPermissions { .. }
-                        | MetaCommand::SetVhostLimits { .. }
-                        | MetaCommand::SetUserLimits { .. }
-                        | MetaCommand::ClearUserLimits { .. }
-                        | MetaCommand::ImportDefinitions { .. }
-                );
+                let access = cmd.changes_access();
                 let meta = ApplyMeta {
                     index,
                     time_ms: request.time_ms,

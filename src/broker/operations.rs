@@ -38,6 +38,11 @@ fn locked_queue(name: &str, vhost: &str) -> BrokerError {
 impl Broker {
     /// Propose a metadata command and wait until it is applied here.
     pub(crate) async fn propose(&self, cmd: MetaCommand) -> BrokerResult<MetaReply> {
+        // One id for every try: a retry of a try that committed gets its answer.
+        let cmd = MetaCommand::Request {
+            id: rand::random(),
+            command: Box::new(cmd),
+        };
         let body = postcard::to_allocvec(&cmd).expect("encode metadata command");
         let request = Request {
             time_ms: now_ms(),

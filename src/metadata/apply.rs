@@ -40,6 +40,14 @@ impl MetaState {
     /// Apply one committed command. Deterministic: same state + command = same result.
     pub fn apply(&mut self, meta: ApplyMeta, cmd: MetaCommand) -> (MetaReply, Vec<MetaEffect>) {
         match cmd {
+            MetaCommand::Request { id, command } => {
+                if let Some(first) = self.requests.answer(id) {
+                    return (first.clone(), Vec::new());
+                }
+                let (reply, effects) = self.apply(meta, *command);
+                self.requests.record(id, reply.clone());
+                (reply, effects)
+            }
             MetaCommand::Bootstrap {
                 default_user,
                 password_hash,

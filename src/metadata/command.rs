@@ -175,6 +175,41 @@ pub enum MetaCommand {
         definitions: Definitions,
         node: u64,
     },
+    /// `command`, proposed under the request id `id` (random, chosen by the proposer and
+    /// kept across its retries): applied once, and a retry of an id applied recently
+    /// gets the first answer and changes nothing (`requests.rs`).
+    Request {
+        id: u128,
+        command: Box<MetaCommand>,
+    },
+}
+
+impl MetaCommand {
+    /// Whether applying this changes who may do what (users, vhosts, permissions,
+    /// limits): open connections re-read their access then.
+    pub fn changes_access(&self) -> bool {
+        match self {
+            MetaCommand::Request { command, .. } => command.changes_access(),
+            cmd => matches!(
+                cmd,
+                MetaCommand::Bootstrap { .. }
+                    | MetaCommand::AddVhost { .. }
+                    | MetaCommand::DeleteVhost { .. }
+                    | MetaCommand::AddUser { .. }
+                    | MetaCommand::DeleteUser { .. }
+                    | MetaCommand::ChangePassword { .. }
+                    | MetaCommand::SetUserTags { .. }
+                    | MetaCommand::SetPermissions { .. }
+                    | MetaCommand::ClearPermissions { .. }
+                    | MetaCommand::SetTopicPermissions { .. }
+                    | MetaCommand::ClearTopicPermissions { .. }
+                    | MetaCommand::SetVhostLimits { .. }
+                    | MetaCommand::SetUserLimits { .. }
+                    | MetaCommand::ClearUserLimits { .. }
+                    | MetaCommand::ImportDefinitions { .. }
+            ),
+        }
+    }
 }
 
 /// A refusal, with RabbitMQ's code and full text (`NOT_FOUND - ...`).

@@ -126,6 +126,22 @@ fn format_4_state() -> MetaState {
     s
 }
 
+/// Format 4's state plus what format 5 added: the answers of recent requests.
+fn format_5_state() -> MetaState {
+    let mut s = format_4_state();
+    for (id, name) in [(7u128, "v5-a"), (u128::MAX, "v5-b")] {
+        let (reply, _) = s.apply(
+            META,
+            MetaCommand::Request {
+                id,
+                command: Box::new(MetaCommand::AddVhost { name: name.into() }),
+            },
+        );
+        assert_eq!(reply, MetaReply::Ok);
+    }
+    s
+}
+
 /// Compare `state` with the golden snapshot `name` of format `version`, writing the
 /// file first when asked to and it is missing.
 fn check_golden(name: &str, version: u8, state: &MetaState) {
@@ -141,6 +157,11 @@ fn check_golden(name: &str, version: u8, state: &MetaState) {
 #[test]
 fn a_format_4_snapshot_still_loads() {
     check_golden("meta-v4.bin", 4, &format_4_state());
+}
+
+#[test]
+fn a_format_5_snapshot_loads() {
+    check_golden("meta-v5.bin", 5, &format_5_state());
 }
 
 fn golden(name: &str) -> PathBuf {

@@ -15,6 +15,7 @@ pub mod mirroring;
 mod password;
 mod placement;
 mod policy;
+mod requests;
 mod state;
 
 pub use crate::queue::ApplyMeta;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::access::{Limits, TopicPermission};
 use super::policy::{self, Policy, PolicySet};
+use super::requests::RecentRequests;
 use super::{check_password_hash, ExchangeKind, RouteResult};
 use crate::routing::RoutingTable;
 
@@ -110,6 +111,22 @@ pub struct MetaState {
     pub(super) vhost_limits: BTreeMap<String, Limits>,
     /// user -> their limits (format 4 and later).
     pub(super) user_limits: BTreeMap<String, Limits>,
+    /// The answers of the last requests, for retries (format 5 and later).
+    pub(super) requests: RecentRequests,
+}
+
+/// Snapshot format 4: [`MetaState`] before it kept the answers of recent requests.
+#[derive(Deserialize)]
+struct MetaStateV4 {
+    vhosts: BTreeMap<String, VHost>,
+    users: BTreeMap<String, User>,
+    permissions: BTreeMap<(String, String), Permissions>,
+    last_group_id: u64,
+    nodes: BTreeMap<u64, ClusterNode>,
+    policies: BTreeMap<(String, String), Policy>,
+    topic_permissions: BTreeMap<(String, String, String), TopicPermission>,
+    vhost_limits: BTreeMap<String, Limits>,
+    user_limits: BTreeMap<String, Limits>,
 }
 
 /// Snapshot format 3: [`MetaState`] before topic permissions and limits.
@@ -168,9 +185,9 @@ impl From<MetaStateV2> for MetaStateV3 {
     }
 }
 
-impl From<MetaStateV3> for MetaState {
+impl From<MetaStateV3> for MetaStateV4 {
     fn from(v3: MetaStateV3) -> Self {
-        MetaState {
+        MetaStateV4 {
             vhosts: v3.vhosts,
             users: v3.users,
             permissions: v3.permissions,
@@ -184,18 +201,35 @@ impl From<MetaStateV3> for MetaState {
     }
 }
 
+impl From<MetaStateV4> for MetaState {
+    fn from(v4: MetaStateV4) -> Self {
+        MetaState {
+            vhosts: v4.vhosts,
+            users: v4.users,
+            permissions: v4.permissions,
+            last_group_id: v4.last_group_id,
+            nodes: v4.nodes,
+            policies: v4.policies,
+            topic_permissions: v4.topic_permissions,
+            vhost_limits: v4.vhost_limits,
+            user_limits: v4.user_limits,
+            requests: RecentRequests::default(),
+        }
+    }
+}
+
 /// A snapshot that cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     #[error("empty metadata snapshot")]
     Empty,
-    #[error("metadata snapshot format version {0} is unknown (this build reads 1 to 4)")]
+    #[error("metadata snapshot format version {0} is unknown (this build reads 1 to 5)")]
     UnsupportedVersion(u8),
     #[error("undecodable metadata snapshot: {0}")]
     Decode(#[from] postcard::Error),
 }
 
-const SNAPSHOT_VERSION: u8 = 4;
+const SNAPSHOT_VERSION: u8 = 5;
 
 impl MetaState {
     pub fn to_snapshot(&self) -> Vec<u8> {
@@ -208,14 +242,18 @@ impl MetaState {
         match bytes.split_first() {
             None => Err(SnapshotError::Empty),
             Some((&SNAPSHOT_VERSION, rest)) => Ok(postcard::from_bytes(rest)?),
-            Some((3, rest)) => Ok(postcard::from_bytes::<MetaStateV3>(rest)?.into()),
+            Some((4, rest)) => Ok(postcard::from_bytes::<MetaStateV4>(rest)?.into()),
+            Some((3, rest)) => {
+                let v3: MetaStateV3 = postcard::from_bytes(rest)?;
+                Ok(MetaStateV4::from(v3).into())
+            }
             Some((2, rest)) => {
                 let v2: MetaStateV2 = postcard::from_bytes(rest)?;
-                Ok(MetaStateV3::from(v2).into())
+                Ok(MetaStateV4::from(MetaStateV3::from(v2)).into())
             }
             Some((1, rest)) => {
                 let v1: MetaStateV1 = postcard::from_bytes(rest)?;
-                Ok(MetaStateV3::from(MetaStateV2::from(v1)).into())
+                Ok(MetaStateV4::from(MetaStateV3::from(MetaStateV2::from(v1))).into())
             }
             Some((&v, _)) => Err(SnapshotError::UnsupportedVersion(v)),
         }
