@@ -120,6 +120,12 @@ pub enum QueueMsg {
     },
     /// A channel's shared credit was freed: try to dispatch again.
     Wake,
+    /// The publishing channel `enqueuer` closed: once every publish of it is stored,
+    /// the queue machine forgets its dedup entry (`ForgetEnqueuer`), so the table holds
+    /// live publishers only.
+    Forget {
+        enqueuer: EnqueuerId,
+    },
     /// This node no longer leads the queue: pass every pending publish, every consumer
     /// and from then on every request to `to` (the remote side of a link to the new
     /// leader), so this node's clients keep one path to the queue, in order.

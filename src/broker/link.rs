@@ -81,6 +81,11 @@ pub enum LinkUp {
     Status {
         id: u64,
     },
+    /// [`QueueMsg::Forget`](super::QueueMsg::Forget), sent once every publish of the
+    /// enqueuer was confirmed (see `remote_queue.rs`).
+    Forget {
+        enqueuer: EnqueuerId,
+    },
 }
 
 /// A message taken by `basic.get` over a link.

@@ -265,6 +265,7 @@ impl LeaderLink {
                 });
                 QueueMsg::Purge { reply }
             }
+            LinkUp::Forget { enqueuer } => QueueMsg::Forget { enqueuer },
             LinkUp::Status { id } => {
                 let (reply, rx) = oneshot::channel();
                 self.answer_later(rx, move |status| Answer::Status {

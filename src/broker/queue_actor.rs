@@ -17,7 +17,7 @@ use super::consumers::{ChannelCredit, Consumer, Registry};
 use super::events::{ConfirmTo, ConnEvent, Delivery, GetReply, QueueMsg, QueueStatus};
 use super::{BrokerEvent, ConsumerKey, QueueHandle};
 use crate::amqp::ReplyCode;
-use crate::queue::{ApplyMeta, MsgId, QueueCommand, QueueMachine, QueueReply};
+use crate::queue::{ApplyMeta, EnqueuerId, MsgId, QueueCommand, QueueMachine, QueueReply};
 use crate::raft::{GroupHandle, PipelineResult, Request, RequestBody, WriteError, WritePipeline};
 
 /// Most messages taken from the inbox before a batch is proposed.
@@ -90,6 +90,9 @@ pub(crate) struct QueueActor {
     /// Enqueues proposed (or about to be) without a consumer assigned: while there are
     /// any, later publishes are not assigned either, so deliveries keep publish order.
     unassigned: usize,
+    /// Closed publishers to forget once none of their enqueues is pending: a forget
+    /// proposed with (or before a retry of) its own enqueues would let them in twice.
+    forgets: Vec<EnqueuerId>,
 }
 
 impl QueueActor {
@@ -126,6 +129,7 @@ impl QueueActor {
             done_rx,
             relay: None,
             unassigned: 0,
+            forgets: Vec::new(),
         }
     }
 
@@ -283,6 +287,10 @@ impl QueueActor {
                 });
             }
             QueueMsg::Wake => {}
+            QueueMsg::Forget { enqueuer } => {
+                self.forgets.push(enqueuer);
+                self.forget_settled();
+            }
             QueueMsg::Shutdown { reply } => {
                 for c in self.consumers.drain() {
                     let _ = c.conn.send(ConnEvent::ConsumerCancelled {
@@ -397,6 +405,9 @@ impl QueueActor {
                         confirm,
                     });
                 }
+                (QueueCommand::ForgetEnqueuer { enqueuer }, _) => {
+                    to.send(QueueMsg::Forget { enqueuer });
+                }
                 (_, Cont::Get { reply, .. }) => {
                     let _ = reply.send(None);
                 }
@@ -405,6 +416,10 @@ impl QueueActor {
                 }
                 _ => {}
             }
+        }
+        // Forgets waiting for their publishes follow them to the new leader.
+        for enqueuer in std::mem::take(&mut self.forgets) {
+            to.send(QueueMsg::Forget { enqueuer });
         }
         let exclusive = self.consumers.exclusive_key();
         for c in self.consumers.drain() {
@@ -688,6 +703,31 @@ impl QueueActor {
         self.batch_done(replies);
     }
 
+    /// Propose `ForgetEnqueuer` for each closed publisher none of whose enqueues is
+    /// still gathered or in proposal (their answers came back: stored or refused).
+    fn forget_settled(&mut self) {
+        if self.forgets.is_empty() {
+            return;
+        }
+        let pending: std::collections::HashSet<EnqueuerId> = self
+            .cmds
+            .iter()
+            .chain(self.proposing.iter().flat_map(|(cmds, _)| cmds.iter()))
+            .filter_map(|cmd| match cmd {
+                QueueCommand::Enqueue { enqueuer, .. }
+                | QueueCommand::EnqueueAssigned { enqueuer, .. } => Some(*enqueuer),
+                _ => None,
+            })
+            .collect();
+        let (later, now): (Vec<_>, Vec<_>) = std::mem::take(&mut self.forgets)
+            .into_iter()
+            .partition(|e| pending.contains(e));
+        self.forgets = later;
+        for enqueuer in now {
+            self.push(QueueCommand::ForgetEnqueuer { enqueuer }, Cont::None);
+        }
+    }
+
     fn batch_done(&mut self, result: Result<Vec<QueueReply>, WriteError>) {
         let Some((cmds, conts)) = self.proposing.pop_front() else {
             return;
@@ -718,6 +758,7 @@ impl QueueActor {
                 }
             }
         }
+        self.forget_settled();
     }
 
     fn complete(&mut self, cont: Cont, reply: QueueReply) {

@@ -21,6 +21,7 @@ const SOON: Duration = Duration::from_secs(2);
 struct Harness {
     queue: QueueHandle,
     seq: u64,
+    machine: Arc<Mutex<QueueMachine>>,
 }
 
 impl Harness {
@@ -29,16 +30,21 @@ impl Harness {
         let (tx, inbox) = mpsc::unbounded_channel();
         let (broker, _broker_rx) = mpsc::unbounded_channel();
         let queue = QueueHandle::new("/".into(), "q".into(), tx);
+        let machine = Arc::new(Mutex::new(QueueMachine::default()));
         let actor = QueueActor::new(
             queue.clone(),
-            Arc::new(Mutex::new(QueueMachine::default())),
+            machine.clone(),
             Backend::Local { next_index: 0 },
             inbox,
             broker,
             false,
         );
         tokio::spawn(actor.run());
-        Harness { queue, seq: 0 }
+        Harness {
+            queue,
+            seq: 0,
+            machine,
+        }
     }
 
     fn publish(&mut self, body: &str) {
@@ -249,4 +255,37 @@ async fn publishes_pending_when_the_queue_is_deleted_are_answered() {
     }
     // Confirmed, as RabbitMQ confirms the publishes of a queue deleted under them.
     assert_eq!(answered, [(1, true), (2, true), (3, true), (4, true)]);
+}
+
+#[tokio::test]
+async fn a_closed_publisher_is_forgotten_once_its_publishes_are_stored() {
+    let mut h = Harness::start();
+    // Publishes and the forget arrive together: the forget waits for the publishes'
+    // batch (a forget applied with them would let a retry of that batch in twice).
+    for body in ["a", "b", "c"] {
+        h.publish(body);
+    }
+    h.queue.send(QueueMsg::Forget { enqueuer: 1 });
+    // Another publisher, still open, is remembered.
+    h.queue.send(QueueMsg::Publish {
+        enqueuer: 2,
+        seq: 9,
+        message: Message {
+            exchange: String::new(),
+            routing_key: "q".into(),
+            properties: Bytes::new(),
+            body: Bytes::from_static(b"d"),
+        },
+        confirm: None,
+    });
+    // A status in the same inbox drain answers before the batch is applied: ask twice.
+    h.ready().await;
+    assert_eq!(h.ready().await, 4, "every publish stored");
+    let machine = h.machine.lock().unwrap();
+    assert_eq!(
+        machine.last_seq(1),
+        None,
+        "the closed publisher is forgotten"
+    );
+    assert_eq!(machine.last_seq(2), Some(9));
 }

@@ -83,4 +83,10 @@ impl QueueHandle {
     pub fn same(&self, other: &QueueHandle) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
+
+    /// A key that is equal for two handles exactly when they are [`Self::same`] (while
+    /// both live).
+    pub fn key(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
 }

@@ -65,6 +65,7 @@ impl Broker {
                 up: Vec::new(),
                 retry: RETRY_MIN,
                 leader: None,
+                forgets: Vec::new(),
             };
             tokio::spawn(remote.run(inbox));
             handle
@@ -168,6 +169,9 @@ struct RemoteQueue {
     retry: Duration,
     /// The leadership of the queue's group, when this node is a member.
     leader: Option<watch::Receiver<Option<u64>>>,
+    /// Closed publishers whose forget waits for their publishes' confirms (a forget
+    /// ahead of a publish resent after a failover would let that publish in twice).
+    forgets: Vec<EnqueuerId>,
 }
 
 /// What one turn of the loop woke up for.
@@ -315,6 +319,10 @@ impl RemoteQueue {
             QueueMsg::Get { no_ack, reply } => self.request(RequestKind::Get { no_ack, reply }),
             QueueMsg::Purge { reply } => self.request(RequestKind::Purge(reply)),
             QueueMsg::Status { reply } => self.request(RequestKind::Status(reply)),
+            QueueMsg::Forget { enqueuer } => {
+                self.forgets.push(enqueuer);
+                self.send_forgets();
+            }
             QueueMsg::Wake | QueueMsg::Handover { .. } => {}
             QueueMsg::Shutdown { reply } => {
                 self.stop();
@@ -378,6 +386,25 @@ impl RemoteQueue {
         };
         for down in batch {
             self.down(down);
+        }
+        self.send_forgets();
+    }
+
+    /// Send the forget of each closed publisher none of whose publishes waits for a
+    /// confirm, while a link is up. One lost with its link leaves an entry in the dedup
+    /// table, never a duplicate.
+    fn send_forgets(&mut self) {
+        if self.forgets.is_empty() || !matches!(self.link, LinkState::Up { .. }) {
+            return;
+        }
+        let pending: std::collections::HashSet<EnqueuerId> =
+            self.publishes.values().map(|p| p.enqueuer).collect();
+        let (later, now): (Vec<_>, Vec<_>) = std::mem::take(&mut self.forgets)
+            .into_iter()
+            .partition(|e| pending.contains(e));
+        self.forgets = later;
+        for enqueuer in now {
+            self.send(LinkUp::Forget { enqueuer });
         }
     }
 
@@ -547,6 +574,7 @@ impl RemoteQueue {
         }
         // Whatever was gathered for this turn is already in the state above.
         self.up = up;
+        self.send_forgets();
     }
 
     /// The link broke: everything unanswered waits for the next one.

@@ -79,6 +79,12 @@ pub struct Channel {
     pub decided: Vec<(u64, bool)>,
     pub enqueuer: EnqueuerId,
     pub enqueue_seq: u64,
+    /// The queues this channel published to, by handle key (each holds its handle, so
+    /// a key is never reused meanwhile), told to forget its enqueuer when it closes.
+    pub published_to: HashMap<usize, QueueHandle>,
+    /// The key of the queue published to last: a publisher mostly publishes to one
+    /// queue, so most publishes need no lookup.
+    last_published: usize,
     pub tx: Option<(Vec<TxPublish>, Vec<TxAck>)>,
     /// `tx.commit` waiting for publishes up to this seq to be stored.
     pub commit_waiting: Option<u64>,
@@ -103,6 +109,8 @@ impl Channel {
             decided: Vec::new(),
             enqueuer,
             enqueue_seq: 0,
+            published_to: HashMap::new(),
+            last_published: 0,
             tx: None,
             commit_waiting: None,
             consumers: HashMap::new(),
@@ -130,6 +138,17 @@ impl Channel {
             Some(taken.into_values().collect())
         } else {
             self.unacked.remove(&tag).map(|u| vec![u])
+        }
+    }
+
+    /// Remember that this channel published to `queue`.
+    pub fn note_published(&mut self, queue: &QueueHandle) {
+        let key = queue.key();
+        if key != self.last_published {
+            self.last_published = key;
+            self.published_to
+                .entry(key)
+                .or_insert_with(|| queue.clone());
         }
     }
 

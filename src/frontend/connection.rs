@@ -468,6 +468,12 @@ impl Connection {
         }
         channel.assembly = None;
         channel.tx = None;
+        // Its publishes are all sent: the queues may forget it once they stored them.
+        for (_, queue) in channel.published_to.drain() {
+            queue.send(QueueMsg::Forget {
+                enqueuer: channel.enqueuer,
+            });
+        }
     }
 
     fn handle_event(&mut self, event: ConnEvent) {

@@ -264,6 +264,7 @@ impl Connection {
                 message: message.clone(),
                 confirm,
             });
+            channel.note_published(&queue);
             if !sent && tracked {
                 // The queue was deleted while routing: like RabbitMQ, the message is dropped
                 // for that queue and the publish still confirmed.
