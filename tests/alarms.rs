@@ -126,9 +126,23 @@ fn the_disk_alarm_blocks_publishers_until_space_comes_back() {
         // 40 MB of 64 MiB used: free space falls below the 32 MB limit.
         std::fs::write(&filler, vec![7u8; 40_000_000]).unwrap();
         eventually("the disk alarm", || {
-            alarms(&server) == serde_json::json!(["disk"])
+            alarms(&server)
+                == serde_json::json!([{"type": "resource_limit", "resource": "disk", "node": "warren@localhost"}])
         })
         .await;
+        let text = String::from_utf8(
+            warrenctl(
+                &server.data_dir.join("cluster_secret"),
+                server.cluster_port,
+                &["status"],
+            )
+            .stdout,
+        )
+        .unwrap();
+        assert!(
+            text.contains("Alarms\n\nFree disk space alarm on node warren@localhost\n"),
+            "{text}"
+        );
         eventually("the publisher blocked", || state(&server) == "blocked").await;
         let held = tokio::time::timeout(Duration::from_millis(1500), publish(&ch).await).await;
         assert!(

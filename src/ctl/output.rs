@@ -44,7 +44,11 @@ pub fn status(s: &NodeStatus, json: bool) -> String {
             // The RabbitMQ release whose behaviour WarrenMQ follows, for scripts that
             // read this key.
             "rabbitmq_version": RABBITMQ_VERSION,
-            "alarms": s.alarms,
+            "alarms": s.alarms.iter().map(|a| json!({
+                "type": "resource_limit",
+                "resource": a,
+                "node": s.node_name,
+            })).collect::<Vec<_>>(),
             "is_running": s.app_running,
             "data_directory": s.data_dir,
             "memory": { "total": { "rss": s.resident_memory_bytes } },
@@ -66,6 +70,18 @@ pub fn status(s: &NodeStatus, json: bool) -> String {
         "AMQP service running: {}",
         if s.app_running { "yes" } else { "no" }
     );
+    let _ = writeln!(out, "\nAlarms\n");
+    if s.alarms.is_empty() {
+        let _ = writeln!(out, "(none)");
+    }
+    for alarm in &s.alarms {
+        let what = if alarm == "disk" {
+            "Free disk space"
+        } else {
+            "Memory"
+        };
+        let _ = writeln!(out, "{what} alarm on node {}", s.node_name);
+    }
     let _ = writeln!(out, "\nData directory\n");
     let _ = writeln!(out, "Node data directory: {}", s.data_dir);
     let _ = writeln!(out, "\nMemory\n");
