@@ -18,6 +18,7 @@
 #   BENCH_EPMD_PORT      port of the epmd this script uses for RabbitMQ (default 4391)
 #   BENCH_START_TIMEOUT  seconds WarrenMQ may take to accept AMQP (default 30; RabbitMQ: 60)
 #   BENCH_SETTLE         seconds to wait after start before reading idle RSS (default 2)
+#   BENCH_WORKLOADS      which workloads (default "durable transient slow-transient")
 #   BENCH_USER           guest (default) or regex: log in as a user whose permissions are
 #                        regexes (see bench-lib.sh), created on both brokers
 
@@ -90,7 +91,7 @@ wait_port() {
 declare -A R=()
 declare -A BROKER_LABEL=([warrenmq]=WarrenMQ [rabbitmq]=RabbitMQ)
 
-WORKLOADS=(durable transient slow-transient)
+read -r -a WORKLOADS <<<"${BENCH_WORKLOADS:-durable transient slow-transient}"
 declare -A WORKLOAD_TITLE=(
     [durable]="1 durable, persistent, confirm 100, ack"
     [transient]="2 transient, no confirms, auto-ack"

@@ -53,10 +53,24 @@ fn open_db(dir: &Path) -> io::Result<sled::Db> {
     }
 }
 
+/// Make the directory entries of a (maybe just created) database durable: sled's files
+/// in `dir`, its `blobs` directory, and `dir` in its parent. sled syncs file contents
+/// (patched: see vendor/sled/README.WARRENMQ.md) but never a directory.
+fn sync_dirs(dir: &Path) -> io::Result<()> {
+    let sync = |d: &Path| std::fs::File::open(d)?.sync_all();
+    sync(&dir.join("blobs"))?;
+    sync(dir)?;
+    match dir.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => sync(parent),
+        _ => Ok(()),
+    }
+}
+
 impl Store {
     /// Open (or create) the database in `dir` and start its flusher thread.
     pub fn open(dir: impl AsRef<Path>) -> io::Result<Store> {
         let db = open_db(dir.as_ref())?;
+        sync_dirs(dir.as_ref())?;
         let raft = db.open_tree(RAFT_TREE)?;
         let groups = db.open_tree(GROUPS_TREE)?;
         let flusher = Flusher::start(

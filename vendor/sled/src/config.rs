@@ -677,6 +677,9 @@ impl Config {
         f.write_all(&*bytes)?;
         io_fail!(self, "write_config crc");
         f.write_all(&crc_arr)?;
+        // WarrenMQ: durable before the database is used (the published crate never
+        // syncs it; a database whose config is lost cannot be reopened).
+        f.sync_all()?;
         io_fail!(self, "write_config post");
         Ok(())
     }

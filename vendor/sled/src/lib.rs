@@ -83,6 +83,7 @@
 // WarrenMQ patch: lint levels dropped, warnings allowed (a path dependency is not
 // lint-capped as a registry one is).
 #![allow(warnings)]
+
 #![doc(
     html_logo_url = "https://raw.githubusercontent.com/spacejam/sled/master/art/tree_face_anti-transphobia.png"
 )]
@@ -456,3 +457,8 @@ mod compile_time_assertions {
 
     fn _assert_send_sync<S: Send + Sync>(_: &S) {}
 }
+
+// WarrenMQ: the io_uring path still ends buffer writes with sync_file_range, which is not
+// durable on power loss (see README.WARRENMQ.md).
+#[cfg(feature = "io_uring")]
+compile_error!("WarrenMQ's sled: the io_uring path is not durable; do not enable it");
