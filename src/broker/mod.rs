@@ -13,6 +13,7 @@ mod link;
 mod link_serve;
 mod meta_applier;
 mod operations;
+mod proposal;
 mod queue_actor;
 mod queue_applier;
 mod queue_handle;

@@ -15,6 +15,7 @@ use tracing::{debug, warn, Instrument};
 
 use super::consumers::{ChannelCredit, Consumer, Registry};
 use super::events::{ConfirmTo, ConnEvent, Delivery, GetReply, QueueMsg, QueueStatus};
+use super::proposal::{take_proposal, MAX_PROPOSAL_BYTES};
 use super::{BrokerEvent, ConsumerKey, QueueHandle};
 use crate::amqp::ReplyCode;
 use crate::queue::{ApplyMeta, EnqueuerId, MsgId, QueueCommand, QueueMachine, QueueReply};
@@ -521,8 +522,15 @@ impl QueueActor {
         if self.cmds.is_empty() || self.proposing.len() >= PIPELINE_DEPTH {
             return false;
         }
-        let cmds = std::mem::take(&mut self.cmds);
-        let conts = std::mem::take(&mut self.conts);
+        let (cmds, conts) = match self.backend {
+            // A replicated batch is one log entry: capped by bytes (see
+            // `take_proposal`), the rest waits for the next round.
+            Backend::Raft(..) => take_proposal(&mut self.cmds, &mut self.conts, MAX_PROPOSAL_BYTES),
+            Backend::Local { .. } => (
+                std::mem::take(&mut self.cmds),
+                std::mem::take(&mut self.conts),
+            ),
+        };
         let time_ms = now_ms();
         match &mut self.backend {
             Backend::Local { next_index } => {

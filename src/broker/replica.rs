@@ -125,6 +125,10 @@ struct Local {
     events: mpsc::UnboundedSender<BrokerEvent>,
 }
 
+/// First and longest pause before a failed take-over is tried again.
+const TAKE_OVER_RETRY: std::time::Duration = std::time::Duration::from_millis(20);
+const MAX_TAKE_OVER_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Run the queue's actor here while this node leads its group; ends when the group stops.
 async fn follow_leadership(
     local: Local,
@@ -136,8 +140,10 @@ async fn follow_leadership(
 ) {
     let mut leader = group.leader_watch();
     let mut actor: Option<QueueHandle> = None;
+    let mut backoff = TAKE_OVER_RETRY;
     loop {
         let leads = *leader.borrow_and_update() == Some(local.node_id);
+        let mut retry = false;
         if leads && actor.is_none() {
             match catch_up(&group).await {
                 Ok(()) if group.is_leader() => {
@@ -154,7 +160,14 @@ async fn follow_leadership(
                     actor = Some(handle);
                 }
                 Ok(()) => {}
-                Err(e) => warn!(vhost, name, error = %e, "could not take over the queue"),
+                // Right after an election a write can fail although this node leads
+                // (openraft answers "no leader" until its first entry commits): try
+                // again while it still leads, or the queue would go unserved until the
+                // next leadership change.
+                Err(e) => {
+                    warn!(vhost, name, error = %e, "could not take over the queue yet; retrying");
+                    retry = true;
+                }
             }
         } else if !leads {
             if let Some(handle) = actor.take() {
@@ -168,6 +181,15 @@ async fn follow_leadership(
                 info!(vhost, name, "no longer leading the queue here");
             }
         }
+        if retry {
+            tokio::select! {
+                changed = leader.changed() => if changed.is_err() { break },
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(MAX_TAKE_OVER_RETRY);
+            continue;
+        }
+        backoff = TAKE_OVER_RETRY;
         if leader.changed().await.is_err() {
             break;
         }

@@ -69,13 +69,20 @@ impl Default for TransportSettings {
     }
 }
 
+/// The slowest rate at which a peer is expected to receive and persist an RPC's payload
+/// (loopback or LAN, a follower writing and syncing it to disk).
+pub const SLOWEST_BYTES_PER_SEC: f64 = 16.0 * 1024.0 * 1024.0;
+
 impl TransportSettings {
-    /// The deadline of one RPC of `kind`.
-    pub fn timeout_for(&self, kind: RpcKind) -> Duration {
-        match kind {
+    /// The deadline of one RPC of `kind` carrying `payload_bytes`: the base deadline,
+    /// plus the time to move and persist that payload at [`SLOWEST_BYTES_PER_SEC`], so a
+    /// big request is given the time it needs instead of timing out on every retry.
+    pub fn timeout_for(&self, kind: RpcKind, payload_bytes: usize) -> Duration {
+        let base = match kind {
             RpcKind::FullSnapshot => self.snapshot_timeout,
             _ => self.rpc_timeout,
-        }
+        };
+        base + Duration::from_secs_f64(payload_bytes as f64 / SLOWEST_BYTES_PER_SEC)
     }
 }
 

@@ -48,7 +48,7 @@ impl GroupTransport for GrpcTransport {
     ) -> TransportFuture {
         // Queued now, not when the future is first polled: calls to one peer leave in the
         // order they were made (pipelined appends rely on it).
-        let timeout = self.peers.settings().timeout_for(kind);
+        let timeout = self.peers.settings().timeout_for(kind, payload.len());
         let (reply, answer) = oneshot::channel();
         let queued = match self.peers.get(target) {
             None => Err(TransportError(format!(

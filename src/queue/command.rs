@@ -62,3 +62,63 @@ pub enum QueueEffect {
     /// These messages left the queue (settled, discarded or purged).
     Removed { msg_ids: Vec<MsgId> },
 }
+
+impl QueueCommand {
+    /// About how many bytes the command takes encoded: its message's body, properties,
+    /// exchange and routing key, or its id lists, plus a little framing. Proposals are
+    /// capped by this sum (`broker::queue_actor`).
+    pub fn weight(&self) -> usize {
+        const FRAMING: usize = 16;
+        match self {
+            QueueCommand::Enqueue { message, .. }
+            | QueueCommand::EnqueueAssigned { message, .. } => {
+                FRAMING
+                    + message.body.len()
+                    + message.properties.len()
+                    + message.exchange.len()
+                    + message.routing_key.len()
+            }
+            QueueCommand::MarkDelivered { msg_ids }
+            | QueueCommand::Settle { msg_ids }
+            | QueueCommand::Discard { msg_ids } => FRAMING + 8 * msg_ids.len(),
+            QueueCommand::ForgetEnqueuer { .. } => FRAMING,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn weight_bounds_the_encoded_size() {
+        let message = Message {
+            exchange: "ex".into(),
+            routing_key: "rk".repeat(10),
+            properties: Bytes::from(vec![1u8; 30]),
+            body: Bytes::from(vec![7u8; 100_000]),
+        };
+        let commands = [
+            QueueCommand::Enqueue {
+                enqueuer: EnqueuerId::default(),
+                seq: u64::MAX,
+                message: message.clone(),
+            },
+            QueueCommand::Settle {
+                msg_ids: (0..1000).collect(),
+            },
+            QueueCommand::ForgetEnqueuer {
+                enqueuer: EnqueuerId::default(),
+            },
+        ];
+        for cmd in commands {
+            let encoded = postcard::to_allocvec(&cmd).unwrap().len();
+            assert!(
+                encoded <= cmd.weight() + 32 && cmd.weight() <= encoded + 8 * 1000,
+                "{cmd:?}: encoded {encoded} B, weight {}",
+                cmd.weight()
+            );
+        }
+    }
+}

@@ -30,6 +30,7 @@
 //! Membership changes and leadership queries are on [`GroupHandle`] (`membership.rs`).
 
 mod alive;
+mod append_split;
 mod applier;
 mod error;
 mod forward;

@@ -23,6 +23,7 @@ use openraft::{BasicNode, OptionalSend, RaftNetworkV2};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::append_split;
 use super::types::{decode, encode, GroupId, NodeId, Snapshot, SnapshotData, TypeConfig, Vote};
 
 /// Which Raft RPC a transport call carries.
@@ -144,6 +145,37 @@ impl GroupNetwork {
     }
 }
 
+impl GroupNetwork {
+    /// Queue `req` now, cut into parts capped by bytes (`append_split.rs`), all queued in
+    /// order; the future folds their answers into one.
+    fn start_append(
+        &self,
+        req: AppendEntriesRequest<TypeConfig>,
+    ) -> impl Future<Output = Result<AppendEntriesResponse<TypeConfig>, Unreachable<TypeConfig>>>
+           + Send
+           + 'static {
+        let calls: Vec<_> = append_split::split(req, append_split::MAX_APPEND_BYTES)
+            .into_iter()
+            .map(|part| {
+                let last = part.entries.last().map(|e| e.log_id()).or(part.prev_log_id);
+                (last, self.start_call(RpcKind::AppendEntries, &part))
+            })
+            .collect();
+        async move {
+            let mut answers = Vec::with_capacity(calls.len());
+            for (last, call) in calls {
+                let answer = call.await;
+                let stop = !matches!(answer, Ok(AppendEntriesResponse::Success));
+                answers.push((last, answer));
+                if stop {
+                    break;
+                }
+            }
+            append_split::fold_answers(answers)
+        }
+    }
+}
+
 impl RaftNetworkV2<TypeConfig> for GroupNetwork {
     type SnapshotData = SnapshotData;
 
@@ -152,7 +184,7 @@ impl RaftNetworkV2<TypeConfig> for GroupNetwork {
         rpc: AppendEntriesRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        Ok(self.call(RpcKind::AppendEntries, &rpc).await?)
+        Ok(self.start_append(rpc).await?)
     }
 
     /// Pipelined: up to [`APPEND_PIPELINE`] requests travel before the first answer is
@@ -178,10 +210,7 @@ impl RaftNetworkV2<TypeConfig> for GroupNetwork {
             .map(move |req| {
                 let prev = req.prev_log_id;
                 let last = req.entries.last().map(|e| e.log_id()).or(prev);
-                let answer = net.start_call::<_, AppendEntriesResponse<TypeConfig>>(
-                    RpcKind::AppendEntries,
-                    &req,
-                );
+                let answer = net.start_append(req);
                 async move {
                     let resp = answer.await?;
                     let complete = !matches!(resp, AppendEntriesResponse::PartialSuccess(_));

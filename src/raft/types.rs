@@ -39,6 +39,15 @@ pub enum RequestBody {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Response(pub Bytes);
 
+impl Request {
+    /// Length of the encoded command.
+    pub fn body_len(&self) -> usize {
+        match &self.body {
+            RequestBody::Meta(b) | RequestBody::Queue(b) => b.len(),
+        }
+    }
+}
+
 impl fmt::Display for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (kind, len) = match &self.body {
