@@ -142,11 +142,12 @@ impl Publisher {
 }
 
 /// Every message in `queue` on the node at `uri` (auto-ack), once it serves the queue
-/// again after the restart; stops when no message came for 3 s.
+/// again after the restart: until none came for 10 s, or for 1 s once as many came as it
+/// reported ready.
 fn drain(uri: &str, queue: &str) -> BTreeSet<u64> {
     common::run_value(Duration::from_secs(180), "drain the queue", async {
         let deadline = Instant::now() + Duration::from_secs(60);
-        let (conn, ch) = loop {
+        let (conn, ch, ready) = loop {
             let attempt = async {
                 let conn = Connection::connect(uri, ConnectionProperties::default()).await?;
                 let ch = conn.create_channel().await?;
@@ -155,9 +156,10 @@ fn drain(uri: &str, queue: &str) -> BTreeSet<u64> {
                     durable: true,
                     ..Default::default()
                 };
-                ch.queue_declare(queue.into(), passive, FieldTable::default())
+                let declared = ch
+                    .queue_declare(queue.into(), passive, FieldTable::default())
                     .await?;
-                Ok::<_, lapin::Error>((conn, ch))
+                Ok::<_, lapin::Error>((conn, ch, declared.message_count()))
             };
             match attempt.await {
                 Ok(ok) => break ok,
@@ -183,9 +185,18 @@ fn drain(uri: &str, queue: &str) -> BTreeSet<u64> {
             .await
             .expect("consume");
         let mut found = BTreeSet::new();
-        while let Ok(Some(delivery)) =
-            tokio::time::timeout(Duration::from_secs(3), deliveries.next()).await
-        {
+        loop {
+            // Past the count it reported, only a short wait for stragglers.
+            let idle = if found.len() < ready as usize {
+                10_000
+            } else {
+                1_000
+            };
+            let Ok(Some(delivery)) =
+                tokio::time::timeout(Duration::from_millis(idle), deliveries.next()).await
+            else {
+                break;
+            };
             let delivery = delivery.expect("delivery");
             let text = std::str::from_utf8(&delivery.data).unwrap();
             found.insert(text[..20].parse::<u64>().unwrap());
