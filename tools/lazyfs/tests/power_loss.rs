@@ -209,3 +209,60 @@ fn the_sync_command_writes_every_file_back() {
     assert_eq!(std::fs::read(fx.backing("a")).unwrap(), b"one");
     assert_eq!(std::fs::read(fx.backing("b")).unwrap(), b"two");
 }
+
+/// Write `data` at the start of `file` through a shared mapping, then `msync` it or not.
+fn write_mapped(file: &File, data: &[u8], msync: bool) {
+    let len = 4096;
+    // SAFETY: a fresh shared mapping of a 4096-byte file, written within its bounds and
+    // unmapped before returning.
+    unsafe {
+        let map = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        );
+        assert_ne!(
+            map,
+            libc::MAP_FAILED,
+            "mmap: {}",
+            std::io::Error::last_os_error()
+        );
+        std::ptr::copy_nonoverlapping(data.as_ptr(), map.cast::<u8>(), data.len());
+        if msync {
+            assert_eq!(libc::msync(map, len, libc::MS_SYNC), 0);
+        }
+        assert_eq!(libc::munmap(map, len), 0);
+    }
+}
+
+#[test]
+fn mapped_writes_persist_only_with_msync() {
+    let Some(mut fx) = Fixture::start("mapped_writes_persist_only_with_msync") else {
+        return;
+    };
+    for name in ["synced", "unsynced"] {
+        let f = create(&fx.mounted(name));
+        f.set_len(4096).unwrap();
+        f.sync_all().unwrap();
+    }
+    write_mapped(&create(&fx.mounted("synced")), b"mapped", true);
+    write_mapped(&create(&fx.mounted("unsynced")), b"mapped", false);
+    // munmap and close wrote the dirty page to the file system, which keeps it unsynced.
+    assert_eq!(
+        &std::fs::read(fx.mounted("unsynced")).unwrap()[..6],
+        b"mapped"
+    );
+    fx.power_loss();
+    assert_eq!(
+        &std::fs::read(fx.backing("synced")).unwrap()[..6],
+        b"mapped"
+    );
+    assert_eq!(
+        std::fs::read(fx.backing("unsynced")).unwrap(),
+        vec![0u8; 4096],
+        "a mapped write without msync is lost"
+    );
+}
