@@ -5,7 +5,9 @@
 # clients (scripts/tutorials/java.sh, go.sh) Debian's default-jdk-headless,
 # librabbitmq-client-java (amqp-client.jar, with slf4j), golang-go and
 # golang-github-rabbitmq-amqp091-go-dev (under /usr/share/gocode, built in GOPATH mode, so
-# neither needs Maven or Go module downloads). Idempotent: installs only what is missing.
+# neither needs Maven or Go module downloads), and fuse3 (fusermount3, for the warren-lazyfs
+# power-loss tests; as root they mount directly, fusermount3 is the fallback and the
+# unmount helper). Idempotent: installs only what is missing.
 set -euo pipefail
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 APT_UPDATED=""
@@ -24,7 +26,7 @@ if ! command -v amqp-publish >/dev/null 2>&1 && command -v apt-get >/dev/null 2>
 fi
 if command -v apt-get >/dev/null 2>&1; then
   MISSING=()
-  for pkg in default-jdk-headless librabbitmq-client-java golang-go golang-github-rabbitmq-amqp091-go-dev; do
+  for pkg in default-jdk-headless librabbitmq-client-java golang-go golang-github-rabbitmq-amqp091-go-dev fuse3; do
     deb_installed "$pkg" || MISSING+=("$pkg")
   done
   [ ${#MISSING[@]} -eq 0 ] || apt_install "${MISSING[@]}"

@@ -16,6 +16,8 @@ pub struct Member {
     pub amqp: u16,
     pub cluster: u16,
     pub server: Option<Server>,
+    /// Where the member's log goes when not in its data dir.
+    pub log_dir: Option<PathBuf>,
 }
 
 pub struct Cluster {
@@ -33,24 +35,43 @@ impl Cluster {
     /// `n` standalone nodes (`warren@c1` ...) sharing a cluster secret (not joined yet).
     pub fn start_n(n: usize) -> Cluster {
         let tmp = tempfile::tempdir().unwrap();
+        let dirs = (1..=n)
+            .map(|i| tmp.path().join(format!("node{i}")))
+            .collect();
+        Cluster::start_in(tmp, dirs, None)
+    }
+
+    /// Standalone nodes (not joined yet) on the given data dirs, one a node, with their
+    /// logs in `log_dir` if given; the secret lives in `tmp`, which the cluster keeps.
+    pub fn start_in(tmp: tempfile::TempDir, dirs: Vec<PathBuf>, log_dir: Option<&Path>) -> Cluster {
         let secret = tmp.path().join("cluster_secret");
         let mut cluster = Cluster {
             secret,
             members: Vec::new(),
             _tmp: tmp,
         };
-        for i in 1..=n {
-            let dir = cluster._tmp.path().join(format!("node{i}"));
+        for (i, dir) in dirs.into_iter().enumerate() {
             cluster.members.push(Member {
-                name: format!("warren@c{i}"),
+                name: format!("warren@c{}", i + 1),
                 dir,
                 amqp: free_port(),
                 cluster: free_port(),
                 server: None,
+                log_dir: log_dir.map(Path::to_path_buf),
             });
-            cluster.boot(i - 1);
+            cluster.boot(i);
         }
         cluster
+    }
+
+    /// Join members 2.. to member 1 and wait until member 1 reports them all running.
+    pub fn join_all(&self) {
+        for i in 1..self.members.len() {
+            self.join(i, 0);
+        }
+        let names: Vec<String> = self.members.iter().map(|m| m.name.clone()).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        self.wait_running(0, &names);
     }
 
     /// Three nodes joined into one cluster, all running.
@@ -61,12 +82,7 @@ impl Cluster {
     /// `n` nodes joined into one cluster, all running.
     pub fn joined_n(n: usize) -> Cluster {
         let c = Cluster::start_n(n);
-        for i in 1..n {
-            c.join(i, 0);
-        }
-        let names: Vec<String> = c.members.iter().map(|m| m.name.clone()).collect();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        c.wait_running(0, &names);
+        c.join_all();
         c
     }
 
@@ -85,7 +101,10 @@ impl Cluster {
         let secret = self.secret.display().to_string();
         let m = &mut self.members[i];
         let args = ["--node-name", &m.name, "--secret-file", &secret];
-        m.server = Some(Server::start_on_ports(&m.dir, m.amqp, m.cluster, &args));
+        let log_dir = m.log_dir.clone().unwrap_or_else(|| m.dir.clone());
+        m.server = Some(Server::start_on_ports_logged(
+            &m.dir, &log_dir, m.amqp, m.cluster, &args,
+        ));
     }
 
     pub fn kill(&mut self, i: usize) {

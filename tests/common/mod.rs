@@ -46,6 +46,8 @@ pub struct Server {
     #[allow(dead_code)] // Used by some test crates only.
     pub cluster_port: u16,
     pub data_dir: PathBuf,
+    /// Where its log is written: the data dir unless a test put it elsewhere.
+    pub log_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -84,6 +86,18 @@ impl Server {
         Server::spawn_on(data_dir, port, cluster_port, extra)
     }
 
+    /// [`Server::start_on_ports`] with the log in `log_dir` instead of the data dir (the
+    /// power-loss tests keep it off the simulated disk).
+    pub fn start_on_ports_logged(
+        data_dir: &Path,
+        log_dir: &Path,
+        port: u16,
+        cluster_port: u16,
+        extra: &[&str],
+    ) -> Server {
+        Server::spawn_logged(data_dir, log_dir, port, cluster_port, extra, &[])
+    }
+
     fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Server {
         Server::spawn_on(data_dir, port, free_port(), extra)
     }
@@ -99,11 +113,23 @@ impl Server {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Server {
+        Server::spawn_logged(data_dir, data_dir, port, cluster_port, extra, env)
+    }
+
+    fn spawn_logged(
+        data_dir: &Path,
+        log_dir: &Path,
+        port: u16,
+        cluster_port: u16,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         std::fs::create_dir_all(data_dir).unwrap();
+        std::fs::create_dir_all(log_dir).unwrap();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(data_dir.join(format!("server-{port}.log")))
+            .open(log_dir.join(format!("server-{port}.log")))
             .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_warrenmq-server"))
             .arg("--data-dir")
@@ -123,6 +149,7 @@ impl Server {
             port,
             cluster_port,
             data_dir: data_dir.to_path_buf(),
+            log_dir: log_dir.to_path_buf(),
             _tmp: None,
         };
         server.wait_ready(Duration::from_secs(20));
@@ -160,7 +187,7 @@ impl Server {
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.data_dir.join(format!("server-{}.log", self.port)))
+        std::fs::read_to_string(self.log_dir.join(format!("server-{}.log", self.port)))
             .unwrap_or_default()
     }
 
