@@ -121,7 +121,10 @@ async fn objects_exist(api: &Api, p: &BindingPath<'_>) -> Result<bool, Reply> {
 
 pub(super) async fn binding(api: &Api, req: &Request, p: BindingPath<'_>) -> Answer {
     vhost_in_path(api, req, p.vhost).await?;
-    if !objects_exist(api, &p).await? {
+    // Listing the bindings between objects that do not exist is an empty list, as
+    // RabbitMQ answers; creating one or reading one by its key needs both.
+    let listing = p.props.is_none() && req.method == Method::GET;
+    if !listing && !objects_exist(api, &p).await? {
         return Err(Reply::not_found());
     }
     let found = between(api, p.vhost, p.source, p.destination, p.kind).await?;
@@ -141,7 +144,8 @@ pub(super) async fn binding(api: &Api, req: &Request, p: BindingPath<'_>) -> Ans
             api.run("bind", p.vhost, vec![spec.to_string()], amqp_refusal)
                 .await?;
             let key = properties_key(routing_key, &arguments);
-            let location = format!("{}/{key}", quote(p.destination));
+            // The key quoted once more, as RabbitMQ's Location header has it.
+            let location = format!("{}/{}", quote(p.destination), quote(&key));
             Ok(Reply::status(201).with_header("location", location))
         }
         (Some(props), method) => {

@@ -107,7 +107,10 @@ pub(super) async fn publish(api: &Api, req: &Request, vhost: &str, name: &str) -
         return Err(Reply::bad_request(format!("[{}]", missing.join(","))));
     }
     if find(api, vhost, name).await?.is_none() {
-        return Err(Reply::not_found());
+        // RabbitMQ 3.10.8's answer, the channel error's text with its code.
+        return Err(Reply::bad_request(format!(
+            "404 NOT_FOUND - no exchange '{name}' in vhost '{vhost}'"
+        )));
     }
     let routed = api
         .run(

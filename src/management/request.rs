@@ -34,8 +34,7 @@ impl Request {
         }
         match serde_json::from_slice::<Value>(&self.body) {
             Ok(Value::Object(o)) => Ok(o),
-            Ok(_) => Err(Reply::bad_request("not_json_object")),
-            Err(_) => Err(Reply::bad_request("not_json")),
+            _ => Err(Reply::bad_request("not_json")),
         }
     }
 
