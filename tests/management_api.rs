@@ -670,3 +670,87 @@ fn bad_requests_are_answered_and_never_take_the_node_down() {
         common::amqp::open(&server).await;
     });
 }
+
+#[test]
+fn connections_channels_and_consumers_are_listed_in_rabbitmq_s_shape() {
+    let server = Server::start();
+    let api = Http::ready(server.http_port);
+    assert_eq!(api.get("/api/connections").json(), json!([]));
+    let r = api.put(
+        "/api/users/watcher",
+        r#"{"password":"pw","tags":"management"}"#,
+    );
+    assert_eq!(r.status, 201);
+    let uri = server.uri();
+    let http_port = server.http_port;
+    run(
+        Duration::from_secs(30),
+        "a consumer while the API looks",
+        async move {
+            let conn = Connection::connect(&uri, ConnectionProperties::default())
+                .await
+                .unwrap();
+            let ch = conn.create_channel().await.unwrap();
+            ch.queue_declare(
+                "watched".into(),
+                QueueDeclareOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+            ch.basic_qos(7, BasicQosOptions::default()).await.unwrap();
+            let _consumer = ch
+                .basic_consume(
+                    "watched".into(),
+                    "ctag-1".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .unwrap();
+            let looked = tokio::task::spawn_blocking(move || {
+                let api = Http::new(http_port);
+                let conns = wait_for(&api, "/api/connections", "a connection", |v| {
+                    v.as_array().is_some_and(|a| a.len() == 1)
+                });
+                let channels = wait_for(&api, "/api/channels", "a channel", |v| {
+                    v.as_array().is_some_and(|a| a.len() == 1)
+                });
+                let consumers = wait_for(&api, "/api/consumers", "a consumer", |v| {
+                    v.as_array().is_some_and(|a| a.len() == 1)
+                });
+                let watcher = Http::as_user(http_port, "watcher", "pw");
+                (
+                    conns,
+                    channels,
+                    consumers,
+                    watcher.get("/api/connections").json(),
+                )
+            })
+            .await
+            .unwrap();
+            let (conns, channels, consumers, not_theirs) = looked;
+            let c = &conns[0];
+            assert_eq!(c["user"], "guest");
+            assert_eq!(c["vhost"], "/");
+            assert_eq!(c["protocol"], "AMQP 0-9-1");
+            assert_eq!(c["peer_host"], "127.0.0.1");
+            assert_eq!(c["state"], "running");
+            assert_eq!(c["client_properties"]["product"], "lapin");
+            let ch = &channels[0];
+            assert_eq!(ch["prefetch_count"], 7);
+            assert_eq!(ch["consumer_count"], 1);
+            assert_eq!(ch["connection_details"]["name"], c["name"]);
+            let consumer = &consumers[0];
+            assert_eq!(consumer["consumer_tag"], "ctag-1");
+            assert_eq!(consumer["queue"], json!({"name": "watched", "vhost": "/"}));
+            assert_eq!(consumer["channel_details"]["name"], ch["name"]);
+            // A management user sees only its own connections.
+            assert_eq!(not_theirs, json!([]));
+            conn.close(200, "bye".into()).await.unwrap();
+        },
+    );
+    wait_for(&api, "/api/connections", "no connection", |v| {
+        v == &json!([])
+    });
+}

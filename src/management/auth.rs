@@ -105,6 +105,22 @@ pub(super) fn basic_credentials(header: &str) -> Option<(String, String)> {
     Some((user.to_owned(), password.to_owned()))
 }
 
+/// A loopback-only user (RabbitMQ's `loopback_users`, `guest` by default) from another
+/// address is refused with RabbitMQ's 401.
+pub(super) fn loopback_check(loopback_only: bool, peer: IpAddr) -> Result<(), Reply> {
+    // An IPv4 peer on a dual-stack socket arrives as ::ffff:127.0.0.1.
+    let loopback = match peer {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
+        IpAddr::V4(v4) => v4.is_loopback(),
+    };
+    match loopback_only && !loopback {
+        true => Err(Reply::not_authorised("User can only log in via localhost")),
+        false => Ok(()),
+    }
+}
+
 /// The request's user, or RabbitMQ's 401: no credentials (an empty body and the realm),
 /// wrong ones ("Login failed"), a loopback-only user from elsewhere, a user without a
 /// management tag.
@@ -119,9 +135,7 @@ pub(super) async fn authenticate(
     if !api.password_ok(&name, &password).await? {
         return Err(Reply::not_authenticated(Some("Login failed")));
     }
-    if api.loopback_only(&name) && !peer.is_loopback() {
-        return Err(Reply::not_authorised("User can only log in via localhost"));
-    }
+    loopback_check(api.loopback_only(&name), peer)?;
     let user = api.user(&name).await?;
     if !user.is_management() {
         return Err(Reply::not_authorised("Not management user"));
@@ -185,6 +199,21 @@ mod tests {
             "User not authorised to access object"
         );
         assert!(check(&admin, Need::Policies(Some("x")), true).is_ok());
+    }
+
+    #[test]
+    fn loopback_users_only_from_loopback() {
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        let remote: IpAddr = "10.1.2.3".parse().unwrap();
+        assert!(loopback_check(true, local).is_ok());
+        assert!(loopback_check(true, mapped).is_ok());
+        assert!(loopback_check(true, "::1".parse().unwrap()).is_ok());
+        assert_eq!(
+            refusal(loopback_check(true, remote)),
+            "User can only log in via localhost"
+        );
+        assert!(loopback_check(false, remote).is_ok());
     }
 
     #[test]

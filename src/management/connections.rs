@@ -60,8 +60,32 @@ fn table(triples: &[Value]) -> Value {
     Value::Object(o)
 }
 
+/// The node in a WarrenMQ pid (`<NODE.CREATION.CONNECTION.CHANNEL>`).
+fn node_of(pid: &Value) -> Value {
+    let text = pid.as_str().unwrap_or("");
+    let inner = text.trim_start_matches('<').trim_end_matches('>');
+    match inner.rsplitn(4, '.').nth(3) {
+        Some(node) => json!(node),
+        None => Value::Null,
+    }
+}
+
 fn reshape_connection(mut row: Value) -> Value {
     if let Some(o) = row.as_object_mut() {
+        let pid = o.remove("pid").unwrap_or(Value::Null);
+        o.insert("node".into(), node_of(&pid));
+        // No TLS listener: RabbitMQ shows these as null for plain TCP.
+        for key in [
+            "ssl_protocol",
+            "ssl_key_exchange",
+            "ssl_cipher",
+            "ssl_hash",
+            "peer_cert_subject",
+            "peer_cert_issuer",
+            "peer_cert_validity",
+        ] {
+            o.insert(key.into(), Value::Null);
+        }
         for key in ["host", "peer_host"] {
             if let Some(v) = o.get(key) {
                 let text = address(v);
@@ -78,8 +102,45 @@ fn reshape_connection(mut row: Value) -> Value {
     row
 }
 
-fn reshape_consumer(mut row: Value, vhost: &str) -> Value {
+/// A channel row with its connection's details instead of pids.
+fn reshape_channel(mut row: Value, connections: &[Value]) -> Value {
     if let Some(o) = row.as_object_mut() {
+        let pid = o.remove("pid").unwrap_or(Value::Null);
+        let conn = o.remove("connection").unwrap_or(Value::Null);
+        o.insert("node".into(), node_of(&pid));
+        o.insert("state".into(), json!("running"));
+        if let Some(c) = connections.iter().find(|c| c["pid"] == conn) {
+            o.insert(
+                "connection_details".into(),
+                json!({"name": c["name"], "peer_host": address(&c["peer_host"]),
+                       "peer_port": c["peer_port"]}),
+            );
+        }
+    }
+    row
+}
+
+fn reshape_consumer(
+    mut row: Value,
+    vhost: &str,
+    channels: &[Value],
+    connections: &[Value],
+) -> Value {
+    if let Some(o) = row.as_object_mut() {
+        let channel_pid = o.remove("channel_pid").unwrap_or(Value::Null);
+        if let Some(ch) = channels.iter().find(|c| c["pid"] == channel_pid) {
+            let conn = connections.iter().find(|c| c["pid"] == ch["connection"]);
+            let (peer_host, peer_port) = conn
+                .map(|c| (address(&c["peer_host"]), c["peer_port"].clone()))
+                .unwrap_or_default();
+            o.insert(
+                "channel_details".into(),
+                json!({"name": ch["name"], "number": ch["number"], "user": ch["user"],
+                       "node": node_of(&channel_pid),
+                       "connection_name": conn.map(|c| c["name"].clone()),
+                       "peer_host": peer_host, "peer_port": peer_port}),
+            );
+        }
         let queue = o.remove("queue_name").unwrap_or(Value::Null);
         o.insert("queue".into(), json!({"name": queue, "vhost": vhost}));
         if let Some(Value::Array(triples)) = o.get("arguments") {
@@ -96,16 +157,18 @@ pub(super) async fn list(api: &Api, req: &Request, what: &str, vhost: Option<&st
     if let Some(v) = vhost {
         vhost_in_path(api, req, v).await?;
     }
-    let command = format!("list_{what}");
-    let rows: Vec<Value> = api
-        .rows(&command, "/", Vec::new())
-        .await?
+    let connections = api.rows("list_connections", "/", Vec::new()).await?;
+    let rows = match what {
+        "connections" => connections.clone(),
+        _ => api.rows("list_channels", "/", Vec::new()).await?,
+    };
+    let rows: Vec<Value> = rows
         .into_iter()
         .filter(|r| vhost.is_none_or(|v| r["vhost"] == v))
         .filter(|r| req.user.is_monitor() || r["user"] == req.user.name.as_str())
         .map(|r| match what {
             "connections" => reshape_connection(r),
-            _ => r,
+            _ => reshape_channel(r, &connections),
         })
         .collect();
     req.list(rows, &["vhost", "name"])
@@ -115,13 +178,15 @@ pub(super) async fn consumers(api: &Api, req: &Request, vhost: Option<&str>) -> 
     if let Some(v) = vhost {
         vhost_in_path(api, req, v).await?;
     }
+    let connections = api.rows("list_connections", "/", Vec::new()).await?;
+    let channels = api.rows("list_channels", "/", Vec::new()).await?;
     let mut rows = Vec::new();
     for v in api.visible_vhosts(&req.user, vhost).await? {
         rows.extend(
             api.rows("list_consumers", &v, Vec::new())
                 .await?
                 .into_iter()
-                .map(|r| reshape_consumer(r, &v)),
+                .map(|r| reshape_consumer(r, &v, &channels, &connections)),
         );
     }
     req.list(rows, &[])
@@ -130,6 +195,16 @@ pub(super) async fn consumers(api: &Api, req: &Request, vhost: Option<&str>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_node_is_read_from_a_pid() {
+        assert_eq!(node_of(&json!("<warren@t1.17.1.0>")), json!("warren@t1"));
+        assert_eq!(
+            node_of(&json!("<warren@host.example.com.17.1.2>")),
+            json!("warren@host.example.com")
+        );
+        assert_eq!(node_of(&json!("nonsense")), Value::Null);
+    }
 
     #[test]
     fn rabbitmqctl_rows_become_http_rows() {

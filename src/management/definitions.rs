@@ -88,6 +88,9 @@ pub(super) async fn definitions(api: &Api, req: &Request, vhost: Option<&str>) -
                 None => String::from_utf8_lossy(&req.body).into_owned(),
                 Some(v) => into_vhost(req.object()?, v)?.to_string(),
             };
+            if serde_json::from_str::<Value>(&text).is_err() {
+                return Err(Reply::bad_request("failed_to_parse_json"));
+            }
             api.run("import_definitions", "/", vec![text], |o| {
                 Reply::bad_request(o.error.as_str())
             })
