@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::http::Http;
 use common::{run, Server};
+use futures::StreamExt;
 use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
@@ -690,16 +691,20 @@ fn connections_channels_and_consumers_are_listed_in_rabbitmq_s_shape() {
             let conn = Connection::connect(&uri, ConnectionProperties::default())
                 .await
                 .unwrap();
-            let ch = conn.create_channel().await.unwrap();
-            ch.queue_declare(
-                "watched".into(),
-                QueueDeclareOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-            ch.basic_qos(7, BasicQosOptions::default()).await.unwrap();
-            let _consumer = ch
+            let channel = conn.create_channel().await.unwrap();
+            channel
+                .queue_declare(
+                    "watched".into(),
+                    QueueDeclareOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .unwrap();
+            channel
+                .basic_qos(7, BasicQosOptions::default())
+                .await
+                .unwrap();
+            let _consumer = channel
                 .basic_consume(
                     "watched".into(),
                     "ctag-1".into(),
@@ -747,7 +752,44 @@ fn connections_channels_and_consumers_are_listed_in_rabbitmq_s_shape() {
             assert_eq!(consumer["channel_details"]["name"], ch["name"]);
             // A management user sees only its own connections.
             assert_eq!(not_theirs, json!([]));
-            conn.close(200, "bye".into()).await.unwrap();
+            // Closed through the API: the client is told 320 with RabbitMQ's reason.
+            let path = format!(
+                "/api/connections/{}",
+                c["name"]
+                    .as_str()
+                    .unwrap()
+                    .replace(' ', "%20")
+                    .replace('>', "%3E")
+            );
+            let mut events = conn.events_listener();
+            let status = tokio::task::spawn_blocking(move || {
+                let watcher = Http::as_user(http_port, "watcher", "pw");
+                assert_eq!(watcher.delete(&path).status, 401);
+                assert_eq!(Http::new(http_port).get(&path).status, 200);
+                Http::new(http_port).delete(&path).status
+            })
+            .await
+            .unwrap();
+            assert_eq!(status, 204);
+            let closed = loop {
+                match tokio::time::timeout(Duration::from_secs(10), events.next()).await {
+                    Ok(Some(lapin::Event::Error(e))) => match e.kind() {
+                        lapin::ErrorKind::ProtocolError(amqp) => {
+                            break (amqp.get_id(), amqp.get_message().to_string())
+                        }
+                        other => panic!("expected the broker's connection.close, got {other:?}"),
+                    },
+                    Ok(Some(_)) => continue,
+                    other => panic!("the connection was not closed by the broker: {other:?}"),
+                }
+            };
+            assert_eq!(
+                closed,
+                (
+                    320,
+                    "CONNECTION_FORCED - Closed via management plugin".into()
+                )
+            );
         },
     );
     wait_for(&api, "/api/connections", "no connection", |v| {

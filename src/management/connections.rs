@@ -4,11 +4,12 @@
 //! API's (addresses as text, field tables as objects). A user who is not a monitor sees
 //! only their own connections and channels, as RabbitMQ shows them.
 
+use axum::http::Method;
 use serde_json::{json, Map, Value};
 
 use super::api::Api;
 use super::queues::vhost_in_path;
-use super::reply::Answer;
+use super::reply::{Answer, Reply};
 use super::request::Request;
 
 /// `[127, 0, 0, 1]` (or eight IPv6 segments) as text.
@@ -172,6 +173,43 @@ pub(super) async fn list(api: &Api, req: &Request, what: &str, vhost: Option<&st
         })
         .collect();
     req.list(rows, &["vhost", "name"])
+}
+
+/// One connection: GET (a monitor's, or the user's own), DELETE closes it with 320 and
+/// the `X-Reason` header's text (an administrator's, or the user's own), as RabbitMQ.
+pub(super) async fn connection(api: &Api, req: &Request, name: &str) -> Answer {
+    let found = api
+        .rows("list_connections", "/", Vec::new())
+        .await?
+        .into_iter()
+        .find(|c| c["name"] == name)
+        .map(reshape_connection)
+        .ok_or_else(Reply::not_found)?;
+    let own = found["user"] == req.user.name.as_str();
+    let allowed = match req.method {
+        Method::DELETE => own || req.user.is_admin(),
+        _ => own || req.user.is_monitor(),
+    };
+    if !allowed {
+        return Err(Reply::not_authorised(
+            "User not authorised to access object",
+        ));
+    }
+    match req.method {
+        Method::GET => Ok(Reply::json(found)),
+        Method::DELETE => {
+            let reason = req
+                .reason
+                .clone()
+                .unwrap_or_else(|| "Closed via management plugin".into());
+            api.run("close_connection", "/", vec![name.into(), reason], |o| {
+                Reply::bad_request(o.error.as_str())
+            })
+            .await?;
+            Ok(Reply::status(204))
+        }
+        _ => Err(Reply::method_not_allowed()),
+    }
 }
 
 pub(super) async fn consumers(api: &Api, req: &Request, vhost: Option<&str>) -> Answer {

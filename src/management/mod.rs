@@ -122,6 +122,11 @@ async fn handle(
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+        reason: parts
+            .headers
+            .get("x-reason")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
         peer: peer.ip(),
         body,
     };

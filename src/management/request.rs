@@ -14,6 +14,8 @@ pub(super) struct Request {
     pub method: Method,
     pub query: Vec<(String, String)>,
     pub body: Bytes,
+    /// The `X-Reason` header.
+    pub reason: Option<String>,
     pub user: User,
 }
 

@@ -20,6 +20,8 @@ pub(super) struct Incoming {
     pub path: String,
     pub query: Option<String>,
     pub authorization: Option<String>,
+    /// `X-Reason`: why a connection is closed (`DELETE /api/connections/NAME`).
+    pub reason: Option<String>,
     pub peer: IpAddr,
     pub body: Bytes,
 }
@@ -44,6 +46,7 @@ async fn route(api: &Api, incoming: Incoming) -> Answer {
         method: incoming.method,
         query: query(incoming.query.as_deref()),
         body: incoming.body,
+        reason: incoming.reason,
         user,
     };
     let get_only = |req: &Request| match req.is(Method::GET) {
@@ -127,6 +130,7 @@ async fn route(api: &Api, incoming: Incoming) -> Answer {
             bindings::binding(api, req, path).await
         }
         ["connections"] => connections::list(api, req, "connections", None).await,
+        ["connections", name] => connections::connection(api, req, name).await,
         ["vhosts", vhost, "connections"] => {
             connections::list(api, req, "connections", Some(vhost)).await
         }
