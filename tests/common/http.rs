@@ -6,6 +6,8 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use base64::Engine;
+use serde_json::Value;
+use std::time::Instant;
 
 /// How long one request may take.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -158,5 +160,34 @@ fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
         }
         out.extend_from_slice(raw.get(..size)?);
         raw = raw.get(size + 2..)?;
+    }
+}
+
+/// The `name` of each item of a list answer (or of a page's items).
+pub fn names(v: &Value) -> Vec<String> {
+    let items = v.get("items").unwrap_or(v);
+    items
+        .as_array()
+        .unwrap_or_else(|| panic!("a list: {v}"))
+        .iter()
+        .map(|i| i["name"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Wait (bounded) until `check` holds for GET `path`; returns the last body.
+pub fn wait_for(api: &Http, path: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = api.get(path);
+        if r.status == 200 && check(&r.json()) {
+            return r.json();
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "timed out waiting for {what} at {path}: {} {}",
+                r.status, r.body
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
