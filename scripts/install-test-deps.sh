@@ -5,9 +5,11 @@
 # clients (scripts/tutorials/java.sh, go.sh) Debian's default-jdk-headless,
 # librabbitmq-client-java (amqp-client.jar, with slf4j), golang-go and
 # golang-github-rabbitmq-amqp091-go-dev (under /usr/share/gocode, built in GOPATH mode, so
-# neither needs Maven or Go module downloads), and fuse3 (fusermount3, for the warren-lazyfs
+# neither needs Maven or Go module downloads), fuse3 (fusermount3, for the warren-lazyfs
 # power-loss tests; as root they mount directly, fusermount3 is the fallback and the
-# unmount helper). Idempotent: installs only what is missing.
+# unmount helper), and Debian's rabbitmq-server for its rabbitmqadmin (the management API
+# tests point it at WarrenMQ; the RabbitMQ service itself is kept from starting).
+# Idempotent: installs only what is missing.
 set -euo pipefail
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 APT_UPDATED=""
@@ -30,6 +32,22 @@ if command -v apt-get >/dev/null 2>&1; then
     deb_installed "$pkg" || MISSING+=("$pkg")
   done
   [ ${#MISSING[@]} -eq 0 ] || apt_install "${MISSING[@]}"
+fi
+if [ ! -x /usr/bin/rabbitmqadmin ] && command -v apt-get >/dev/null 2>&1; then
+  # Only rabbitmqadmin is wanted: a policy-rc.d that refuses keeps the package's service
+  # from starting (it would take ports 5672 and 15672), under systemd it is disabled too.
+  POLICY=/usr/sbin/policy-rc.d
+  CREATED_POLICY=""
+  if [ ! -e "$POLICY" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$POLICY" >/dev/null
+    $SUDO chmod +x "$POLICY"
+    CREATED_POLICY=1
+  fi
+  apt_install rabbitmq-server
+  [ -z "$CREATED_POLICY" ] || $SUDO rm -f "$POLICY"
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now rabbitmq-server >/dev/null 2>&1 || true
+  fi
 fi
 if ! python3 -c 'import pika' >/dev/null 2>&1; then
   python3 -m pip install --quiet 'pika>=1.3,<2'

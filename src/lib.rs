@@ -12,6 +12,8 @@
 //!   with their leader-side consumer registry, and the metadata read model.
 //! - [`raft`]: the only user of openraft: one metadata group and one group per durable queue.
 //! - [`storage`]: the only user of sled: per-group logs, votes and snapshots, group commit.
+//! - [`management`]: the only user of axum: RabbitMQ's management HTTP API (`/api/*`) on
+//!   each node, over the node's admin interface.
 //! - [`config`] and [`node`]: configuration and the wiring of one node.
 //!
 //! # Publish flow
@@ -28,6 +30,7 @@ pub mod cluster;
 pub mod config;
 pub mod ctl;
 pub mod frontend;
+pub mod management;
 pub mod metadata;
 pub mod node;
 pub mod queue;

@@ -21,6 +21,7 @@ mod fields;
 mod parse;
 
 pub use export::export;
+pub(crate) use fields::{field_table, table_json};
 pub use parse::{parse, ParseError, Parsed};
 
 use amq_protocol::types::FieldTable;

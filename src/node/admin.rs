@@ -13,7 +13,7 @@ use crate::cluster::{
 };
 
 use super::control::Control;
-use super::{access, connections, definitions, objects, peer_counts};
+use super::{access, connections, declare, definitions, describe, messages, objects, peer_counts};
 
 /// [`Control`] as the admin service's handler.
 pub(super) struct NodeAdmin(pub Arc<Control>);
@@ -33,6 +33,9 @@ impl NodeAdmin {
         )];
         if let Some(view) = self.0.view() {
             listeners.push(listener("amqp", view.amqp_addr, "AMQP 0-9-1"));
+        }
+        if let Some(&addr) = self.0.http_addr.get() {
+            listeners.push(listener("http", addr, "HTTP API"));
         }
         listeners
     }
@@ -180,6 +183,12 @@ impl AdminHandler for NodeAdmin {
                 peer_counts::run(&view, &request)
             } else if connections::handles(&request.command) {
                 connections::run(&self.0, &view, &request).await
+            } else if declare::handles(&request.command) {
+                declare::run(&view, &request).await
+            } else if describe::handles(&request.command) {
+                describe::run(&self.0, &view, &request).await
+            } else if messages::handles(&request.command) {
+                messages::run(&view, &request).await
             } else if definitions::handles(&request.command) {
                 definitions::run(&view, &request).await
             } else {

@@ -59,6 +59,8 @@ pub(crate) struct Control {
     pub(super) secret: ClusterSecret,
     pub(super) cluster_addr: SocketAddr,
     pub(super) started: Instant,
+    /// Where the management HTTP API listens, once bound.
+    pub(super) http_addr: std::sync::OnceLock<SocketAddr>,
     /// The AMQP port: the configured one, or the one first bound when that is 0, so a
     /// restarted app listens where clients found it.
     amqp_port: AtomicU16,
@@ -80,6 +82,7 @@ impl Control {
             secret,
             cluster_addr,
             started: Instant::now(),
+            http_addr: std::sync::OnceLock::new(),
             app: tokio::sync::Mutex::new(None),
             view: RwLock::new(None),
             cluster: Mutex::new(None),

@@ -7,10 +7,13 @@ mod app;
 mod connection_rows;
 mod connections;
 mod control;
+mod declare;
 mod definitions;
+mod describe;
 mod identity;
 mod limits;
 mod membership;
+mod messages;
 mod mirroring;
 mod objects;
 mod peer_counts;
@@ -28,6 +31,7 @@ use tokio::net::TcpListener;
 
 use crate::cluster::{ClusterSecret, ClusterServer, TransportSettings};
 use crate::config::Config;
+use crate::management::{self, ManagementServer};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +65,9 @@ pub struct Node {
     /// Where peers and warrenctl reach this node.
     pub cluster_addr: SocketAddr,
     control: Arc<Control>,
+    /// The management HTTP API, up while the process runs (it answers 503 while the app
+    /// is stopped, as the admin service refuses then).
+    http: ManagementServer,
     /// Brings mirrored classic queues to their policy's members (`mirroring.rs`).
     mirroring: tokio::task::JoinHandle<()>,
 }
@@ -88,7 +95,16 @@ impl Node {
         )
         .map_err(|e| StartError::Listen(cluster_addr, e))?;
         control.set_cluster_server(cluster);
+        // Bound before the app starts: a client that finds AMQP up finds HTTP up.
+        let http = match Self::start_http(&control).await {
+            Ok(http) => http,
+            Err(e) => {
+                control.shutdown().await;
+                return Err(e);
+            }
+        };
         if let Err(e) = control.start_app().await {
+            http.shutdown().await;
             control.shutdown().await;
             return Err(e);
         }
@@ -96,8 +112,25 @@ impl Node {
         Ok(Node {
             cluster_addr,
             control,
+            http,
             mirroring,
         })
+    }
+
+    async fn start_http(control: &Arc<Control>) -> Result<ManagementServer, StartError> {
+        let (listener, addr) = listen(control.config.bind, control.config.http_port).await?;
+        let settings = management::Settings {
+            loopback_users: control.config.loopback_users.clone(),
+        };
+        let http = management::start(listener, Arc::new(NodeAdmin(control.clone())), settings)
+            .map_err(|e| StartError::Listen(addr, e))?;
+        let _ = control.http_addr.set(http.addr);
+        Ok(http)
+    }
+
+    /// Where the management HTTP API listens.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.addr
     }
 
     /// Where AMQP clients connect, while the app runs.
@@ -108,6 +141,7 @@ impl Node {
     /// Stop the app (closing client connections and the Raft groups) and the cluster port.
     pub async fn shutdown(self) {
         self.mirroring.abort();
+        self.http.shutdown().await;
         self.control.shutdown().await;
     }
 }

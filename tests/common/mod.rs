@@ -5,6 +5,7 @@
 
 pub mod amqp;
 pub mod cluster;
+pub mod http;
 pub mod traffic;
 
 use std::net::{TcpListener, TcpStream};
@@ -45,6 +46,8 @@ pub struct Server {
     /// The cluster (gRPC) port: peers and warrenctl.
     #[allow(dead_code)] // Used by some test crates only.
     pub cluster_port: u16,
+    /// The management HTTP API's port.
+    pub http_port: u16,
     pub data_dir: PathBuf,
     /// Where its log is written: the data dir unless a test put it elsewhere.
     pub log_dir: PathBuf,
@@ -131,11 +134,12 @@ impl Server {
             .append(true)
             .open(log_dir.join(format!("server-{port}.log")))
             .unwrap();
+        let http_port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_warrenmq-server"))
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--amqp-port", &port.to_string()])
-            .args(["--http-port", &free_port().to_string()])
+            .args(["--http-port", &http_port.to_string()])
             .args(["--cluster-port", &cluster_port.to_string()])
             .args(extra)
             .env("WARRENMQ_LOG", "info")
@@ -148,6 +152,7 @@ impl Server {
             child: Some(child),
             port,
             cluster_port,
+            http_port,
             data_dir: data_dir.to_path_buf(),
             log_dir: log_dir.to_path_buf(),
             _tmp: None,

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::metadata::Limits;
 
 /// A JSON value as RabbitMQ's `rabbit_misc:to_amqp_table` types it.
-pub(super) fn amqp_value(v: &Value) -> Result<AMQPValue, String> {
+pub(crate) fn amqp_value(v: &Value) -> Result<AMQPValue, String> {
     Ok(match v {
         Value::String(s) => AMQPValue::LongString(s.as_str().into()),
         Value::Bool(b) => AMQPValue::Boolean(*b),
@@ -29,7 +29,7 @@ pub(super) fn amqp_value(v: &Value) -> Result<AMQPValue, String> {
     })
 }
 
-pub(super) fn field_table(o: &Map<String, Value>) -> Result<FieldTable, String> {
+pub(crate) fn field_table(o: &Map<String, Value>) -> Result<FieldTable, String> {
     let mut table = FieldTable::default();
     for (k, v) in o {
         let key = ShortString::try_new(k.as_str())
@@ -64,7 +64,7 @@ pub(super) fn json_value(v: &AMQPValue) -> Value {
     }
 }
 
-pub(super) fn table_json(t: &FieldTable) -> Value {
+pub(crate) fn table_json(t: &FieldTable) -> Value {
     Value::Object(
         t.inner()
             .iter()

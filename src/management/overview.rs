@@ -1,0 +1,235 @@
+//! The node and cluster endpoints: `/api/overview`, `/api/whoami`, `/api/nodes` (+ one),
+//! `/api/cluster-name`, and the health checks (`/api/aliveness-test/VHOST`,
+//! `/api/healthchecks/node`, `/api/health/checks/alarms` and `local-alarms`), failing
+//! with 503 and RabbitMQ's `{"status": "failed", "reason": ...}`.
+
+use serde_json::{json, Value};
+
+use super::api::{amqp_refusal, Api};
+use super::auth::Need;
+use super::reply::{Answer, Reply};
+use super::request::Request;
+use crate::cluster::NodeStatus;
+
+/// The RabbitMQ release whose management API this one answers as.
+pub(super) const RABBITMQ_VERSION: &str = "3.10.8";
+
+const EXCHANGE_TYPES: [(&str, &str); 4] = [
+    (
+        "direct",
+        "AMQP direct exchange, as per the AMQP specification",
+    ),
+    (
+        "fanout",
+        "AMQP fanout exchange, as per the AMQP specification",
+    ),
+    (
+        "headers",
+        "AMQP headers exchange, as per the AMQP specification",
+    ),
+    (
+        "topic",
+        "AMQP topic exchange, as per the AMQP specification",
+    ),
+];
+
+fn exchange_types() -> Value {
+    EXCHANGE_TYPES
+        .iter()
+        .map(|(name, description)| json!({"name": name, "description": description, "enabled": true}))
+        .collect()
+}
+
+fn listeners(status: &NodeStatus) -> Value {
+    status
+        .listeners
+        .iter()
+        .map(|l| {
+            json!({"node": status.node_name, "protocol": l.protocol,
+                   "ip_address": l.interface, "port": l.port})
+        })
+        .collect()
+}
+
+pub(super) async fn overview(api: &Api, req: &Request) -> Answer {
+    let status = api.admin.status();
+    let cluster = api.admin.cluster_status();
+    let mut totals = (0u64, 0u64, 0u64);
+    let (mut queues, mut exchanges, mut consumers) = (0, 0, 0);
+    for vhost in api.visible_vhosts(&req.user, None).await? {
+        for q in api.rows("describe_queues", &vhost, Vec::new()).await? {
+            queues += 1;
+            totals.0 += q["messages"].as_u64().unwrap_or(0);
+            totals.1 += q["messages_ready"].as_u64().unwrap_or(0);
+            totals.2 += q["messages_unacknowledged"].as_u64().unwrap_or(0);
+            consumers += q["consumers"].as_u64().unwrap_or(0);
+        }
+        exchanges += api
+            .rows("describe_exchanges", &vhost, Vec::new())
+            .await?
+            .len();
+    }
+    let visible = |rows: Vec<Value>| {
+        rows.iter()
+            .filter(|r| req.user.is_monitor() || r["user"].as_str() == Some(req.user.name.as_str()))
+            .count()
+    };
+    let connections = visible(api.rows("list_connections", "/", Vec::new()).await?);
+    let channels = visible(api.rows("list_channels", "/", Vec::new()).await?);
+    Ok(Reply::json(json!({
+        "management_version": RABBITMQ_VERSION,
+        "rates_mode": "basic",
+        "exchange_types": exchange_types(),
+        "product_version": status.version,
+        "product_name": "WarrenMQ",
+        "rabbitmq_version": RABBITMQ_VERSION,
+        "cluster_name": cluster.cluster_name,
+        "node": status.node_name,
+        "disable_stats": false,
+        "enable_queue_totals": false,
+        "message_stats": {},
+        "queue_totals": {
+            "messages": totals.0, "messages_details": {"rate": 0.0},
+            "messages_ready": totals.1, "messages_ready_details": {"rate": 0.0},
+            "messages_unacknowledged": totals.2,
+            "messages_unacknowledged_details": {"rate": 0.0},
+        },
+        "object_totals": {
+            "channels": channels, "connections": connections, "consumers": consumers,
+            "exchanges": exchanges, "queues": queues,
+        },
+        "statistics_db_event_queue": 0,
+        "listeners": listeners(&status),
+        "contexts": [],
+    })))
+}
+
+pub(super) async fn whoami(req: &Request) -> Answer {
+    Ok(Reply::json(
+        json!({"name": req.user.name, "tags": req.user.tags}),
+    ))
+}
+
+/// Every node of the cluster; the answering one with its own figures.
+fn node_rows(api: &Api) -> Vec<Value> {
+    let status = api.admin.status();
+    api.admin
+        .cluster_status()
+        .nodes
+        .into_iter()
+        .map(|n| {
+            let mut row = json!({"name": n.name, "type": "disc", "running": n.running,
+                                 "cluster_addr": n.cluster_addr});
+            if n.name == status.node_name {
+                let o = row.as_object_mut().expect("object");
+                let alarm = |a: &str| status.alarms.iter().any(|x| x == a);
+                o.insert("uptime".into(), json!(status.uptime_ms));
+                o.insert("mem_used".into(), json!(status.resident_memory_bytes));
+                o.insert("mem_alarm".into(), json!(alarm("memory")));
+                o.insert("disk_free_alarm".into(), json!(alarm("disk")));
+                o.insert("os_pid".into(), json!(status.pid.to_string()));
+                o.insert("partitions".into(), json!([]));
+                o.insert("rates_mode".into(), json!("basic"));
+                o.insert("exchange_types".into(), exchange_types());
+                o.insert("being_drained".into(), json!(false));
+                o.insert(
+                    "processors".into(),
+                    json!(std::thread::available_parallelism().map_or(1, |n| n.get())),
+                );
+            }
+            row
+        })
+        .collect()
+}
+
+pub(super) async fn nodes(api: &Api, req: &Request, name: Option<&str>) -> Answer {
+    req.need(api, Need::Monitor).await?;
+    let rows = node_rows(api);
+    match name {
+        None => req.list(rows, &["name"]),
+        Some(name) => rows
+            .into_iter()
+            .find(|n| n["name"] == name)
+            .map(Reply::json)
+            .ok_or_else(Reply::not_found),
+    }
+}
+
+pub(super) async fn cluster_name(api: &Api) -> Answer {
+    Ok(Reply::json(
+        json!({"name": api.admin.cluster_status().cluster_name}),
+    ))
+}
+
+fn failed(reason: impl Into<Value>) -> Reply {
+    let mut reply = Reply::json(json!({"status": "failed", "reason": reason.into()}));
+    reply.status = 503;
+    reply
+}
+
+/// Declare `aliveness-test`, publish to it and get the message back, as RabbitMQ does.
+pub(super) async fn aliveness(api: &Api, req: &Request, vhost: &str) -> Answer {
+    req.need(api, Need::Vhost(vhost)).await?;
+    if !api.vhost_exists(vhost).await? {
+        return Err(Reply::not_found());
+    }
+    const QUEUE: &str = "aliveness-test";
+    api.run(
+        "declare_queue",
+        vhost,
+        vec![QUEUE.into(), json!({"durable": false}).to_string()],
+        amqp_refusal,
+    )
+    .await?;
+    let publish = json!({"routing_key": QUEUE, "payload": "test_message"});
+    api.run(
+        "publish",
+        vhost,
+        vec![String::new(), publish.to_string()],
+        amqp_refusal,
+    )
+    .await?;
+    let get = json!({"count": 1, "ackmode": "ack_requeue_false", "encoding": "auto"});
+    let got = api
+        .run(
+            "get_messages",
+            vhost,
+            vec![QUEUE.into(), get.to_string()],
+            amqp_refusal,
+        )
+        .await?;
+    match got.as_array().map(Vec::len) {
+        Some(n) if n > 0 => Ok(Reply::json(json!({"status": "ok"}))),
+        _ => Err(failed("aliveness-test queue is empty")),
+    }
+}
+
+pub(super) async fn node_health(api: &Api) -> Answer {
+    let status = api.admin.status();
+    match status.app_running {
+        true => Ok(Reply::json(json!({"status": "ok"}))),
+        false => Err(failed("the app is not running")),
+    }
+}
+
+/// The node's resource alarms (WarrenMQ knows its own only: both checks report them).
+pub(super) async fn alarms(api: &Api, local: bool) -> Answer {
+    let status = api.admin.status();
+    if status.alarms.is_empty() {
+        return Ok(Reply::json(json!({"status": "ok"})));
+    }
+    let alarms: Vec<Value> = status
+        .alarms
+        .iter()
+        .map(|a| json!({"node": status.node_name, "resource": a}))
+        .collect();
+    let reason = match local {
+        true => "There are alarms in effect on the node",
+        false => "There are alarms in effect in the cluster",
+    };
+    let mut reply = failed(reason);
+    if let Some(o) = reply.body.as_mut().and_then(Value::as_object_mut) {
+        o.insert("alarms".into(), Value::Array(alarms));
+    }
+    Err(reply)
+}

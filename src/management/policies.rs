@@ -1,0 +1,172 @@
+//! Policies and limits: `/api/policies` (+ per vhost, + one GET/PUT/DELETE, through the
+//! admin interface's `set_policy` / `clear_policy` / `list_policies`, as warrenctl's
+//! `set_policy`, so an `ha-mode` policy grows queues as warrenctl's does),
+//! `/api/operator-policies`, `/api/vhost-limits` and `/api/user-limits` (read from the
+//! node's definitions).
+
+use axum::http::Method;
+use serde_json::{json, Value};
+
+use super::access::definitions_section;
+use super::api::Api;
+use super::auth::Need;
+use super::reply::{Answer, Reply};
+use super::request::Request;
+use crate::cluster::PolicyInfo;
+
+fn policy_json(p: &PolicyInfo) -> Value {
+    json!({
+        "vhost": p.vhost, "name": p.name, "pattern": p.pattern, "apply-to": p.apply_to,
+        "definition": serde_json::from_str::<Value>(&p.definition).unwrap_or(json!({})),
+        "priority": p.priority,
+    })
+}
+
+async fn policies_in(
+    api: &Api,
+    req: &Request,
+    only: Option<&str>,
+) -> Result<Vec<PolicyInfo>, Reply> {
+    let mut all = Vec::new();
+    for vhost in api.visible_vhosts(&req.user, only).await? {
+        // A vhost deleted meanwhile has none.
+        all.extend(api.admin.list_policies(vhost).await.unwrap_or_default());
+    }
+    Ok(all)
+}
+
+pub(super) async fn policies(api: &Api, req: &Request, vhost: Option<&str>) -> Answer {
+    match vhost {
+        Some(v) => req.need(api, Need::Vhost(v)).await?,
+        None => req.need(api, Need::Any).await?,
+    }
+    if let Some(v) = vhost {
+        if !api.vhost_exists(v).await? {
+            return Err(Reply::not_found());
+        }
+    }
+    let rows = policies_in(api, req, vhost).await?;
+    // Policymakers (and administrators) see policies; other users an empty list.
+    let rows = match req.user.is_policymaker() {
+        true => rows.iter().map(policy_json).collect(),
+        false => Vec::new(),
+    };
+    req.list(rows, &["vhost", "name"])
+}
+
+pub(super) async fn policy(api: &Api, req: &Request, vhost: &str, name: &str) -> Answer {
+    req.need(api, Need::Policies(Some(vhost))).await?;
+    if !api.vhost_exists(vhost).await? {
+        return Err(Reply::not_found());
+    }
+    let existing = policies_in(api, req, Some(vhost))
+        .await?
+        .into_iter()
+        .find(|p| p.name == name);
+    match req.method {
+        Method::GET => existing
+            .as_ref()
+            .map(|p| Reply::json(policy_json(p)))
+            .ok_or_else(Reply::not_found),
+        Method::PUT => {
+            let o = req.object()?;
+            let missing: Vec<String> = ["pattern", "definition"]
+                .iter()
+                .filter(|k| !o.contains_key(**k))
+                .map(|k| format!("{{key_missing,{k}}}"))
+                .collect();
+            if !missing.is_empty() {
+                return Err(Reply::bad_request(format!("[{}]", missing.join(","))));
+            }
+            let pattern = o["pattern"]
+                .as_str()
+                .ok_or_else(|| Reply::bad_request("pattern must be a string"))?;
+            let definition = match &o["definition"] {
+                Value::Object(d) => Value::Object(d.clone()).to_string(),
+                _ => return Err(Reply::bad_request("definition must be an object")),
+            };
+            let priority = match o.get("priority") {
+                None | Some(Value::Null) => 0,
+                Some(Value::Number(n)) => n
+                    .as_i64()
+                    .ok_or_else(|| Reply::bad_request("priority must be an integer"))?,
+                Some(Value::String(s)) => s
+                    .parse()
+                    .map_err(|_| Reply::bad_request("priority must be an integer"))?,
+                Some(_) => return Err(Reply::bad_request("priority must be an integer")),
+            };
+            let apply_to = o
+                .get("apply-to")
+                .and_then(Value::as_str)
+                .unwrap_or("all")
+                .to_owned();
+            let policy = PolicyInfo {
+                vhost: vhost.into(),
+                name: name.into(),
+                pattern: pattern.into(),
+                apply_to,
+                definition,
+                priority,
+            };
+            api.admin
+                .set_policy(policy)
+                .await
+                .map_err(Reply::bad_request)?;
+            Ok(Reply::put(existing.is_none()))
+        }
+        Method::DELETE => {
+            if existing.is_none() {
+                return Err(Reply::not_found());
+            }
+            api.admin
+                .clear_policy(vhost.into(), name.into())
+                .await
+                .map_err(Reply::bad_request)?;
+            Ok(Reply::status(204))
+        }
+        _ => Err(Reply::method_not_allowed()),
+    }
+}
+
+/// Operator policies: WarrenMQ refuses to set any (`set_operator_policy`), so every list
+/// is empty.
+pub(super) async fn operator_policies(api: &Api, req: &Request, vhost: Option<&str>) -> Answer {
+    if let Some(v) = vhost {
+        req.need(api, Need::Vhost(v)).await?;
+        if !api.vhost_exists(v).await? {
+            return Err(Reply::not_found());
+        }
+    }
+    req.list(Vec::new(), &["vhost", "name"])
+}
+
+pub(super) async fn vhost_limits(api: &Api, req: &Request, vhost: Option<&str>) -> Answer {
+    if let Some(v) = vhost {
+        req.need(api, Need::Vhost(v)).await?;
+        if !api.vhost_exists(v).await? {
+            return Err(Reply::not_found());
+        }
+    }
+    let visible = api.visible_vhosts(&req.user, vhost).await?;
+    let rows: Vec<Value> = definitions_section(api, "parameters")
+        .await?
+        .into_iter()
+        .filter(|p| p["component"] == "vhost-limits")
+        .filter(|p| visible.iter().any(|v| p["vhost"] == v.as_str()))
+        .map(|p| json!({"vhost": p["vhost"], "value": p["value"]}))
+        .collect();
+    req.list(rows, &["vhost"])
+}
+
+/// Any management user may read every user's limits (RabbitMQ's
+/// `is_authorized_vhost_visible` without a vhost).
+pub(super) async fn user_limits(api: &Api, req: &Request, user: Option<&str>) -> Answer {
+    let rows: Vec<Value> = definitions_section(api, "users")
+        .await?
+        .into_iter()
+        .filter(|u| user.is_none_or(|name| u["name"] == name))
+        .filter(|u| u["limits"].as_object().is_some_and(|l| !l.is_empty()))
+        .map(|u| json!({"user": u["name"], "value": u["limits"]}))
+        .collect();
+    req.list(rows, &["user"])
+}

@@ -1,0 +1,144 @@
+//! `/api/queues` (+ per vhost, + one GET/PUT/DELETE with `if-empty` / `if-unused`,
+//! `.../contents` purge, `.../get`, `.../bindings`). Rows come from the node's
+//! `describe_queues` (cluster-wide counts, Raft members and leader); changes are the
+//! broker operations a client's `queue.declare` / `queue.delete` / `queue.purge` /
+//! `basic.get` use, sent as admin commands.
+
+use axum::http::Method;
+use serde_json::Value;
+
+use super::api::{amqp_refusal, Api};
+use super::auth::Need;
+use super::bindings::with_properties_key;
+use super::reply::{Answer, Reply};
+use super::request::Request;
+use crate::cluster::CommandOutcome;
+
+/// A rabbitmqctl-coded refusal of `delete_queue` / `purge_queue`, as RabbitMQ's 400.
+fn ctl_refusal(o: &CommandOutcome) -> Reply {
+    let text = o
+        .error
+        .split_once(" - ")
+        .map_or(o.error.as_str(), |(_, t)| t);
+    Reply::bad_request(text)
+}
+
+/// 404 unless the vhost exists (after the user's access to it is checked).
+pub(super) async fn vhost_in_path(api: &Api, req: &Request, vhost: &str) -> Result<(), Reply> {
+    req.need(api, Need::Vhost(vhost)).await?;
+    match api.vhost_exists(vhost).await? {
+        true => Ok(()),
+        false => Err(Reply::not_found()),
+    }
+}
+
+pub(super) async fn list(api: &Api, req: &Request, vhost: Option<&str>) -> Answer {
+    if let Some(v) = vhost {
+        vhost_in_path(api, req, v).await?;
+    }
+    let rows = api.rows_in("describe_queues", &req.user, vhost).await?;
+    req.list(rows, &["vhost", "name"])
+}
+
+async fn find(api: &Api, vhost: &str, name: &str) -> Result<Option<Value>, Reply> {
+    Ok(api
+        .rows("describe_queues", vhost, Vec::new())
+        .await?
+        .into_iter()
+        .find(|q| q["name"] == name))
+}
+
+pub(super) async fn queue(api: &Api, req: &Request, vhost: &str, name: &str) -> Answer {
+    req.need(api, Need::Vhost(vhost)).await?;
+    if !api.vhost_exists(vhost).await? {
+        return Err(match req.method {
+            Method::PUT => Reply::error(404, "not_found", "vhost_not_found"),
+            _ => Reply::not_found(),
+        });
+    }
+    let existing = find(api, vhost, name).await?;
+    match req.method {
+        Method::GET => existing.map(Reply::json).ok_or_else(Reply::not_found),
+        Method::PUT => {
+            let options = Value::Object(req.object()?);
+            api.run(
+                "declare_queue",
+                vhost,
+                vec![name.into(), options.to_string()],
+                amqp_refusal,
+            )
+            .await?;
+            Ok(Reply::put(existing.is_none()))
+        }
+        Method::DELETE => {
+            if existing.is_none() {
+                return Err(Reply::not_found());
+            }
+            let flags = ["if-empty", "if-unused"]
+                .iter()
+                .filter(|f| req.flag(f))
+                .map(|f| f.to_string())
+                .collect();
+            api.run_flags("delete_queue", vhost, vec![name.into()], flags, ctl_refusal)
+                .await?;
+            Ok(Reply::status(204))
+        }
+        _ => Err(Reply::method_not_allowed()),
+    }
+}
+
+pub(super) async fn purge(api: &Api, req: &Request, vhost: &str, name: &str) -> Answer {
+    vhost_in_path(api, req, vhost).await?;
+    if req.method != Method::DELETE {
+        return Err(Reply::method_not_allowed());
+    }
+    if find(api, vhost, name).await?.is_none() {
+        return Err(Reply::not_found());
+    }
+    api.run("purge_queue", vhost, vec![name.into()], ctl_refusal)
+        .await?;
+    Ok(Reply::status(204))
+}
+
+pub(super) async fn get(api: &Api, req: &Request, vhost: &str, name: &str) -> Answer {
+    vhost_in_path(api, req, vhost).await?;
+    if req.method != Method::POST {
+        return Err(Reply::method_not_allowed());
+    }
+    let o = req.object()?;
+    let missing: Vec<String> = ["count", "ackmode", "encoding"]
+        .iter()
+        .filter(|k| !o.contains_key(**k))
+        .map(|k| format!("{{key_missing,{k}}}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Reply::bad_request(format!("[{}]", missing.join(","))));
+    }
+    if find(api, vhost, name).await?.is_none() {
+        return Err(Reply::not_found());
+    }
+    let messages = api
+        .run(
+            "get_messages",
+            vhost,
+            vec![name.into(), Value::Object(o).to_string()],
+            amqp_refusal,
+        )
+        .await?;
+    Ok(Reply::json(messages))
+}
+
+pub(super) async fn bindings(api: &Api, req: &Request, vhost: &str, name: &str) -> Answer {
+    vhost_in_path(api, req, vhost).await?;
+    if find(api, vhost, name).await?.is_none() {
+        return Err(Reply::not_found());
+    }
+    let rows: Vec<Value> = api
+        .rows("describe_bindings", vhost, Vec::new())
+        .await?
+        .into_iter()
+        .filter(|b| b["destination"] == name && b["destination_type"] == "queue")
+        .map(with_properties_key)
+        .collect();
+    req.list(rows, &[])
+}

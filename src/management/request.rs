@@ -1,0 +1,73 @@
+//! One authenticated request as the handlers read it: method, query, JSON body and user.
+
+use axum::http::Method;
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use super::api::Api;
+use super::auth::{check, Need, User};
+use super::listing::reply_list;
+use super::path::param;
+use super::reply::{Answer, Reply};
+
+pub(super) struct Request {
+    pub method: Method,
+    pub query: Vec<(String, String)>,
+    pub body: Bytes,
+    /// The `X-Reason` header.
+    pub reason: Option<String>,
+    pub user: User,
+}
+
+impl Request {
+    pub fn is(&self, method: Method) -> bool {
+        self.method == method
+    }
+
+    pub fn param(&self, name: &str) -> Option<&str> {
+        param(&self.query, name)
+    }
+
+    /// The body as a JSON object (none is an empty object); RabbitMQ's 400 `not_json`
+    /// otherwise.
+    pub fn object(&self) -> Result<Map<String, Value>, Reply> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Map::new());
+        }
+        match serde_json::from_slice::<Value>(&self.body) {
+            Ok(Value::Object(o)) => Ok(o),
+            _ => Err(Reply::bad_request("not_json")),
+        }
+    }
+
+    /// Require `need` of the user (a vhost in the path is looked up to know whether it
+    /// exists: a missing one is answered 404 later, as RabbitMQ does).
+    pub async fn need(&self, api: &Api, need: Need<'_>) -> Result<(), Reply> {
+        let vhost = match need {
+            Need::Vhost(v) | Need::Policies(Some(v)) => Some(v),
+            _ => None,
+        };
+        let exists = match vhost {
+            Some(v) if !self.user.is_admin() => api.vhost_exists(v).await?,
+            _ => true,
+        };
+        check(&self.user, need, exists)
+    }
+
+    /// A list answer: sorted, filtered, paged and cut to columns as the query asks.
+    pub fn list(&self, items: Vec<Value>, default_sort: &[&str]) -> Answer {
+        reply_list(items, default_sort, &self.query)
+            .map(Reply::json)
+            .map_err(|e| Reply::error(400, e.error, e.reason))
+    }
+
+    /// A boolean query flag (`if-empty=true`).
+    pub fn flag(&self, name: &str) -> bool {
+        self.param(name) == Some("true")
+    }
+}
+
+/// A JSON object's string value (`None` when absent or not a string).
+pub(super) fn string<'a>(o: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    o.get(key).and_then(Value::as_str)
+}

@@ -1,0 +1,133 @@
+//! The management API on a three-node cluster: every node answers for the whole
+//! cluster, and an `ha-mode: all` policy put through the API (the way RabbitMQ's UI and
+//! guides switch mirroring on) grows a durable classic queue's Raft group to every node,
+//! with the same members and leader shown by every node's `/api/queues/%2F/Q`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::cluster::Cluster;
+use common::http::Http;
+use serde_json::{json, Value};
+
+fn sorted(v: &Value) -> Vec<String> {
+    let mut names: Vec<String> = v
+        .as_array()
+        .unwrap_or_else(|| panic!("a list: {v}"))
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn an_ha_policy_put_through_the_api_mirrors_a_queue_on_every_node() {
+    let c = Cluster::joined();
+    let apis: Vec<Http> = (0..3).map(|i| Http::ready(c.server(i).http_port)).collect();
+    let all = vec!["warren@c1", "warren@c2", "warren@c3"];
+
+    // Every node lists every node, running (once its failure detector has seen them).
+    for api in &apis {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let nodes = api.get("/api/nodes").json();
+            let rows = nodes.as_array().unwrap();
+            let names: Vec<&str> = rows.iter().map(|n| n["name"].as_str().unwrap()).collect();
+            if names == all && rows.iter().all(|n| n["running"] == true) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node on port {} never listed all nodes running: {nodes}",
+                api.port
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    // A durable classic queue declared through node 2: a group of one.
+    let r = apis[1].put("/api/queues/%2F/ha.orders", r#"{"durable":true}"#);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let q = apis[0].get("/api/queues/%2F/ha.orders").json();
+    assert_eq!(q["members"].as_array().map(Vec::len), Some(1), "{q}");
+    assert_eq!(q["policy"], Value::Null);
+
+    // A message published through node 3, counted by node 1.
+    let r = apis[2].post(
+        "/api/exchanges/%2F/amq.default/publish",
+        r#"{"properties":{"delivery_mode":2},"routing_key":"ha.orders","payload":"kept","payload_encoding":"string"}"#,
+    );
+    assert_eq!(r.json(), json!({"routed": true}));
+
+    // The policy, as RabbitMQ's Admin > Policies form sends it, through node 1.
+    let policy = json!({"pattern": "^ha\\.", "definition": {"ha-mode": "all"},
+                        "priority": 0, "apply-to": "queues"});
+    let r = apis[0].put("/api/policies/%2F/ha-all", &policy.to_string());
+    assert_eq!(r.status, 201, "{}", r.body);
+    let listed = apis[2].get("/api/policies/%2F").json();
+    assert_eq!(
+        listed,
+        json!([{"vhost": "/", "name": "ha-all", "pattern": "^ha\\.", "apply-to": "queues",
+                "definition": {"ha-mode": "all"}, "priority": 0}])
+    );
+
+    // Every node soon shows three members, the same members and leader everywhere.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let views = loop {
+        let views: Vec<Value> = apis
+            .iter()
+            .map(|api| api.get("/api/queues/%2F/ha.orders").json())
+            .collect();
+        let settled = views.iter().all(|q| {
+            q["members"].as_array().map(Vec::len) == Some(3)
+                && q["online"].as_array().map(Vec::len) == Some(3)
+                && q["leader"].as_str().is_some_and(|l| !l.is_empty())
+                && q["leader"] == views[0]["leader"]
+                && q["messages"] == 1
+        });
+        if settled {
+            break views;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "ha.orders never showed 3 members with one leader on every node: {views:#?}\nlog of node 1:\n{}",
+                c.server(0).log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    for q in &views {
+        assert_eq!(sorted(&q["members"]), all, "{q}");
+        assert_eq!(q["policy"], "ha-all");
+        assert_eq!(q["effective_policy_definition"], json!({"ha-mode": "all"}));
+        assert_eq!(q["node"], q["leader"]);
+    }
+    // Every member node runs a replica: its Raft term is shown.
+    assert!(
+        views
+            .iter()
+            .all(|q| q["raft_term"].as_u64().is_some_and(|t| t > 0)),
+        "{views:#?}"
+    );
+
+    // The message is still there, got through another node than the one it came in by.
+    let r = apis[1].post(
+        "/api/queues/%2F/ha.orders/get",
+        r#"{"count":1,"ackmode":"ack_requeue_false","encoding":"auto"}"#,
+    );
+    assert_eq!(r.json()[0]["payload"], "kept", "{}", r.body);
+
+    // Clearing the policy through the API shrinks it back to one member.
+    assert_eq!(apis[2].delete("/api/policies/%2F/ha-all").status, 204);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let q = apis[0].get("/api/queues/%2F/ha.orders").json();
+        if q["members"].as_array().map(Vec::len) == Some(1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never shrank back: {q}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
