@@ -208,3 +208,69 @@ fn users_vhosts_and_permissions_decide_who_connects() {
     assert_eq!(api.delete("/api/vhosts/shop").status, 404);
     assert!(!names(&api.get("/api/vhosts").json()).contains(&"shop".into()));
 }
+
+#[test]
+fn the_api_acts_with_the_user_s_permissions_as_an_amqp_client_would() {
+    let server = Server::start();
+    let guest = Http::ready(server.http_port);
+    let r = guest.put(
+        "/api/users/narrow",
+        r#"{"password":"p","tags":"management"}"#,
+    );
+    assert_eq!(r.status, 201);
+    let r = guest.put(
+        "/api/permissions/%2F/narrow",
+        r#"{"configure":"^cfg","write":"^w","read":"^r"}"#,
+    );
+    assert_eq!(r.status, 201);
+    for q in ["rq", "wq"] {
+        assert_eq!(guest.put(&format!("/api/queues/%2F/{q}"), "{}").status, 201);
+    }
+    let narrow = Http::as_user(server.http_port, "narrow", "p");
+    let refused = json!({"error": "not_authorised", "reason": "Access refused."});
+    assert_eq!(narrow.put("/api/queues/%2F/xq", "{}").json(), refused);
+    assert_eq!(narrow.put("/api/queues/%2F/cfgq", "{}").status, 201);
+    assert_eq!(narrow.delete("/api/queues/%2F/cfgq").status, 204);
+    assert_eq!(
+        narrow
+            .put("/api/exchanges/%2F/xx", r#"{"type":"direct"}"#)
+            .json(),
+        refused
+    );
+    let publish =
+        r#"{"properties":{},"routing_key":"k","payload":"x","payload_encoding":"string"}"#;
+    assert_eq!(
+        narrow
+            .post("/api/exchanges/%2F/amq.direct/publish", publish)
+            .json(),
+        json!({"error": "bad_request", "reason": "403 ACCESS_REFUSED - access to exchange 'amq.direct' in vhost '/' refused for user 'narrow'"})
+    );
+    let get = r#"{"count":1,"ackmode":"ack_requeue_true","encoding":"auto"}"#;
+    assert_eq!(
+        narrow.post("/api/queues/%2F/wq/get", get).json(),
+        json!({"error": "not_authorised", "reason": "ACCESS_REFUSED - access to queue 'wq' in vhost '/' refused for user 'narrow'"})
+    );
+    assert_eq!(narrow.post("/api/queues/%2F/rq/get", get).json(), json!([]));
+    assert_eq!(narrow.delete("/api/queues/%2F/wq/contents").json(), refused);
+    let bind = r#"{"routing_key":"k"}"#;
+    assert_eq!(
+        narrow
+            .post("/api/bindings/%2F/e/amq.direct/q/wq", bind)
+            .json(),
+        refused
+    );
+    assert_eq!(narrow.get("/api/aliveness-test/%2F").status, 401);
+    // The administrator acts with its own (full) permissions.
+    assert_eq!(
+        guest
+            .post("/api/bindings/%2F/e/amq.direct/q/wq", bind)
+            .status,
+        201
+    );
+    assert_eq!(
+        guest
+            .post("/api/exchanges/%2F/amq.direct/publish", publish)
+            .json(),
+        json!({"routed": true})
+    );
+}

@@ -75,6 +75,11 @@ pub(super) async fn vhost(api: &Api, req: &Request, name: &str) -> Answer {
             req.object()?;
             api.run("add_vhost", "/", vec![name.into()], refused)
                 .await?;
+            if !exists {
+                // RabbitMQ grants the user who creates a vhost full permissions in it.
+                let full = vec![req.user.name.clone(), ".*".into(), ".*".into(), ".*".into()];
+                api.run("set_permissions", name, full, refused).await?;
+            }
             Ok(Reply::put(!exists))
         }
         Method::DELETE => {

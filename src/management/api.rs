@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::auth::User;
+use super::auth::{Permission, User};
 use super::reply::Reply;
 use crate::cluster::{AdminHandler, CommandOutcome, CommandRequest};
 
@@ -146,7 +146,7 @@ impl Api {
             .collect())
     }
 
-    /// A user with its tags and the vhosts it has permissions in.
+    /// A user with its tags and permissions.
     pub async fn user(&self, name: &str) -> Result<User, Reply> {
         let tags = self
             .users()
@@ -155,16 +155,24 @@ impl Api {
             .find(|(n, _)| n == name)
             .map(|(_, tags)| tags)
             .ok_or_else(Reply::not_found)?;
-        let vhosts = self
+        let permissions = self
             .rows("list_user_permissions", "/", vec![name.into()])
             .await?
             .iter()
-            .filter_map(|p| p["vhost"].as_str().map(str::to_owned))
+            .map(|p| {
+                let text = |k: &str| p[k].as_str().unwrap_or_default().to_owned();
+                Permission {
+                    vhost: text("vhost"),
+                    configure: text("configure"),
+                    write: text("write"),
+                    read: text("read"),
+                }
+            })
             .collect();
         Ok(User {
             name: name.into(),
             tags,
-            vhosts,
+            permissions,
         })
     }
 

@@ -12,12 +12,29 @@ use base64::Engine;
 use super::api::Api;
 use super::reply::Reply;
 
-/// The signed-in user: tags and the vhosts it has permissions in.
+/// The signed-in user: tags and its permissions, per vhost.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct User {
     pub name: String,
     pub tags: Vec<String>,
-    pub vhosts: Vec<String>,
+    pub permissions: Vec<Permission>,
+}
+
+/// A user's configure / write / read regular expressions in one vhost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Permission {
+    pub vhost: String,
+    pub configure: String,
+    pub write: String,
+    pub read: String,
+}
+
+/// Which of a permission's expressions an operation needs, as AMQP's checks use them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Perm {
+    Configure,
+    Write,
+    Read,
 }
 
 fn has(tags: &[String], wanted: &[&str]) -> bool {
@@ -46,7 +63,23 @@ impl User {
 
     /// A vhost it may log in to (has permissions in).
     pub fn may_use(&self, vhost: &str) -> bool {
-        self.vhosts.iter().any(|v| v == vhost)
+        self.permissions.iter().any(|p| p.vhost == vhost)
+    }
+
+    /// Whether it may act on the resource `name` in `vhost`, as RabbitMQ checks an AMQP
+    /// operation (the management API acts as the user, so its permissions apply to
+    /// administrators too): the expression matched anywhere in the name, an empty one
+    /// matching nothing.
+    pub fn permits(&self, vhost: &str, perm: Perm, name: &str) -> bool {
+        let Some(p) = self.permissions.iter().find(|p| p.vhost == vhost) else {
+            return false;
+        };
+        let pattern = match perm {
+            Perm::Configure => &p.configure,
+            Perm::Write => &p.write,
+            Perm::Read => &p.read,
+        };
+        !pattern.is_empty() && regex::Regex::new(pattern).is_ok_and(|re| re.is_match(name))
     }
 
     /// A vhost whose objects it sees in lists: all for monitors and administrators.
@@ -151,8 +184,27 @@ mod tests {
         User {
             name: "u".into(),
             tags: tags.iter().map(|t| t.to_string()).collect(),
-            vhosts: vhosts.iter().map(|v| v.to_string()).collect(),
+            permissions: vhosts
+                .iter()
+                .map(|v| Permission {
+                    vhost: v.to_string(),
+                    configure: ".*".into(),
+                    write: "^w".into(),
+                    read: "".into(),
+                })
+                .collect(),
         }
+    }
+
+    #[test]
+    fn operations_need_the_user_s_permission_regexes() {
+        let u = user(&["administrator"], &["/"]);
+        assert!(u.permits("/", Perm::Configure, "anything"));
+        assert!(u.permits("/", Perm::Write, "wq"));
+        assert!(!u.permits("/", Perm::Write, "q"));
+        // An empty expression permits nothing; no permissions in a vhost, nothing there.
+        assert!(!u.permits("/", Perm::Read, "wq"));
+        assert!(!u.permits("other", Perm::Configure, "x"));
     }
 
     fn refusal(r: Result<(), Reply>) -> String {

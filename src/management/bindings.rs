@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::api::{amqp_refusal, Api};
+use super::auth::Perm;
 use super::queues::vhost_in_path;
 use super::reply::{Answer, Reply};
 use super::request::Request;
@@ -126,6 +127,11 @@ pub(super) async fn binding(api: &Api, req: &Request, p: BindingPath<'_>) -> Ans
     let listing = p.props.is_none() && req.method == Method::GET;
     if !listing && !objects_exist(api, &p).await? {
         return Err(Reply::not_found());
+    }
+    if !listing && req.method != Method::GET {
+        // queue.bind / exchange.bind: write on the destination, read on the source.
+        req.permit(p.vhost, Perm::Write, p.destination)?;
+        req.permit(p.vhost, Perm::Read, p.source)?;
     }
     let found = between(api, p.vhost, p.source, p.destination, p.kind).await?;
     match (p.props, &req.method) {

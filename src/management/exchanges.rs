@@ -6,6 +6,7 @@ use axum::http::Method;
 use serde_json::{json, Value};
 
 use super::api::{amqp_refusal, Api};
+use super::auth::Perm;
 use super::bindings::with_properties_key;
 use super::queues::vhost_in_path;
 use super::reply::{Answer, Reply};
@@ -58,6 +59,7 @@ pub(super) async fn exchange(api: &Api, req: &Request, vhost: &str, name: &str) 
             if name.is_empty() || name.starts_with("amq.") && existing.is_none() {
                 return Err(Reply::not_authorised("Access refused."));
             }
+            req.permit(vhost, Perm::Configure, name)?;
             api.run(
                 "declare_exchange",
                 vhost,
@@ -74,6 +76,7 @@ pub(super) async fn exchange(api: &Api, req: &Request, vhost: &str, name: &str) 
             if name.is_empty() || name.starts_with("amq.") {
                 return Err(Reply::not_authorised("Access refused."));
             }
+            req.permit(vhost, Perm::Configure, name)?;
             let flags = match req.flag("if-unused") {
                 true => vec!["if-unused".to_owned()],
                 false => Vec::new(),
@@ -112,6 +115,13 @@ pub(super) async fn publish(api: &Api, req: &Request, vhost: &str, name: &str) -
             "404 NOT_FOUND - no exchange '{name}' in vhost '{vhost}'"
         )));
     }
+    // RabbitMQ 3.10.8 answers this one 400, with the channel error's code.
+    req.permit_or(vhost, Perm::Write, name, || {
+        Reply::bad_request(format!(
+            "403 {}",
+            req.access_refused("exchange", name, vhost)
+        ))
+    })?;
     let routed = api
         .run(
             "publish",

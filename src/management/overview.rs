@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use super::api::{amqp_refusal, Api};
-use super::auth::Need;
+use super::auth::{Need, Perm};
 use super::reply::{Answer, Reply};
 use super::request::Request;
 use crate::cluster::NodeStatus;
@@ -174,6 +174,14 @@ pub(super) async fn aliveness(api: &Api, req: &Request, vhost: &str) -> Answer {
         return Err(Reply::not_found());
     }
     const QUEUE: &str = "aliveness-test";
+    for perm in [Perm::Configure, Perm::Write, Perm::Read] {
+        req.permit_or(vhost, perm, QUEUE, || {
+            Reply::not_authorised(&req.access_refused("queue", QUEUE, vhost))
+        })?;
+    }
+    req.permit_or(vhost, Perm::Write, "", || {
+        Reply::not_authorised(&req.access_refused("exchange", "", vhost))
+    })?;
     api.run(
         "declare_queue",
         vhost,

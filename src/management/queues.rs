@@ -8,7 +8,7 @@ use axum::http::Method;
 use serde_json::Value;
 
 use super::api::{amqp_refusal, Api};
-use super::auth::Need;
+use super::auth::{Need, Perm};
 use super::bindings::with_properties_key;
 use super::reply::{Answer, Reply};
 use super::request::Request;
@@ -61,6 +61,7 @@ pub(super) async fn queue(api: &Api, req: &Request, vhost: &str, name: &str) -> 
         Method::GET => existing.map(Reply::json).ok_or_else(Reply::not_found),
         Method::PUT => {
             let options = Value::Object(req.object()?);
+            req.permit(vhost, Perm::Configure, name)?;
             api.run(
                 "declare_queue",
                 vhost,
@@ -74,6 +75,7 @@ pub(super) async fn queue(api: &Api, req: &Request, vhost: &str, name: &str) -> 
             if existing.is_none() {
                 return Err(Reply::not_found());
             }
+            req.permit(vhost, Perm::Configure, name)?;
             let flags = ["if-empty", "if-unused"]
                 .iter()
                 .filter(|f| req.flag(f))
@@ -95,6 +97,7 @@ pub(super) async fn purge(api: &Api, req: &Request, vhost: &str, name: &str) -> 
     if find(api, vhost, name).await?.is_none() {
         return Err(Reply::not_found());
     }
+    req.permit(vhost, Perm::Read, name)?;
     api.run("purge_queue", vhost, vec![name.into()], ctl_refusal)
         .await?;
     Ok(Reply::status(204))
@@ -117,6 +120,9 @@ pub(super) async fn get(api: &Api, req: &Request, vhost: &str, name: &str) -> An
     if find(api, vhost, name).await?.is_none() {
         return Err(Reply::not_found());
     }
+    req.permit_or(vhost, Perm::Read, name, || {
+        Reply::not_authorised(&req.access_refused("queue", name, vhost))
+    })?;
     let messages = api
         .run(
             "get_messages",

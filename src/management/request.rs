@@ -5,7 +5,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::api::Api;
-use super::auth::{check, Need, User};
+use super::auth::{check, Need, Perm, User};
 use super::listing::reply_list;
 use super::path::param;
 use super::reply::{Answer, Reply};
@@ -59,6 +59,38 @@ impl Request {
         reply_list(items, default_sort, &self.query)
             .map(Reply::json)
             .map_err(|e| Reply::error(400, e.error, e.reason))
+    }
+
+    /// Require the user's permission for an operation on `name` in `vhost` (the API acts
+    /// as the user, as RabbitMQ's opens an AMQP channel as them); RabbitMQ's 401 "Access
+    /// refused." otherwise.
+    pub fn permit(&self, vhost: &str, perm: Perm, name: &str) -> Result<(), Reply> {
+        self.permit_or(vhost, perm, name, || {
+            Reply::not_authorised("Access refused.")
+        })
+    }
+
+    /// [`Request::permit`] with the refusal an endpoint answers.
+    pub fn permit_or(
+        &self,
+        vhost: &str,
+        perm: Perm,
+        name: &str,
+        refusal: impl FnOnce() -> Reply,
+    ) -> Result<(), Reply> {
+        match self.user.permits(vhost, perm, name) {
+            true => Ok(()),
+            false => Err(refusal()),
+        }
+    }
+
+    /// The AMQP channel error's text RabbitMQ shows for a refused `kind` (`queue`,
+    /// `exchange`) where the API works through a channel (get, publish, aliveness).
+    pub fn access_refused(&self, kind: &str, name: &str, vhost: &str) -> String {
+        format!(
+            "ACCESS_REFUSED - access to {kind} '{name}' in vhost '{vhost}' refused for user '{}'",
+            self.user.name
+        )
     }
 
     /// A boolean query flag (`if-empty=true`).
