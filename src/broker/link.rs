@@ -18,6 +18,11 @@ use crate::queue::{EnqueuerId, Message, MsgId};
 
 /// One side's frames, each a postcard-encoded batch.
 pub type LinkTx = mpsc::UnboundedSender<Vec<u8>>;
+
+/// A link frame is sent as soon as the messages in it reach this many bytes (by
+/// [`Message::weight`]): a burst of big messages must not make one frame over the
+/// transport's message limit (256 MiB), which would break the link on every retry.
+pub(super) const MAX_FRAME_MESSAGE_BYTES: usize = 8 << 20;
 /// The other side's frames; `None` once the link is gone.
 pub type LinkRx = mpsc::UnboundedReceiver<Vec<u8>>;
 
@@ -148,4 +153,71 @@ pub(super) fn encode<T: Serialize>(batch: &[T]) -> Vec<u8> {
 /// A frame's messages; `None` for a frame that does not decode (the link is dropped).
 pub(super) fn decode<T: for<'de> Deserialize<'de>>(frame: &[u8]) -> Option<Vec<T>> {
     postcard::from_bytes(frame).ok()
+}
+
+/// Encode `ups` as frames, cutting a new one where the messages of its publishes reach
+/// [`MAX_FRAME_MESSAGE_BYTES`]; order is kept.
+pub(super) fn frames_by_weight(ups: &[LinkUp]) -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, up) in ups.iter().enumerate() {
+        if let LinkUp::Publish { message, .. } = up {
+            bytes += message.weight();
+        }
+        if bytes >= MAX_FRAME_MESSAGE_BYTES {
+            frames.push(encode(&ups[start..=i]));
+            (start, bytes) = (i + 1, 0);
+        }
+    }
+    if start < ups.len() {
+        frames.push(encode(&ups[start..]));
+    }
+    frames
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn publish(id: u64, size: usize) -> LinkUp {
+        LinkUp::Publish {
+            id,
+            enqueuer: 1,
+            seq: id,
+            message: Message {
+                exchange: String::new(),
+                routing_key: "q".into(),
+                properties: Bytes::new(),
+                body: Bytes::from(vec![0u8; size]),
+            },
+        }
+    }
+
+    fn ids(frame: &[u8]) -> Vec<u64> {
+        decode::<LinkUp>(frame)
+            .expect("a frame decodes")
+            .iter()
+            .map(|up| match up {
+                LinkUp::Publish { id, .. } => *id,
+                _ => panic!("not a publish"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn small_publishes_share_one_frame_and_big_ones_are_cut_in_order() {
+        let small: Vec<_> = (0..100).map(|i| publish(i, 16)).collect();
+        let frames = frames_by_weight(&small);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(ids(&frames[0]), (0..100).collect::<Vec<_>>());
+
+        let mib = 1 << 20;
+        let mut big: Vec<_> = (0..3).map(|i| publish(i, 3 * mib)).collect();
+        big.push(publish(3, 16 * mib));
+        big.push(publish(4, 16));
+        let frames: Vec<_> = frames_by_weight(&big).iter().map(|f| ids(f)).collect();
+        assert_eq!(frames, vec![vec![0, 1, 2], vec![3], vec![4]]);
+        assert!(frames_by_weight(&[]).is_empty());
+    }
 }

@@ -26,7 +26,7 @@ use tracing::{debug, info};
 use super::events::{
     ConfirmTo, ConnEvent, ConnTx, ConsumeReply, Delivery, GetReply, QueueMsg, QueueStatus,
 };
-use super::link::{decode, encode, LinkDown, LinkRx, LinkTx, LinkUp};
+use super::link::{decode, encode, frames_by_weight, LinkDown, LinkRx, LinkTx, LinkUp};
 use super::{Broker, ConsumerKey, QueueHandle};
 use crate::queue::{EnqueuerId, Message, MsgId};
 
@@ -235,15 +235,19 @@ impl RemoteQueue {
     }
 
     /// Send the frame gathered so far, connecting first if need be.
+    /// Frames are cut where their messages reach [`MAX_FRAME_MESSAGE_BYTES`].
     fn flush(&mut self) {
         if self.up.is_empty() {
             return;
         }
         match &self.link {
             LinkState::Up { tx, .. } => {
-                let frame = encode(&self.up);
-                self.up.clear();
-                if tx.send(frame).is_err() {
+                let up = std::mem::take(&mut self.up);
+                let mut sent = true;
+                for frame in frames_by_weight(&up) {
+                    sent = sent && tx.send(frame).is_ok();
+                }
+                if !sent {
                     self.lost("the link closed");
                 }
             }

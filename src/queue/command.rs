@@ -71,13 +71,7 @@ impl QueueCommand {
         const FRAMING: usize = 16;
         match self {
             QueueCommand::Enqueue { message, .. }
-            | QueueCommand::EnqueueAssigned { message, .. } => {
-                FRAMING
-                    + message.body.len()
-                    + message.properties.len()
-                    + message.exchange.len()
-                    + message.routing_key.len()
-            }
+            | QueueCommand::EnqueueAssigned { message, .. } => FRAMING + message.weight(),
             QueueCommand::MarkDelivered { msg_ids }
             | QueueCommand::Settle { msg_ids }
             | QueueCommand::Discard { msg_ids } => FRAMING + 8 * msg_ids.len(),

@@ -13,3 +13,11 @@ pub struct Message {
     pub properties: Bytes,
     pub body: Bytes,
 }
+
+impl Message {
+    /// About how many bytes the message takes encoded (body, properties, exchange and
+    /// routing key); batches of messages are capped by this sum.
+    pub fn weight(&self) -> usize {
+        self.body.len() + self.properties.len() + self.exchange.len() + self.routing_key.len()
+    }
+}
