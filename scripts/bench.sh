@@ -18,7 +18,7 @@
 #   BENCH_EPMD_PORT      port of the epmd this script uses for RabbitMQ (default 4391)
 #   BENCH_START_TIMEOUT  seconds WarrenMQ may take to accept AMQP (default 30; RabbitMQ: 60)
 #   BENCH_SETTLE         seconds to wait after start before reading idle RSS (default 2)
-#   BENCH_WORKLOADS      which workloads (default "durable transient slow-transient")
+#   BENCH_WORKLOADS      which workloads (default "durable transient slow-transient fixed-rate")
 #   BENCH_USER           guest (default) or regex: log in as a user whose permissions are
 #                        regexes (see bench-lib.sh), created on both brokers
 
@@ -91,11 +91,12 @@ wait_port() {
 declare -A R=()
 declare -A BROKER_LABEL=([warrenmq]=WarrenMQ [rabbitmq]=RabbitMQ)
 
-read -r -a WORKLOADS <<<"${BENCH_WORKLOADS:-durable transient slow-transient}"
+read -r -a WORKLOADS <<<"${BENCH_WORKLOADS:-durable transient slow-transient fixed-rate}"
 declare -A WORKLOAD_TITLE=(
     [durable]="1 durable, persistent, confirm 100, ack"
     [transient]="2 transient, no confirms, auto-ack"
     [slow-transient]="3 transient, 10 msg/s, waiting consumer"
+    [fixed-rate]="4 durable as 1, fixed 10,000 msg/s"
 )
 
 workload_args() {
@@ -105,6 +106,9 @@ workload_args() {
     # A consumer that waits for each message: every publish must be delivered at once
     # (p99 of a few ms), not when the next one arrives (a stall shows as p99 ~100 ms).
     slow-transient) echo "-x 1 -y 1 -s 16 -r 10 -q 10 --transient -u bench-slow-transient" ;;
+    # Where most deployments live: a moderate fixed rate, so the CPU per message (not
+    # msg/s) and the latency are what compare.
+    fixed-rate) echo "-x 1 -y 1 -s 16 -c 100 -r 10000 -f persistent --multi-ack-every 1 --durable -u bench-fixed-rate" ;;
     esac
 }
 
