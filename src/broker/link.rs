@@ -19,10 +19,11 @@ use crate::queue::{EnqueuerId, Message, MsgId};
 /// One side's frames, each a postcard-encoded batch.
 pub type LinkTx = mpsc::UnboundedSender<Vec<u8>>;
 
-/// A link frame is sent as soon as the messages in it reach this many bytes (by
+/// A link frame is cut once the messages in it reach this many bytes (by
 /// [`Message::weight`]): a burst of big messages must not make one frame over the
 /// transport's message limit (256 MiB), which would break the link on every retry.
-pub(super) const MAX_FRAME_MESSAGE_BYTES: usize = 8 << 20;
+const MAX_FRAME_MESSAGE_BYTES: usize = 8 << 20;
+
 /// The other side's frames; `None` once the link is gone.
 pub type LinkRx = mpsc::UnboundedReceiver<Vec<u8>>;
 
@@ -155,22 +156,44 @@ pub(super) fn decode<T: for<'de> Deserialize<'de>>(frame: &[u8]) -> Option<Vec<T
     postcard::from_bytes(frame).ok()
 }
 
-/// Encode `ups` as frames, cutting a new one where the messages of its publishes reach
-/// [`MAX_FRAME_MESSAGE_BYTES`]; order is kept.
-pub(super) fn frames_by_weight(ups: &[LinkUp]) -> Vec<Vec<u8>> {
+impl LinkUp {
+    /// The weight of the message it carries (0 for none), for [`frames_by_weight`].
+    pub(super) fn weight(&self) -> usize {
+        match self {
+            LinkUp::Publish { message, .. } => message.weight(),
+            _ => 0,
+        }
+    }
+}
+
+impl LinkDown {
+    /// The weight of the message it carries (0 for none), for [`frames_by_weight`].
+    pub(super) fn weight(&self) -> usize {
+        match self {
+            LinkDown::Deliver { message, .. } => message.weight(),
+            LinkDown::Got { got: Some(got), .. } => got.message.weight(),
+            _ => 0,
+        }
+    }
+}
+
+/// Encode `items` as frames, cutting a new one where the weight of the messages in it
+/// reaches [`MAX_FRAME_MESSAGE_BYTES`]; order is kept. Both ends of a link send this way.
+pub(super) fn frames_by_weight<T: Serialize>(
+    items: &[T],
+    weight: impl Fn(&T) -> usize,
+) -> Vec<Vec<u8>> {
     let mut frames = Vec::new();
     let (mut start, mut bytes) = (0, 0);
-    for (i, up) in ups.iter().enumerate() {
-        if let LinkUp::Publish { message, .. } = up {
-            bytes += message.weight();
-        }
+    for (i, item) in items.iter().enumerate() {
+        bytes += weight(item);
         if bytes >= MAX_FRAME_MESSAGE_BYTES {
-            frames.push(encode(&ups[start..=i]));
+            frames.push(encode(&items[start..=i]));
             (start, bytes) = (i + 1, 0);
         }
     }
-    if start < ups.len() {
-        frames.push(encode(&ups[start..]));
+    if start < items.len() {
+        frames.push(encode(&items[start..]));
     }
     frames
 }
@@ -208,7 +231,7 @@ mod tests {
     #[test]
     fn small_publishes_share_one_frame_and_big_ones_are_cut_in_order() {
         let small: Vec<_> = (0..100).map(|i| publish(i, 16)).collect();
-        let frames = frames_by_weight(&small);
+        let frames = frames_by_weight(&small, LinkUp::weight);
         assert_eq!(frames.len(), 1);
         assert_eq!(ids(&frames[0]), (0..100).collect::<Vec<_>>());
 
@@ -216,8 +239,11 @@ mod tests {
         let mut big: Vec<_> = (0..3).map(|i| publish(i, 3 * mib)).collect();
         big.push(publish(3, 16 * mib));
         big.push(publish(4, 16));
-        let frames: Vec<_> = frames_by_weight(&big).iter().map(|f| ids(f)).collect();
+        let frames: Vec<_> = frames_by_weight(&big, LinkUp::weight)
+            .iter()
+            .map(|f| ids(f))
+            .collect();
         assert_eq!(frames, vec![vec![0, 1, 2], vec![3], vec![4]]);
-        assert!(frames_by_weight(&[]).is_empty());
+        assert!(frames_by_weight(&[] as &[LinkUp], LinkUp::weight).is_empty());
     }
 }

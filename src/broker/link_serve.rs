@@ -16,9 +16,7 @@ use tracing::debug;
 
 use super::consumers::ChannelCredit;
 use super::events::{ConfirmTo, ConnEvent, GetReply, QueueMsg, QueueStatus};
-use super::link::{
-    decode, encode, LinkDown, LinkGot, LinkRx, LinkTx, LinkUp, MAX_FRAME_MESSAGE_BYTES,
-};
+use super::link::{decode, encode, frames_by_weight, LinkDown, LinkGot, LinkRx, LinkTx, LinkUp};
 use super::{Broker, ConsumerKey, QueueHandle};
 use crate::amqp::ReplyCode;
 use crate::queue::MsgId;
@@ -96,7 +94,6 @@ async fn serve(broker: Arc<Broker>, mut incoming: LinkRx, out: LinkTx) {
         by_tag: HashMap::new(),
         outstanding: HashSet::new(),
         down: Vec::new(),
-        down_bytes: 0,
     };
     link.run(incoming, events, answers).await;
     link.detach();
@@ -117,9 +114,8 @@ struct LeaderLink {
     by_tag: HashMap<Arc<str>, u64>,
     /// Deliveries (and gets) not yet settled or returned by the other side.
     outstanding: HashSet<MsgId>,
-    /// The next frame, and the weight of the messages in it.
+    /// The next frame.
     down: Vec<LinkDown>,
-    down_bytes: usize,
 }
 
 impl LeaderLink {
@@ -178,10 +174,10 @@ impl LeaderLink {
         if self.down.is_empty() {
             return true;
         }
-        let frame = encode(&self.down);
-        self.down.clear();
-        self.down_bytes = 0;
-        self.out.send(frame).is_ok()
+        let down = std::mem::take(&mut self.down);
+        frames_by_weight(&down, LinkDown::weight)
+            .into_iter()
+            .all(|frame| self.out.send(frame).is_ok())
     }
 
     /// Pass one request to the actor; false when the actor is gone.
@@ -325,16 +321,12 @@ impl LeaderLink {
                 if d.needs_ack {
                     self.outstanding.insert(d.msg_id);
                 }
-                self.down_bytes += d.message.weight();
                 self.down.push(LinkDown::Deliver {
                     consumer,
                     msg_id: d.msg_id,
                     message: d.message,
                     redelivered: d.redelivered,
                 });
-                if self.down_bytes >= MAX_FRAME_MESSAGE_BYTES {
-                    return self.flush();
-                }
             }
             ConnEvent::ConsumerCancelled { consumer_tag, .. } => {
                 if self.broker.queue_record(&self.vhost, &self.name).is_some() {

@@ -243,10 +243,9 @@ impl RemoteQueue {
         match &self.link {
             LinkState::Up { tx, .. } => {
                 let up = std::mem::take(&mut self.up);
-                let mut sent = true;
-                for frame in frames_by_weight(&up) {
-                    sent = sent && tx.send(frame).is_ok();
-                }
+                let sent = frames_by_weight(&up, LinkUp::weight)
+                    .into_iter()
+                    .all(|frame| tx.send(frame).is_ok());
                 if !sent {
                     self.lost("the link closed");
                 }

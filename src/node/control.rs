@@ -213,6 +213,22 @@ impl Control {
         self.admin_with_timeout(node, PEER_ADMIN_TIMEOUT).await
     }
 
+    /// Clients of every other recorded node that answers now, whatever the failure
+    /// detector thinks of it just now (a node wrongly called down by a slow ping still
+    /// answers; a dead one fails at once, connection refused, and is left out).
+    pub(super) async fn peer_admins(&self, view: &AppView) -> Vec<AdminClient> {
+        let mut clients = Vec::new();
+        for (id, node) in view.broker.cluster_nodes() {
+            if id == view.node_id {
+                continue;
+            }
+            if let Ok(client) = self.admin_of(&node).await {
+                clients.push(client);
+            }
+        }
+        clients
+    }
+
     /// [`Control::admin_of`] for calls that may take long (a new member catching up).
     pub(super) async fn admin_of_slow(&self, node: &ClusterNode) -> Result<AdminClient, String> {
         self.admin_with_timeout(node, SLOW_PEER_ADMIN_TIMEOUT).await

@@ -218,13 +218,7 @@ async fn peer_counts(
     vhost: &str,
 ) -> HashMap<String, (Counts, String)> {
     let mut counts = HashMap::new();
-    for (id, node) in view.broker.cluster_nodes() {
-        if id == view.node_id {
-            continue;
-        }
-        let Ok(mut client) = control.admin_of(&node).await else {
-            continue;
-        };
+    for mut client in control.peer_admins(view).await {
         let request = CommandRequest {
             command: "describe_queues".into(),
             args: Vec::new(),

@@ -94,16 +94,7 @@ impl Control {
         vhost: &str,
     ) -> HashMap<String, (String, Option<u64>, Option<u32>)> {
         let mut counts = HashMap::new();
-        // Every other node is asked, whatever the failure detector thinks of it just now:
-        // a node it has wrongly called down (a slow ping) still answers, a dead one fails
-        // at once (connection refused).
-        for (id, node) in view.broker.cluster_nodes() {
-            if id == view.node_id {
-                continue;
-            }
-            let Ok(mut client) = self.admin_of(&node).await else {
-                continue;
-            };
+        for mut client in self.peer_admins(view).await {
             if let Ok(queues) = client.list_queues(vhost, true).await {
                 for q in queues {
                     counts.insert(q.name, (q.leader, q.messages, q.consumers));
