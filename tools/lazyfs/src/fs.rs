@@ -77,6 +77,25 @@ impl LazyFs {
         state.alive()?;
         op(&mut state)
     }
+
+    /// unlink and rmdir: `remove` the backing entry, then forget the path's state.
+    fn remove(
+        &self,
+        parent: INodeNo,
+        name: &OsStr,
+        reply: ReplyEmpty,
+        remove: impl FnOnce(&std::path::Path) -> std::io::Result<()>,
+    ) {
+        empty(
+            reply,
+            self.live(|s| {
+                let rel = s.child(parent, name)?;
+                remove(&s.full(&rel)).map_err(errno)?;
+                s.forget_path(&rel);
+                Ok(())
+            }),
+        );
+    }
 }
 
 fn entry(reply: ReplyEntry, result: Result<fuser::FileAttr, Errno>) {
@@ -224,27 +243,11 @@ impl Filesystem for LazyFs {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        empty(
-            reply,
-            self.live(|s| {
-                let rel = s.child(parent, name)?;
-                std::fs::remove_file(s.full(&rel)).map_err(errno)?;
-                s.forget_path(&rel);
-                Ok(())
-            }),
-        );
+        self.remove(parent, name, reply, |p| std::fs::remove_file(p));
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        empty(
-            reply,
-            self.live(|s| {
-                let rel = s.child(parent, name)?;
-                std::fs::remove_dir(s.full(&rel)).map_err(errno)?;
-                s.forget_path(&rel);
-                Ok(())
-            }),
-        );
+        self.remove(parent, name, reply, |p| std::fs::remove_dir(p));
     }
 
     fn rename(
