@@ -25,18 +25,20 @@ PERF_ARGS=${SYNC_PERF_ARGS:-"-x 1 -y 1 -s 16 -c 100 -f persistent --multi-ack-ev
 
 command -v strace >/dev/null || { echo "sync-count: strace is not installed" >&2; exit 1; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/warrenmq-sync.XXXXXX")
+log() { printf '[sync-count] %s\n' "$*" >&2; }
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "$0")/bench-lib.sh"
 STRACE_PID=""
-cleanup() {
+# Stop the node (strace's child) so that strace writes its table, then strace itself.
+stop_node() {
     local server
-    if [[ -n "$STRACE_PID" ]] && kill -0 "$STRACE_PID" 2>/dev/null; then
-        server=$(ps -o pid= --ppid "$STRACE_PID" | head -n 1 | tr -d ' ')
-        [[ -n "$server" ]] && kill -TERM "$server" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$STRACE_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$STRACE_PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
+    [[ -n "$STRACE_PID" ]] || return 0
+    server=$(ps -o pid= --ppid "$STRACE_PID" | head -n 1 | tr -d ' ')
+    [[ -z "$server" ]] || stop_pid "$server"
+    stop_pid "$STRACE_PID"
+    STRACE_PID=""
 }
-trap cleanup EXIT
+trap 'stop_node; rm -rf "$WORK"' EXIT
 
 strace -f --seccomp-bpf -c -e trace=fsync,fdatasync,sync_file_range,msync,syncfs \
     -o "$WORK/strace.txt" \
@@ -44,17 +46,14 @@ strace -f --seccomp-bpf -c -e trace=fsync,fdatasync,sync_file_range,msync,syncfs
     --cluster-port $((PORT + 20000)) >"$WORK/server.log" 2>&1 </dev/null &
 STRACE_PID=$!
 for _ in $(seq 1 300); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+    port_open "$PORT" && break
     kill -0 "$STRACE_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
     sleep 0.1
 done
 # shellcheck disable=SC2086
 "$PERF" --uri "amqp://guest:guest@127.0.0.1:$PORT/%2F" $PERF_ARGS -z "$SECONDS_RUN" \
     --delete-queues --json >"$WORK/perf.json" 2>"$WORK/perf.log"
-server=$(ps -o pid= --ppid "$STRACE_PID" | head -n 1 | tr -d ' ')
-kill -TERM "$server"
-wait "$STRACE_PID" || true
-STRACE_PID=""
+stop_node
 cat "$WORK/strace.txt"
 python3 - "$WORK/perf.json" "$WORK/strace.txt" <<'EOF'
 import json, sys

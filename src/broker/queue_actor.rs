@@ -522,15 +522,9 @@ impl QueueActor {
         if self.cmds.is_empty() || self.proposing.len() >= PIPELINE_DEPTH {
             return false;
         }
-        let (cmds, conts) = match self.backend {
-            // A replicated batch is one log entry: capped by bytes (see
-            // `take_proposal`), the rest waits for the next round.
-            Backend::Raft(..) => take_proposal(&mut self.cmds, &mut self.conts, MAX_PROPOSAL_BYTES),
-            Backend::Local { .. } => (
-                std::mem::take(&mut self.cmds),
-                std::mem::take(&mut self.conts),
-            ),
-        };
+        // A batch is capped by bytes (a replicated one is one log entry); the rest goes
+        // in the next round (for a transient queue, the next turn of `settle_round`).
+        let (cmds, conts) = take_proposal(&mut self.cmds, &mut self.conts, MAX_PROPOSAL_BYTES);
         let time_ms = now_ms();
         match &mut self.backend {
             Backend::Local { next_index } => {
