@@ -30,6 +30,18 @@ pub enum ConnEvent {
     },
 }
 
+impl ConnEvent {
+    /// The channel the event is for.
+    pub fn channel(&self) -> u16 {
+        match self {
+            ConnEvent::Deliver(d) => d.channel,
+            ConnEvent::Enqueued { channel, .. } | ConnEvent::ConsumerCancelled { channel, .. } => {
+                *channel
+            }
+        }
+    }
+}
+
 /// One message handed to a consumer.
 #[derive(Debug)]
 pub struct Delivery {

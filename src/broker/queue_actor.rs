@@ -193,19 +193,14 @@ impl QueueActor {
                 confirm,
             } => {
                 let assigned = self.pre_assign();
-                let cmd = if assigned.is_some() {
-                    QueueCommand::EnqueueAssigned {
-                        enqueuer,
-                        seq,
-                        message,
-                    }
-                } else {
+                if assigned.is_none() {
                     self.unassigned += 1;
-                    QueueCommand::Enqueue {
-                        enqueuer,
-                        seq,
-                        message,
-                    }
+                }
+                let cmd = QueueCommand::EnqueueNext {
+                    enqueuer,
+                    seq,
+                    message,
+                    assigned: assigned.is_some(),
                 };
                 self.push(cmd, Cont::Publish(confirm, assigned));
             }
@@ -608,6 +603,12 @@ impl QueueActor {
                 if assigned.is_none() {
                     self.unassigned -= 1;
                 }
+                // A skipped seq: an earlier publish of this enqueuer was lost or overtaken
+                // on its way; this one was not stored and is nacked.
+                let stored = !matches!(reply, QueueReply::OutOfOrder { .. });
+                if let QueueReply::OutOfOrder { expected } = reply {
+                    warn!(expected, "an enqueue skipped a seq: refused");
+                }
                 match (reply, assigned) {
                     (QueueReply::Enqueued { msg_id }, Some(a)) => {
                         let fresh = a.consumer.map(|consumer| Assignment {
@@ -628,7 +629,7 @@ impl QueueActor {
                     let _ = c.conn.send(ConnEvent::Enqueued {
                         channel: c.channel,
                         publish_seq: c.publish_seq,
-                        ok: true,
+                        ok: stored,
                     });
                 }
             }

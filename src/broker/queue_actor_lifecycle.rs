@@ -97,6 +97,12 @@ impl QueueActor {
                         enqueuer,
                         seq,
                         message,
+                    }
+                    | QueueCommand::EnqueueNext {
+                        enqueuer,
+                        seq,
+                        message,
+                        ..
                     },
                     Cont::Publish(confirm, assigned),
                 ) => {
@@ -160,7 +166,8 @@ impl QueueActor {
             .chain(self.proposing.iter().flat_map(|(cmds, _)| cmds.iter()))
             .filter_map(|cmd| match cmd {
                 QueueCommand::Enqueue { enqueuer, .. }
-                | QueueCommand::EnqueueAssigned { enqueuer, .. } => Some(*enqueuer),
+                | QueueCommand::EnqueueAssigned { enqueuer, .. }
+                | QueueCommand::EnqueueNext { enqueuer, .. } => Some(*enqueuer),
                 _ => None,
             })
             .collect();

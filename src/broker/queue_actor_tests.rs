@@ -289,3 +289,26 @@ async fn a_closed_publisher_is_forgotten_once_its_publishes_are_stored() {
     );
     assert_eq!(machine.last_seq(2), Some(9));
 }
+
+#[tokio::test]
+async fn a_publish_that_skips_a_seq_is_nacked_and_not_stored() {
+    let mut h = Harness::start();
+    let (conn, mut events) = mpsc::unbounded_channel();
+    publish_confirmed(&mut h, &conn, 1);
+    // Enqueue seq 2 never arrives (lost on its way): the one after it skips a seq.
+    h.seq += 1;
+    publish_confirmed(&mut h, &conn, 2);
+    publish_confirmed(&mut h, &conn, 3);
+    let mut answered = Vec::new();
+    while answered.len() < 3 {
+        match tokio::time::timeout(SOON, events.recv()).await {
+            Ok(Some(ConnEvent::Enqueued {
+                publish_seq, ok, ..
+            })) => answered.push((publish_seq, ok)),
+            other => panic!("expected three confirms, got {other:?} after {answered:?}"),
+        }
+    }
+    assert_eq!(answered, [(1, true), (2, false), (3, false)]);
+    assert_eq!(h.ready().await, 1, "only the first was stored");
+    assert_eq!(h.machine.lock().unwrap().last_seq(1), Some(1));
+}

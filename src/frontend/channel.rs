@@ -78,7 +78,9 @@ pub struct Channel {
     /// Decided publishes whose ack/nack is not yet written.
     pub decided: Vec<(u64, bool)>,
     pub enqueuer: EnqueuerId,
-    pub enqueue_seq: u64,
+    /// The seq of this channel's last enqueue to each queue, by queue name (a new handle
+    /// of the same queue continues its count): 1, 2, 3... as `EnqueueNext` expects.
+    enqueue_seqs: HashMap<String, u64>,
     /// The queues this channel published to, by handle key (each holds its handle, so
     /// a key is never reused meanwhile), told to forget its enqueuer when it closes.
     pub published_to: HashMap<usize, QueueHandle>,
@@ -108,7 +110,7 @@ impl Channel {
             unconfirmed: BTreeMap::new(),
             decided: Vec::new(),
             enqueuer,
-            enqueue_seq: 0,
+            enqueue_seqs: HashMap::new(),
             published_to: HashMap::new(),
             last_published: 0,
             tx: None,
@@ -138,6 +140,24 @@ impl Channel {
             Some(taken.into_values().collect())
         } else {
             self.unacked.remove(&tag).map(|u| vec![u])
+        }
+    }
+
+    /// The seq of this channel's next enqueue to `queue`.
+    pub fn next_enqueue_seq(&mut self, queue: &QueueHandle) -> u64 {
+        if let Some(seq) = self.enqueue_seqs.get_mut(queue.name()) {
+            *seq += 1;
+            return *seq;
+        }
+        self.enqueue_seqs.insert(queue.name().to_owned(), 1);
+        1
+    }
+
+    /// The enqueue just numbered for `queue` never reached it: its seq is free again, so
+    /// the queue sees no gap.
+    pub fn unsend_enqueue_seq(&mut self, queue: &QueueHandle) {
+        if let Some(seq) = self.enqueue_seqs.get_mut(queue.name()) {
+            *seq -= 1;
         }
     }
 

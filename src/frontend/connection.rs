@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use amq_protocol::protocol::{basic, channel, connection};
+use amq_protocol::protocol::{channel, connection};
 use bytes::BytesMut;
+use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
@@ -19,9 +20,8 @@ use super::channel::Channel;
 use super::control::connection_info;
 use super::error::{AmqpError, AmqpResult, Scope};
 use super::handshake::{handshake, open_ok, short, HandshakeEnd, Session};
-use crate::amqp::{
-    decode_frame, encode_content, encode_heartbeat, encode_method, AMQPClass, Frame, ReplyCode,
-};
+use super::parked::{ParkedOps, Waiting, MAX_HELD_FRAMES};
+use crate::amqp::{decode_frame, encode_heartbeat, encode_method, AMQPClass, Frame, ReplyCode};
 use crate::broker::{Broker, ConnEvent, QueueMsg, Registration};
 
 /// Most events handled before the output is written.
@@ -45,6 +45,12 @@ pub struct Connection {
     pub(super) access: AccessCache,
     /// This connection's entry in the node's connection registry (removed on drop).
     pub(super) registration: Registration,
+    /// Channels waiting for a slow operation, with the frames and events they hold.
+    pub(super) waiting: Waiting<Frame, ConnEvent>,
+    /// The slow operations in flight (`parked.rs`).
+    pub(super) parked: ParkedOps,
+    /// The method being handled, named by the error a parked operation may end with.
+    pub(super) dispatching: (u16, u16),
 }
 
 /// Serve one accepted socket until it closes or the node shuts down.
@@ -126,6 +132,9 @@ async fn serve_in_span(
         published: false,
         access: AccessCache::default(),
         registration,
+        waiting: Waiting::default(),
+        parked: ParkedOps::new(),
+        dispatching: (0, 0),
     };
     let mut alarm = broker.alarms();
     let mut access = broker.access_changes();
@@ -154,8 +163,10 @@ async fn serve_in_span(
             encode_method(&mut conn.out, 0, &AMQPClass::Connection(m));
         }
         notified_blocked = alarm_on;
-        // A publishing connection is not read from while a resource alarm is on.
-        let blocked = alarm_on && conn.published && !conn.closing;
+        // A publishing connection is not read from while a resource alarm is on, nor any
+        // connection while its parked channels hold too many frames.
+        let blocked = (alarm_on && conn.published && !conn.closing)
+            || conn.waiting.held_frames() >= MAX_HELD_FRAMES;
         tokio::select! {
             _ = alarm.changed() => {}
             Ok(()) = access.changed() => {
@@ -169,10 +180,11 @@ async fn serve_in_span(
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
                         last_read = Instant::now();
-                        conn.process_input(&mut inbuf).await;
+                        conn.process_input(&mut inbuf);
                     }
                 }
             }
+            Some(resumed) = conn.parked.next(), if !conn.parked.is_empty() => conn.resume(resumed),
             Some(control) = control_rx.recv() => conn.handle_control(control),
             Some(event) = events_rx.recv() => {
                 conn.handle_event(event);
@@ -286,7 +298,7 @@ fn method_id(m: &AMQPClass) -> (u16, u16) {
 }
 
 impl Connection {
-    async fn process_input(&mut self, inbuf: &mut BytesMut) {
+    fn process_input(&mut self, inbuf: &mut BytesMut) {
         while !self.done {
             let frame = match decode_frame(inbuf, self.session.frame_max) {
                 Ok(Some(frame)) => frame,
@@ -297,9 +309,23 @@ impl Connection {
                     return;
                 }
             };
-            if let Err(e) = self.handle_frame(frame).await {
+            if let Err(e) = self.handle_frame(frame) {
                 self.fail(e);
             }
+        }
+    }
+
+    pub(super) fn is_closing(&self) -> bool {
+        self.closing || self.done
+    }
+
+    /// Report the outcome of a channel's method: a channel error closes the channel, any
+    /// other the connection.
+    pub(super) fn report(&mut self, ch: u16, method: (u16, u16), result: AmqpResult<()>) {
+        match result {
+            Err(e) if e.scope() == Scope::Channel => self.close_channel(ch, e.on(method)),
+            Err(e) => self.fail(e.on(method)),
+            Ok(()) => {}
         }
     }
 
@@ -318,7 +344,7 @@ impl Connection {
         encode_close(&mut self.out, e);
     }
 
-    async fn handle_frame(&mut self, frame: Frame) -> AmqpResult<()> {
+    pub(super) fn handle_frame(&mut self, frame: Frame) -> AmqpResult<()> {
         let ch = frame.channel();
         if self.closing {
             // After connection.close only close-ok (or close) is looked at.
@@ -343,6 +369,14 @@ impl Connection {
         if ch == 0 {
             return self.handle_channel_zero(frame);
         }
+        // A parked channel's frames wait, in order, for its slow operation to finish.
+        let frame = match self.waiting.is_empty() {
+            true => frame,
+            false => match self.waiting.hold_frame(ch, frame) {
+                Ok(()) => return Ok(()),
+                Err(frame) => frame,
+            },
+        };
         // As RabbitMQ: channel_max bounds how many channels are open, not their numbers.
         let max = usize::from(self.session.channel_max);
         if max != 0 && self.channels.len() >= max && !self.channels.contains_key(&ch) {
@@ -357,15 +391,10 @@ impl Connection {
         match frame {
             Frame::Method { method, .. } => {
                 let id = method_id(&method);
-                let result = self.handle_channel_method(ch, *method).await;
-                match result {
-                    Err(e) if e.scope() == Scope::Channel => {
-                        self.close_channel(ch, e.on(id));
-                        Ok(())
-                    }
-                    Err(e) => Err(e.on(id)),
-                    Ok(()) => Ok(()),
-                }
+                self.dispatching = id;
+                let result = self.handle_channel_method(ch, *method);
+                self.report(ch, id, result);
+                Ok(())
             }
             Frame::Header {
                 class_id,
@@ -373,9 +402,10 @@ impl Connection {
                 properties,
                 ..
             } => {
+                self.dispatching = (60, 40);
                 let mut result = self.content_header(ch, class_id, body_size, properties);
                 if result.is_ok() {
-                    result = self.flush_empty_publish(ch).await;
+                    result = self.flush_empty_publish(ch);
                 }
                 match result {
                     Err(e) if e.scope() == Scope::Channel => {
@@ -385,13 +415,16 @@ impl Connection {
                     other => other,
                 }
             }
-            Frame::Body { payload, .. } => match self.content_body(ch, payload).await {
-                Err(e) if e.scope() == Scope::Channel => {
-                    self.close_channel(ch, e.on((60, 40)));
-                    Ok(())
+            Frame::Body { payload, .. } => {
+                self.dispatching = (60, 40);
+                match self.content_body(ch, payload) {
+                    Err(e) if e.scope() == Scope::Channel => {
+                        self.close_channel(ch, e.on((60, 40)));
+                        Ok(())
+                    }
+                    other => other,
                 }
-                other => other,
-            },
+            }
             Frame::Heartbeat { .. } => Err(unexpected_frame(&frame_on_wire(&frame))),
         }
     }
@@ -476,133 +509,18 @@ impl Connection {
         }
     }
 
-    fn handle_event(&mut self, event: ConnEvent) {
-        match event {
-            ConnEvent::Deliver(d) => {
-                let frame_max = self.session.frame_max;
-                let Some(channel) = self
-                    .channels
-                    .get_mut(&d.channel)
-                    .filter(|c| !c.closing && c.consumers.contains_key(&d.consumer_tag))
-                else {
-                    if d.needs_ack {
-                        d.queue.send(QueueMsg::Requeue {
-                            msg_ids: vec![d.msg_id],
-                        });
-                    }
-                    return;
-                };
-                channel.next_tag += 1;
-                let tag = channel.next_tag;
-                if d.needs_ack {
-                    channel.unacked.insert(
-                        tag,
-                        super::channel::Unacked {
-                            queue: d.queue.clone(),
-                            msg_id: d.msg_id,
-                        },
-                    );
-                }
-                let deliver = basic::Deliver {
-                    consumer_tag: short(&d.consumer_tag),
-                    delivery_tag: tag,
-                    redelivered: d.redelivered,
-                    exchange: short(&d.message.exchange),
-                    routing_key: short(&d.message.routing_key),
-                };
-                encode_method(
-                    &mut self.out,
-                    d.channel,
-                    &AMQPClass::Basic(basic::AMQPMethod::Deliver(deliver)),
-                );
-                encode_content(
-                    &mut self.out,
-                    d.channel,
-                    &d.message.properties,
-                    &d.message.body,
-                    frame_max,
-                );
-            }
-            ConnEvent::Enqueued {
-                channel,
-                publish_seq,
-                ok,
-            } => {
-                if let Some(ch) = self.channels.get_mut(&channel) {
-                    ch.enqueued(publish_seq, ok);
-                }
-            }
-            ConnEvent::ConsumerCancelled {
-                channel,
-                consumer_tag,
-            } => {
-                if let Some(ch) = self.channels.get_mut(&channel) {
-                    if ch.consumers.remove(&consumer_tag).is_some() && !ch.closing {
-                        let cancel = basic::Cancel {
-                            consumer_tag: short(&consumer_tag),
-                            nowait: true,
-                        };
-                        encode_method(
-                            &mut self.out,
-                            channel,
-                            &AMQPClass::Basic(basic::AMQPMethod::Cancel(cancel)),
-                        );
-                    }
-                }
-            }
-        }
-    }
-
-    /// Write publisher confirms and finished `tx.commit`s.
-    fn write_confirms(&mut self) {
-        for (id, ch) in self.channels.iter_mut() {
-            if ch.decided.is_empty() {
-                continue;
-            }
-            if let Some(upto) = ch.commit_waiting {
-                if ch.unconfirmed.range(..=upto).next().is_none() {
-                    ch.commit_waiting = None;
-                    ch.decided.clear();
-                    encode_method(
-                        &mut self.out,
-                        *id,
-                        &AMQPClass::Tx(amq_protocol::protocol::tx::AMQPMethod::CommitOk(
-                            amq_protocol::protocol::tx::CommitOk {},
-                        )),
-                    );
-                }
-                continue;
-            }
-            if !ch.confirm {
-                ch.decided.clear();
-                continue;
-            }
-            for (tag, multiple, ack) in ch.take_confirms() {
-                let method = if ack {
-                    basic::AMQPMethod::Ack(basic::Ack {
-                        delivery_tag: tag,
-                        multiple,
-                    })
-                } else {
-                    basic::AMQPMethod::Nack(basic::Nack {
-                        delivery_tag: tag,
-                        multiple,
-                        requeue: false,
-                    })
-                };
-                encode_method(&mut self.out, *id, &AMQPClass::Basic(method));
-            }
-        }
-    }
-
     /// Give everything this connection held back to its queues.
     async fn teardown(&mut self, events_rx: &mut mpsc::UnboundedReceiver<ConnEvent>) {
+        // Operations still parked are dropped; what their channels held goes back below.
+        self.parked = ParkedOps::new();
+        let held: Vec<ConnEvent> = std::mem::take(&mut self.waiting).into_events().collect();
         let mut channels: Vec<Channel> = self.channels.drain().map(|(_, c)| c).collect();
         for ch in channels.iter_mut() {
             self.release_channel(ch);
         }
         events_rx.close();
-        while let Ok(event) = events_rx.try_recv() {
+        let queued = std::iter::from_fn(|| events_rx.try_recv().ok());
+        for event in held.into_iter().chain(queued) {
             if let ConnEvent::Deliver(d) = event {
                 if d.needs_ack {
                     d.queue.send(QueueMsg::Requeue {

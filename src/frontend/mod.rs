@@ -2,12 +2,16 @@
 //! confirms, transactions, consumers, delivery tags and prefetch.
 
 mod access;
+mod basic;
 mod channel;
+mod conn_events;
 mod connection;
 mod control;
+mod declare;
 mod error;
 mod handshake;
 mod methods;
+mod parked;
 mod publish;
 mod publish_checks;
 

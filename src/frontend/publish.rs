@@ -11,8 +11,9 @@ use super::error::{AmqpError, AmqpResult};
 use super::handshake::short;
 use super::publish_checks::{self, Routing};
 use crate::amqp::{encode_content, encode_method, AMQPClass, ReplyCode, BASIC_CLASS_ID};
-use crate::broker::{ConfirmTo, QueueMsg};
+use crate::broker::{Broker, BrokerResult, ConfirmTo, QueueMsg, Routed};
 use crate::queue::Message;
+use std::sync::Arc;
 
 /// RabbitMQ's error for a content frame where only a method may come.
 fn method_expected() -> AmqpError {
@@ -73,7 +74,7 @@ impl Connection {
         Ok(())
     }
 
-    pub(super) async fn content_body(&mut self, ch: u16, payload: Bytes) -> AmqpResult<()> {
+    pub(super) fn content_body(&mut self, ch: u16, payload: Bytes) -> AmqpResult<()> {
         let Some(channel) = self.channels.get_mut(&ch) else {
             // A channel that is not open expects channel.open, a method.
             return Err(method_expected());
@@ -104,23 +105,21 @@ impl Connection {
             assembly.body = BytesMut::new();
             let a = channel.assembly.take().expect("assembly");
             let (_, properties) = a.header.expect("header");
-            return self
-                .publish(
-                    ch,
-                    TxPublish {
-                        exchange: a.exchange,
-                        routing_key: a.routing_key,
-                        routing: Routing::default(),
-                        mandatory: a.mandatory,
-                        properties,
-                        body: payload,
-                    },
-                )
-                .await;
+            return self.publish(
+                ch,
+                TxPublish {
+                    exchange: a.exchange,
+                    routing_key: a.routing_key,
+                    routing: Routing::default(),
+                    mandatory: a.mandatory,
+                    properties,
+                    body: payload,
+                },
+            );
         }
         assembly.body.extend_from_slice(&payload);
         if assembly.body.len() as u64 == size {
-            self.finish_publish_async(ch).await?;
+            self.finish_publish_async(ch)?;
         }
         Ok(())
     }
@@ -141,7 +140,7 @@ impl Connection {
         Ok(())
     }
 
-    async fn finish_publish_async(&mut self, ch: u16) -> AmqpResult<()> {
+    fn finish_publish_async(&mut self, ch: u16) -> AmqpResult<()> {
         let channel = self.channels.get_mut(&ch).expect("channel");
         let a = channel.assembly.take().expect("assembly");
         let (_, properties) = a.header.expect("header");
@@ -156,11 +155,10 @@ impl Connection {
                 body: a.body.freeze(),
             },
         )
-        .await
     }
 
     /// A complete publish: its properties checked, then held in a transaction or routed now.
-    pub(super) async fn publish(&mut self, ch: u16, mut p: TxPublish) -> AmqpResult<()> {
+    pub(super) fn publish(&mut self, ch: u16, mut p: TxPublish) -> AmqpResult<()> {
         self.allow(Perm::Write, Resource::Exchange(&p.exchange))?;
         self.allow_topic(Perm::Write, &p.exchange, &p.routing_key)?;
         let in_tx = self.channels.get(&ch).is_some_and(|c| c.tx.is_some());
@@ -187,22 +185,24 @@ impl Connection {
             channel.tx.as_mut().expect("tx").0.push(p);
             return Ok(());
         }
-        self.route_and_enqueue(ch, p).await
+        self.route_and_enqueue(ch, p)
     }
 
-    /// Route a publish and hand it to its queues; register it for confirms.
-    pub(super) async fn route_and_enqueue(&mut self, ch: u16, p: TxPublish) -> AmqpResult<()> {
-        let vhost = self.session.vhost.clone();
-        let routed = self
-            .broker
-            .route(
-                &vhost,
-                &p.exchange,
-                &p.routing_key,
-                &p.routing.extra_keys,
-                p.routing.headers.as_ref(),
-            )
-            .await?;
+    /// Route a publish and hand it to its queues (parked while a routed queue starts).
+    fn route_and_enqueue(&mut self, ch: u16, p: TxPublish) -> AmqpResult<()> {
+        let fut = route(self.broker.clone(), self.session.vhost.clone(), p);
+        self.park(ch, fut, move |conn, (p, routed)| {
+            conn.enqueue_routed(ch, p, routed?)
+        })
+    }
+
+    /// Hand a routed publish to its queues; register it for confirms.
+    pub(super) fn enqueue_routed(
+        &mut self,
+        ch: u16,
+        p: TxPublish,
+        routed: Routed,
+    ) -> AmqpResult<()> {
         let frame_max = self.session.frame_max;
         let channel = self.channels.get_mut(&ch).expect("channel");
         let tracked = channel.confirm || channel.tx.is_some();
@@ -252,7 +252,6 @@ impl Connection {
             body: p.body,
         };
         for queue in queues {
-            channel.enqueue_seq += 1;
             let confirm = tracked.then(|| ConfirmTo {
                 conn: self.events.clone(),
                 channel: ch,
@@ -260,11 +259,14 @@ impl Connection {
             });
             let sent = queue.send(QueueMsg::Publish {
                 enqueuer: channel.enqueuer,
-                seq: channel.enqueue_seq,
+                seq: channel.next_enqueue_seq(&queue),
                 message: message.clone(),
                 confirm,
             });
             channel.note_published(&queue);
+            if !sent {
+                channel.unsend_enqueue_seq(&queue);
+            }
             if !sent && tracked {
                 // The queue was deleted while routing: like RabbitMQ, the message is dropped
                 // for that queue and the publish still confirmed.
@@ -275,7 +277,7 @@ impl Connection {
     }
 
     /// Publishes with an empty body complete on their header frame.
-    pub(super) async fn flush_empty_publish(&mut self, ch: u16) -> AmqpResult<()> {
+    pub(super) fn flush_empty_publish(&mut self, ch: u16) -> AmqpResult<()> {
         let Some(p) = self
             .channels
             .get_mut(&ch)
@@ -283,6 +285,24 @@ impl Connection {
         else {
             return Ok(());
         };
-        self.publish(ch, p).await
+        self.publish(ch, p)
     }
+}
+
+/// Route `p` in `vhost` (an owned future, to run parked), handing the publish back.
+pub(super) async fn route(
+    broker: Arc<Broker>,
+    vhost: String,
+    p: TxPublish,
+) -> (TxPublish, BrokerResult<Routed>) {
+    let routed = broker
+        .route(
+            &vhost,
+            &p.exchange,
+            &p.routing_key,
+            &p.routing.extra_keys,
+            p.routing.headers.as_ref(),
+        )
+        .await;
+    (p, routed)
 }

@@ -39,6 +39,18 @@ pub enum QueueCommand {
         seq: u64,
         message: Message,
     },
+    /// An enqueue from an enqueuer that numbers its messages to this queue 1, 2, 3...
+    /// without gaps: a seq past the next one expected means an earlier enqueue was lost
+    /// or overtaken on its way, and this one is refused ([`QueueReply::OutOfOrder`], the
+    /// publisher gets a nack) rather than stored; a seq at or below the last applied one
+    /// is a duplicate. `assigned` as for [`QueueCommand::EnqueueAssigned`]. (The older
+    /// variants accept gaps; they stay for the logs that hold them.)
+    EnqueueNext {
+        enqueuer: EnqueuerId,
+        seq: u64,
+        message: Message,
+        assigned: bool,
+    },
 }
 
 /// The machine's answer to one command.
@@ -52,6 +64,9 @@ pub enum QueueReply {
     Ok,
     /// `Settle`/`Discard` removed this many of the named messages (unknown ids are skipped).
     Removed { count: u64 },
+    /// [`QueueCommand::EnqueueNext`] skipped a seq: refused, nothing changed; `expected`
+    /// is the seq the enqueuer's next enqueue must have.
+    OutOfOrder { expected: u64 },
 }
 
 /// What the runtime must do after a command was applied (executed on the leader).
@@ -71,7 +86,8 @@ impl QueueCommand {
         const FRAMING: usize = 16;
         match self {
             QueueCommand::Enqueue { message, .. }
-            | QueueCommand::EnqueueAssigned { message, .. } => FRAMING + message.weight(),
+            | QueueCommand::EnqueueAssigned { message, .. }
+            | QueueCommand::EnqueueNext { message, .. } => FRAMING + message.weight(),
             QueueCommand::MarkDelivered { msg_ids }
             | QueueCommand::Settle { msg_ids }
             | QueueCommand::Discard { msg_ids } => FRAMING + 8 * msg_ids.len(),

@@ -44,6 +44,17 @@ impl QueueMachine {
                 seq,
                 message,
             } => self.enqueue(enqueuer, seq, message, true),
+            QueueCommand::EnqueueNext {
+                enqueuer,
+                seq,
+                message,
+                assigned,
+            } => match self.enqueuers.get(&enqueuer) {
+                Some(&last) if seq > last.saturating_add(1) => {
+                    (QueueReply::OutOfOrder { expected: last + 1 }, Vec::new())
+                }
+                _ => self.enqueue(enqueuer, seq, message, assigned),
+            },
             QueueCommand::MarkDelivered { msg_ids } => {
                 for msg_id in msg_ids {
                     if let Some(stored) = self.messages.get_mut(&msg_id) {

@@ -24,6 +24,27 @@ struct Model {
 }
 
 impl Model {
+    fn enqueue(
+        &mut self,
+        enqueuer: EnqueuerId,
+        seq: u64,
+        message: &Message,
+        assigned: bool,
+    ) -> Outcome {
+        match self.last_seq.iter_mut().find(|(e, _)| *e == enqueuer) {
+            Some((_, last)) if seq <= *last => return (QueueReply::Duplicate, vec![]),
+            Some((_, last)) => *last = seq,
+            None => self.last_seq.push((enqueuer, seq)),
+        }
+        let msg_id = self.next_id;
+        self.next_id += 1;
+        self.msgs.push((msg_id, message.clone(), assigned));
+        (
+            QueueReply::Enqueued { msg_id },
+            vec![QueueEffect::Available { msg_id }],
+        )
+    }
+
     fn apply(&mut self, cmd: &QueueCommand) -> Outcome {
         match cmd {
             QueueCommand::Enqueue {
@@ -37,18 +58,20 @@ impl Model {
                 message,
             } => {
                 let assigned = matches!(cmd, QueueCommand::EnqueueAssigned { .. });
-                match self.last_seq.iter_mut().find(|(e, _)| e == enqueuer) {
-                    Some((_, last)) if *seq <= *last => return (QueueReply::Duplicate, vec![]),
-                    Some((_, last)) => *last = *seq,
-                    None => self.last_seq.push((*enqueuer, *seq)),
+                self.enqueue(*enqueuer, *seq, message, assigned)
+            }
+            QueueCommand::EnqueueNext {
+                enqueuer,
+                seq,
+                message,
+                assigned,
+            } => {
+                if let Some(last) = self.last_seq(*enqueuer) {
+                    if *seq > last + 1 {
+                        return (QueueReply::OutOfOrder { expected: last + 1 }, vec![]);
+                    }
                 }
-                let msg_id = self.next_id;
-                self.next_id += 1;
-                self.msgs.push((msg_id, message.clone(), assigned));
-                (
-                    QueueReply::Enqueued { msg_id },
-                    vec![QueueEffect::Available { msg_id }],
-                )
+                self.enqueue(*enqueuer, *seq, message, *assigned)
             }
             QueueCommand::MarkDelivered { msg_ids } => {
                 for (id, _, delivered) in &mut self.msgs {
@@ -116,6 +139,8 @@ enum Op {
         body: Vec<u8>,
         /// As `EnqueueAssigned` (handed to a consumer on commit).
         assigned: bool,
+        /// As `EnqueueNext` (a skipped seq is refused).
+        in_order: bool,
     },
     Mark(Vec<IdPick>),
     Settle(Vec<IdPick>),
@@ -145,14 +170,18 @@ fn op() -> impl Strategy<Value = Op> {
         0..3u8,
         prop::collection::vec(any::<u8>(), 0..24),
         any::<bool>(),
+        any::<bool>(),
     )
-        .prop_map(|(enqueuer, seq, routing_key, body, assigned)| Op::Enqueue {
-            enqueuer,
-            seq,
-            routing_key,
-            body,
-            assigned,
-        });
+        .prop_map(
+            |(enqueuer, seq, routing_key, body, assigned, in_order)| Op::Enqueue {
+                enqueuer,
+                seq,
+                routing_key,
+                body,
+                assigned,
+                in_order,
+            },
+        );
     prop_oneof![
         6 => enqueue,
         2 => id_picks().prop_map(Op::Mark),
@@ -187,6 +216,7 @@ fn concretize(ops: &[Op]) -> Vec<QueueCommand> {
                 routing_key,
                 body,
                 assigned,
+                in_order,
             } => {
                 let highest = sent.entry(*enqueuer).or_insert(0);
                 let seq = match seq {
@@ -202,7 +232,14 @@ fn concretize(ops: &[Op]) -> Vec<QueueCommand> {
                     properties: Bytes::from_static(&[0x10, 0x00, 0x02]),
                     body: Bytes::from(body.clone()),
                 };
-                if *assigned {
+                if *in_order {
+                    QueueCommand::EnqueueNext {
+                        enqueuer: *enqueuer,
+                        seq,
+                        message,
+                        assigned: *assigned,
+                    }
+                } else if *assigned {
                     QueueCommand::EnqueueAssigned {
                         enqueuer: *enqueuer,
                         seq,

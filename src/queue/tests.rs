@@ -128,6 +128,49 @@ fn seq_gaps_are_accepted_and_older_seqs_inside_a_gap_are_duplicates() {
     assert_eq!(ids(&m), vec![0, 1, 2]);
 }
 
+fn enqueue_next(enqueuer: u64, seq: u64, body: &'static str) -> QueueCommand {
+    QueueCommand::EnqueueNext {
+        enqueuer,
+        seq,
+        message: msg(body),
+        assigned: false,
+    }
+}
+
+#[test]
+fn enqueue_next_refuses_a_skipped_seq_and_then_takes_the_missing_one() {
+    let mut m = QueueMachine::default();
+    // An enqueuer the machine does not know yet may start anywhere.
+    assert_eq!(apply(&mut m, enqueue_next(1, 3, "a")), enqueued(0));
+    assert_eq!(apply(&mut m, enqueue_next(1, 4, "b")), enqueued(1));
+    let before = m.clone();
+    // 5 was lost or overtaken: 6 is refused and changes nothing.
+    assert_eq!(
+        apply(&mut m, enqueue_next(1, 6, "d")),
+        (QueueReply::OutOfOrder { expected: 5 }, vec![])
+    );
+    assert_eq!(m, before);
+    // The overtaken 5 arrives and is stored, then 6 again.
+    assert_eq!(apply(&mut m, enqueue_next(1, 5, "c")), enqueued(2));
+    assert_eq!(apply(&mut m, enqueue_next(1, 6, "d")), enqueued(3));
+    // Resends below the last one are duplicates, as for Enqueue.
+    assert_eq!(
+        apply(&mut m, enqueue_next(1, 4, "b")),
+        (QueueReply::Duplicate, vec![])
+    );
+    assert_eq!(m.last_seq(1), Some(6));
+    assert_eq!(ids(&m), vec![0, 1, 2, 3]);
+    // Assigned in-order enqueues are stored delivered.
+    let assigned = QueueCommand::EnqueueNext {
+        enqueuer: 1,
+        seq: 7,
+        message: msg("e"),
+        assigned: true,
+    };
+    assert_eq!(apply(&mut m, assigned), enqueued(4));
+    assert!(m.get(4).expect("stored").delivered);
+}
+
 #[test]
 fn enqueuers_are_deduplicated_independently() {
     let mut m = QueueMachine::default();
