@@ -13,7 +13,9 @@ use crate::cluster::{
 };
 
 use super::control::Control;
-use super::{access, connections, declare, definitions, describe, messages, objects, peer_counts};
+use super::{
+    access, connections, declare, definitions, describe, messages, objects, peer_counts, stats,
+};
 
 /// [`Control`] as the admin service's handler.
 pub(super) struct NodeAdmin(pub Arc<Control>);
@@ -187,6 +189,8 @@ impl AdminHandler for NodeAdmin {
                 declare::run(&view, &request).await
             } else if describe::handles(&request.command) {
                 describe::run(&self.0, &view, &request).await
+            } else if stats::handles(&request.command) {
+                stats::run(&self.0, &view, &request).await
             } else if messages::handles(&request.command) {
                 messages::run(&view, &request).await
             } else if definitions::handles(&request.command) {
