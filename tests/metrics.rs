@@ -343,6 +343,12 @@ fn counters_move_by_what_a_client_does() {
     let default = api.get("/api/exchanges/%2F/amq.default").json();
     assert_eq!(stat(&default, "publish_in"), 13);
     assert_eq!(stat(&default, "publish_out"), 12);
+    let listens = overview["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["protocol"] == "http/prometheus" && l["port"] == server.prometheus_port);
+    assert!(listens, "the Prometheus listener in {overview}");
     // A declared exchange nothing went through shows no message_stats, as RabbitMQ's.
     let idle = api.get("/api/exchanges/%2F/amq.topic").json();
     assert!(idle.get("message_stats").is_none(), "{idle}");

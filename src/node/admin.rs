@@ -39,6 +39,11 @@ impl NodeAdmin {
         if let Some(&addr) = self.0.http_addr.get() {
             listeners.push(listener("http", addr, "HTTP API"));
         }
+        if let Some(&addr) = self.0.prometheus_addr.get() {
+            // As RabbitMQ lists rabbitmq_prometheus's listener.
+            let purpose = "Prometheus exporter API over HTTP";
+            listeners.push(listener("http/prometheus", addr, purpose));
+        }
         listeners
     }
 }

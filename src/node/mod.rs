@@ -144,9 +144,11 @@ impl Node {
             }
             Err(e) => Err(e.to_string()),
         };
-        started
+        let server = started
             .map_err(|e| tracing::error!(error = e, "no Prometheus endpoint"))
-            .ok()
+            .ok()?;
+        let _ = control.prometheus_addr.set(server.addr);
+        Some(server)
     }
 
     /// Where the Prometheus endpoint listens, if it does.

@@ -1,8 +1,10 @@
 //! A node's message statistics: its own counters, and those of its queues and exchanges
 //! found by name. A queue's actor holds its queue's counters (the registry keeps a weak
 //! reference, so the counters go with the last actor); an exchange's are looked up on
-//! each publish under a read lock and dropped by the sampler once the exchange is gone.
+//! a publish in the counting thread's cache of the last one it counted into (under the
+//! registry's read lock on a miss), and dropped by the sampler once the exchange is gone.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -109,21 +111,42 @@ impl QueueStats {
 
 /// A node's statistics.
 pub struct Stats {
+    /// Tells registries apart in the threads' caches (tests run several in a process).
+    id: u64,
     node: Arc<Sampled<SHARED>>,
     queues: Mutex<ByName<Weak<QueueStats>>>,
     exchanges: RwLock<ByName<Arc<ExchangeStats>>>,
+    /// Moves whenever exchange counters are dropped: every cached one is suspect then.
+    generation: AtomicU64,
     epoch: Instant,
 }
 
 impl Default for Stats {
     fn default() -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Stats {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             node: Arc::default(),
             queues: Mutex::default(),
             exchanges: RwLock::default(),
+            generation: AtomicU64::new(0),
             epoch: Instant::now(),
         }
     }
+}
+
+/// The exchange a thread counted into last: a publisher's thread mostly publishes into
+/// one, so the hot path neither hashes nor touches the registry's lock.
+struct LastExchange {
+    registry: u64,
+    generation: u64,
+    vhost: String,
+    exchange: String,
+    stats: Arc<ExchangeStats>,
+}
+
+thread_local! {
+    static LAST_EXCHANGE: RefCell<Option<LastExchange>> = const { RefCell::new(None) };
 }
 
 impl Stats {
@@ -196,18 +219,46 @@ impl Stats {
             x.add(Count::Publish, 1);
             x.add(Count::PublishOut, queues as u64);
         };
+        let generation = self.generation.load(Ordering::Acquire);
+        let cached = LAST_EXCHANGE.with(|last| match &*last.borrow() {
+            Some(l)
+                if l.registry == self.id
+                    && l.generation == generation
+                    && l.exchange == exchange
+                    && l.vhost == vhost =>
+            {
+                count(&l.stats);
+                true
+            }
+            _ => false,
+        });
+        if cached {
+            return;
+        }
+        let stats = self.exchange_counters(vhost, exchange);
+        count(&stats);
+        LAST_EXCHANGE.with(|last| {
+            *last.borrow_mut() = Some(LastExchange {
+                registry: self.id,
+                generation,
+                vhost: vhost.to_owned(),
+                exchange: exchange.to_owned(),
+                stats,
+            })
+        });
+    }
+
+    /// An exchange's counters, made at its first publish.
+    fn exchange_counters(&self, vhost: &str, exchange: &str) -> Arc<ExchangeStats> {
         {
-            // Counted under the read lock: no reference count to move on the hot path.
             let exchanges = self.exchanges.read().expect("exchange stats lock");
             if let Some(x) = exchanges.get(vhost).and_then(|x| x.get(exchange)) {
-                count(x);
-                return;
+                return x.clone();
             }
         }
         let mut exchanges = self.exchanges.write().expect("exchange stats lock");
         let names = exchanges.entry(vhost.to_owned()).or_default();
-        let x: &ExchangeStats = names.entry(exchange.to_owned()).or_default();
-        count(x);
+        names.entry(exchange.to_owned()).or_default().clone()
     }
 
     /// An exchange's counters, once something was published into it.
@@ -234,13 +285,19 @@ impl Stats {
             queues.retain(|_, names| !names.is_empty());
         }
         let mut exchanges = self.exchanges.write().expect("exchange stats lock");
+        let mut dropped = false;
         for (vhost, names) in exchanges.iter_mut() {
             names.retain(|name, x| {
                 x.sample(now);
-                exists(vhost, name)
+                let keep = exists(vhost, name);
+                dropped |= !keep;
+                keep
             });
         }
         exchanges.retain(|_, names| !names.is_empty());
+        if dropped {
+            self.generation.fetch_add(1, Ordering::Release);
+        }
     }
 }
 
@@ -301,6 +358,14 @@ mod tests {
         stats.sample(Instant::now(), |_, name| name.is_empty());
         assert!(stats.exchange("/", "x").is_none());
         assert!(stats.exchange("/", "").is_some());
+        // This thread's cached counters of the dropped exchange are not counted into.
+        stats.routed("/", "x", 1);
+        let x = stats.exchange("/", "x").unwrap();
+        assert_eq!(x.total(Count::Publish), 1);
+        // Another registry's exchange of the same name is another exchange.
+        let other = Stats::default();
+        other.routed("/", "x", 1);
+        assert_eq!(stats.exchange("/", "x").unwrap().total(Count::Publish), 1);
     }
 
     #[test]
