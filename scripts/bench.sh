@@ -13,7 +13,8 @@
 #   BENCH_KEEP=1         keep the work dir (logs, JSON results, data dirs)
 #   WARRENMQ_SERVER      server binary (default $CARGO_TARGET_DIR/release/warrenmq-server)
 #   WARRENMQ_PERF        load tool binary (default $CARGO_TARGET_DIR/release/warrenmq-perf)
-#   BENCH_WARREN_PORT    WarrenMQ AMQP port (default 5680; HTTP +10000, cluster +20000)
+#   BENCH_WARREN_PORT    WarrenMQ AMQP port (default 5680; HTTP +10000, Prometheus +10020,
+#                        cluster +20000)
 #   BENCH_RABBIT_PORT    RabbitMQ AMQP port (default 5690; distribution +20000)
 #   BENCH_EPMD_PORT      port of the epmd this script uses for RabbitMQ (default 4391)
 #   BENCH_START_TIMEOUT  seconds WarrenMQ may take to accept AMQP (default 30; RabbitMQ: 60)
@@ -164,6 +165,8 @@ bench_warrenmq() {
     fi
     mkdir -p "$WORKDIR/warren"
     log "WarrenMQ: starting $WARRENMQ_SERVER on port $WARREN_PORT"
+    # Prometheus by environment: a binary from before the flag still starts.
+    WARRENMQ_PROMETHEUS_PORT=$((WARREN_PORT + 10020)) \
     "$WARRENMQ_SERVER" --data-dir "$WORKDIR/warren" --amqp-port "$WARREN_PORT" \
         --http-port "$WARREN_HTTP_PORT" --cluster-port "$WARREN_CLUSTER_PORT" \
         >"$WORKDIR/warrenmq-server.log" 2>&1 </dev/null &

@@ -14,6 +14,7 @@ mkdir -p "$CLUSTER_DIR"
 CLUSTER_DIR="$(cd "$CLUSTER_DIR" && pwd)"
 AMQP_BASE="${WARRENMQ_AMQP_PORT_BASE:-5672}"
 HTTP_BASE="${WARRENMQ_HTTP_PORT_BASE:-15672}"
+PROMETHEUS_BASE="${WARRENMQ_PROMETHEUS_PORT_BASE:-$((HTTP_BASE + 20))}"
 CLUSTER_BASE="${WARRENMQ_CLUSTER_PORT_BASE:-25672}"
 TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
 SERVER="$TARGET/release/warrenmq-server"
@@ -32,6 +33,7 @@ start_node() {
     --data-dir "$CLUSTER_DIR/node$n" \
     --amqp-port $((AMQP_BASE + n - 1)) \
     --http-port $((HTTP_BASE + n - 1)) \
+    --prometheus-port $((PROMETHEUS_BASE + n - 1)) \
     --cluster-port "$(cluster_port "$n")" \
     --secret-file "$SECRET" \
     >>"$CLUSTER_DIR/node$n.log" 2>&1 &

@@ -8,7 +8,9 @@
 # neither needs Maven or Go module downloads), fuse3 (fusermount3, for the warren-lazyfs
 # power-loss tests; as root they mount directly, fusermount3 is the fallback and the
 # unmount helper), and Debian's rabbitmq-server for its rabbitmqadmin (the management API
-# tests point it at WarrenMQ; the RabbitMQ service itself is kept from starting).
+# tests point it at WarrenMQ; the RabbitMQ service itself is kept from starting),
+# prometheus (its promtool checks /metrics) and nagios-plugins-rabbitmq (the Nagios checks
+# tests/metrics.rs runs against a node).
 # Idempotent: installs only what is missing.
 set -euo pipefail
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -28,7 +30,8 @@ if ! command -v amqp-publish >/dev/null 2>&1 && command -v apt-get >/dev/null 2>
 fi
 if command -v apt-get >/dev/null 2>&1; then
   MISSING=()
-  for pkg in default-jdk-headless librabbitmq-client-java golang-go golang-github-rabbitmq-amqp091-go-dev fuse3; do
+  for pkg in default-jdk-headless librabbitmq-client-java golang-go golang-github-rabbitmq-amqp091-go-dev fuse3 \
+      nagios-plugins-rabbitmq; do
     deb_installed "$pkg" || MISSING+=("$pkg")
   done
   [ ${#MISSING[@]} -eq 0 ] || apt_install "${MISSING[@]}"
@@ -47,6 +50,13 @@ if [ ! -x /usr/bin/rabbitmqadmin ] && command -v apt-get >/dev/null 2>&1; then
   [ -z "$CREATED_POLICY" ] || $SUDO rm -f "$POLICY"
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     $SUDO systemctl disable --now rabbitmq-server >/dev/null 2>&1 || true
+  fi
+fi
+if ! command -v promtool >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  # Only promtool is wanted: no node exporter, and no Prometheus server left running.
+  apt_install --no-install-recommends prometheus
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
   fi
 fi
 if ! python3 -c 'import pika' >/dev/null 2>&1; then

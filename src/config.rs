@@ -23,6 +23,9 @@ pub struct Config {
     /// AMQP listener port; 0 picks a free port (tests).
     pub amqp_port: u16,
     pub http_port: u16,
+    /// Prometheus metrics (`/metrics`, `/metrics/per-object`), as rabbitmq_prometheus's
+    /// 15692; a port that cannot be bound is logged and the node runs without it.
+    pub prometheus_port: u16,
     pub cluster_port: u16,
     /// Largest message body accepted, in bytes (RabbitMQ's `max_message_size`).
     pub max_message_size: u64,
@@ -70,6 +73,7 @@ impl Default for Config {
             bind: IpAddr::from([127, 0, 0, 1]),
             amqp_port: 5672,
             http_port: 15672,
+            prometheus_port: 15692,
             cluster_port: 25672,
             max_message_size: 128 * 1024 * 1024,
             heartbeat: 60,
@@ -107,6 +111,9 @@ pub struct Args {
     pub amqp_port: Option<u16>,
     #[arg(long, env = "WARRENMQ_HTTP_PORT")]
     pub http_port: Option<u16>,
+    /// Port of the Prometheus metrics endpoint (default 15692)
+    #[arg(long, env = "WARRENMQ_PROMETHEUS_PORT")]
+    pub prometheus_port: Option<u16>,
     #[arg(long, env = "WARRENMQ_CLUSTER_PORT")]
     pub cluster_port: Option<u16>,
     #[arg(long, env = "WARRENMQ_MAX_MESSAGE_SIZE")]
@@ -193,6 +200,7 @@ impl Config {
             bind,
             amqp_port,
             http_port,
+            prometheus_port,
             cluster_port,
             max_message_size,
             heartbeat,

@@ -14,6 +14,8 @@
 //! - [`storage`]: the only user of sled: per-group logs, votes and snapshots, group commit.
 //! - [`management`]: the only user of axum: RabbitMQ's management HTTP API (`/api/*`) on
 //!   each node, over the node's admin interface.
+//! - [`stats`]: message statistics (publish, deliver, ack, ... per node, queue and
+//!   exchange, with sampled rates) for the management API and Prometheus.
 //! - [`config`] and [`node`]: configuration and the wiring of one node.
 //!
 //! # Publish flow
@@ -36,4 +38,5 @@ pub mod node;
 pub mod queue;
 pub mod raft;
 pub mod routing;
+pub mod stats;
 pub mod storage;

@@ -122,6 +122,8 @@ pub struct Broker {
     connections: Arc<ConnectionRegistry>,
     /// The other nodes' connection counts, for vhost and user limits (`conn_limits.rs`).
     peer_counts: std::sync::OnceLock<Arc<dyn PeerCounts>>,
+    /// Message statistics of this node, its queues and exchanges.
+    stats: Arc<crate::stats::Stats>,
 }
 
 impl Broker {
@@ -150,6 +152,11 @@ impl Broker {
     /// The cluster's nodes as the local metadata lists them, by Raft node id.
     pub fn cluster_nodes(&self) -> std::collections::BTreeMap<u64, crate::metadata::ClusterNode> {
         self.read_meta().nodes().clone()
+    }
+
+    /// Message statistics of this node, its queues and exchanges.
+    pub fn stats(&self) -> &Arc<crate::stats::Stats> {
+        &self.stats
     }
 
     pub fn new_consumer_key(&self) -> ConsumerKey {

@@ -263,6 +263,7 @@ impl Broker {
         };
         let handle = spawn_actor(
             &self.events,
+            self.stats.queue(vhost, name),
             vhost,
             name,
             machine,
@@ -456,6 +457,8 @@ impl Broker {
                 },
             }
         }
+        let targets = routed.queues.len() + routed.unavailable;
+        self.stats.routed(vhost, exchange, targets);
         Ok(routed)
     }
 
@@ -552,6 +555,7 @@ pub(super) fn group_error(group: u64, e: crate::raft::RaftError) -> BrokerError 
 /// Start a queue's actor over `machine` and `backend`.
 pub(super) fn spawn_actor(
     events: &mpsc::UnboundedSender<BrokerEvent>,
+    stats: Arc<crate::stats::QueueStats>,
     vhost: &str,
     name: &str,
     machine: Arc<Mutex<QueueMachine>>,
@@ -567,7 +571,8 @@ pub(super) fn spawn_actor(
         rx,
         events.clone(),
         auto_delete,
-    );
+    )
+    .counting_into(stats);
     tokio::spawn(actor.run());
     handle
 }

@@ -20,6 +20,7 @@ use super::{BrokerEvent, ConsumerKey, QueueHandle};
 use crate::amqp::ReplyCode;
 use crate::queue::{ApplyMeta, EnqueuerId, MsgId, QueueCommand, QueueMachine, QueueReply};
 use crate::raft::{GroupHandle, PipelineResult, Request, RequestBody, WriteError, WritePipeline};
+use crate::stats::QueueStats;
 
 /// Most messages taken from the inbox before a batch is proposed.
 const INBOX_BATCH: usize = 512;
@@ -94,6 +95,8 @@ pub(crate) struct QueueActor {
     /// Closed publishers to forget once none of their enqueues is pending: a forget
     /// proposed with (or before a retry of) its own enqueues would let them in twice.
     forgets: Vec<EnqueuerId>,
+    /// The queue's message statistics (which also count for the node).
+    stats: Arc<QueueStats>,
 }
 
 impl QueueActor {
@@ -131,7 +134,15 @@ impl QueueActor {
             relay: None,
             unassigned: 0,
             forgets: Vec::new(),
+            // Counted nowhere until `counting_into`.
+            stats: crate::stats::Stats::default().queue("", ""),
         }
+    }
+
+    /// Count this queue's messages into `stats`.
+    pub(crate) fn counting_into(mut self, stats: Arc<QueueStats>) -> Self {
+        self.stats = stats;
+        self
     }
 
     pub(crate) async fn run(self) {
@@ -159,6 +170,8 @@ impl QueueActor {
                 Some(result) = self.done_rx.recv() => self.pipeline_done(result),
             }
             self.settle_round();
+            let depth = (self.available.len(), self.in_flight.len());
+            self.stats.depth(depth.0, depth.1, self.consumers.len());
         }
     }
 
@@ -192,6 +205,7 @@ impl QueueActor {
                 message,
                 confirm,
             } => {
+                self.stats.published();
                 let assigned = self.pre_assign();
                 if assigned.is_none() {
                     self.unassigned += 1;
@@ -255,6 +269,7 @@ impl QueueActor {
             }
             QueueMsg::Settle { msg_ids } => {
                 let ids = self.take_in_flight(msg_ids);
+                self.stats.acked(ids.len() as u64);
                 if !ids.is_empty() {
                     self.push(QueueCommand::Settle { msg_ids: ids }, Cont::None);
                 }
@@ -365,10 +380,12 @@ impl QueueActor {
 
     fn get(&mut self, no_ack: bool, reply: oneshot::Sender<Option<GetReply>>) {
         let Some(msg_id) = self.available.pop_first() else {
+            self.stats.got(no_ack, None);
             let _ = reply.send(None);
             return;
         };
         let redelivered = self.was_delivered(msg_id);
+        self.stats.got(no_ack, Some(redelivered));
         if no_ack {
             let got = self.get_reply(msg_id, redelivered);
             self.push(
@@ -471,6 +488,8 @@ impl QueueActor {
         }
         let mut back = Vec::new();
         let mut gone = Vec::new();
+        // Deliveries to consumers that ack, to ones that do not, redelivered ones.
+        let mut counts = [0u64; 3];
         {
             let machine = self.machine.lock().expect("queue machine lock");
             for &Assignment {
@@ -496,9 +515,13 @@ impl QueueActor {
                 if consumer.conn.send(ConnEvent::Deliver(delivery)).is_err() {
                     back.push(msg_id);
                     gone.push(key);
+                    continue;
                 }
+                counts[usize::from(consumer.no_ack)] += 1;
+                counts[2] += u64::from(redelivered);
             }
         }
+        self.stats.delivered(counts[0], counts[1], counts[2]);
         // Its connection ended: stop dispatching to it (else the loop in `settle_round`
         // would hand the returned message to it again and again).
         for key in gone {
@@ -544,6 +567,7 @@ impl QueueActor {
                 let body = postcard::to_allocvec(&cmds).expect("encode queue commands");
                 let pipeline = pipeline
                     .get_or_insert_with(|| group.pipeline(PIPELINE_DEPTH, self.done_tx.clone()));
+                self.stats.proposed(self.proposing.is_empty());
                 pipeline.submit(Request {
                     time_ms,
                     body: RequestBody::Queue(body.into()),
@@ -556,6 +580,7 @@ impl QueueActor {
 
     /// The reply of the oldest batch in flight (decoded by [`Self::batch_done`]).
     fn pipeline_done(&mut self, result: PipelineResult) {
+        self.stats.committed(self.proposing.len() > 1);
         let replies = result.and_then(|resp| {
             postcard::from_bytes::<Vec<QueueReply>>(&resp.0)
                 .map_err(|e| WriteError::Fatal(format!("decode queue replies: {e}")))

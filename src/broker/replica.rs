@@ -70,6 +70,7 @@ impl Broker {
             node_id: self.node_id,
             queues: self.queues.clone(),
             events: self.events.clone(),
+            stats: self.stats.clone(),
         };
         tokio::spawn(follow_leadership(
             local,
@@ -123,6 +124,7 @@ struct Local {
     node_id: u64,
     queues: Arc<QueueMap>,
     events: mpsc::UnboundedSender<BrokerEvent>,
+    stats: Arc<crate::stats::Stats>,
 }
 
 /// First and longest pause before a failed take-over is tried again.
@@ -149,6 +151,7 @@ async fn follow_leadership(
                 Ok(()) if group.is_leader() => {
                     let handle = spawn_actor(
                         &local.events,
+                        local.stats.queue(&vhost, &name),
                         &vhost,
                         &name,
                         machine.clone(),

@@ -88,7 +88,9 @@ impl Broker {
             next_id: AtomicU64::new(1),
             connections,
             peer_counts: std::sync::OnceLock::new(),
+            stats: Arc::default(),
         });
+        tokio::spawn(sample_stats(Arc::downgrade(&broker)));
         // A write through the leader, applied here before it returns: from now on the local
         // read model holds everything committed before this node started.
         broker.register_node().await?;
@@ -239,5 +241,23 @@ async fn wait_for_meta_leader(group: &GroupHandle, me: u64) -> BrokerResult<()> 
                 ))
             }
         }
+    }
+}
+
+/// Sample the message statistics every [`crate::stats::SAMPLE_EVERY`], while the broker
+/// lives (the counters of deleted exchanges go then).
+async fn sample_stats(broker: std::sync::Weak<Broker>) {
+    let mut every = tokio::time::interval(crate::stats::SAMPLE_EVERY);
+    loop {
+        every.tick().await;
+        let Some(broker) = broker.upgrade() else {
+            return;
+        };
+        let meta = broker.read_meta();
+        broker
+            .stats
+            .sample(std::time::Instant::now(), |vhost, name| {
+                meta.exchange(vhost, name).is_some()
+            });
     }
 }

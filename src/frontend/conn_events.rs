@@ -119,6 +119,7 @@ impl Connection {
                 ch.decided.clear();
                 continue;
             }
+            self.broker.stats().confirmed(&ch.decided);
             for (tag, multiple, ack) in ch.take_confirms() {
                 let method = if ack {
                     basic::AMQPMethod::Ack(basic::Ack {

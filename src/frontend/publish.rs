@@ -220,6 +220,7 @@ impl Connection {
         }
         if queues.is_empty() {
             if p.mandatory {
+                self.broker.stats().returned();
                 let ret = basic::Return {
                     reply_code: ReplyCode::NoRoute.code(),
                     reply_text: short("NO_ROUTE"),

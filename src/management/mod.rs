@@ -7,6 +7,7 @@
 //! A request is decoded (`path.rs`), authenticated and authorised (`auth.rs`), routed
 //! (`router.rs`) to one handler file per family of endpoints, and answered with
 //! RabbitMQ's bodies (`reply.rs`); lists are sorted and paged by `listing.rs`.
+//! Prometheus metrics are served on a second listener (`prometheus.rs`).
 
 mod access;
 mod api;
@@ -19,6 +20,7 @@ mod listing;
 mod overview;
 mod path;
 mod policies;
+mod prometheus;
 mod queues;
 mod reply;
 mod request;
@@ -63,9 +65,26 @@ pub fn start(
     admin: Arc<dyn AdminHandler>,
     settings: Settings,
 ) -> std::io::Result<ManagementServer> {
-    let addr = listener.local_addr()?;
     let api = Arc::new(Api::new(admin, settings));
     let app = Router::new().fallback(handle).with_state(api);
+    serve(listener, app, "management API")
+}
+
+/// Serve Prometheus metrics (`/metrics`, `/metrics/per-object`) on `listener`.
+pub fn start_prometheus(
+    listener: TcpListener,
+    admin: Arc<dyn AdminHandler>,
+) -> std::io::Result<ManagementServer> {
+    let app = Router::new().fallback(prometheus::handle).with_state(admin);
+    serve(listener, app, "Prometheus metrics")
+}
+
+fn serve(
+    listener: TcpListener,
+    app: Router,
+    what: &'static str,
+) -> std::io::Result<ManagementServer> {
+    let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -75,10 +94,10 @@ pub fn start(
             })
             .await;
         if let Err(e) = served {
-            error!(error = %e, "the management listener failed");
+            error!(error = %e, what, "an HTTP listener failed");
         }
     });
-    info!(%addr, "management API listening");
+    info!(%addr, what, "listening");
     Ok(ManagementServer {
         addr,
         stop: Some(stop),

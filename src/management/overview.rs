@@ -55,6 +55,7 @@ pub(super) async fn overview(api: &Api, req: &Request) -> Answer {
     let status = api.admin.status();
     let cluster = api.admin.cluster_status();
     let mut totals = (0u64, 0u64, 0u64);
+    let mut rates = (0.0, 0.0, 0.0);
     let (mut queues, mut exchanges, mut consumers) = (0, 0, 0);
     for vhost in api.visible_vhosts(&req.user, None).await? {
         for q in api.rows("describe_queues", &vhost, Vec::new()).await? {
@@ -62,6 +63,10 @@ pub(super) async fn overview(api: &Api, req: &Request) -> Answer {
             totals.0 += q["messages"].as_u64().unwrap_or(0);
             totals.1 += q["messages_ready"].as_u64().unwrap_or(0);
             totals.2 += q["messages_unacknowledged"].as_u64().unwrap_or(0);
+            let rate = |k: &str| q[k]["rate"].as_f64().unwrap_or(0.0);
+            rates.0 += rate("messages_details");
+            rates.1 += rate("messages_ready_details");
+            rates.2 += rate("messages_unacknowledged_details");
             consumers += q["consumers"].as_u64().unwrap_or(0);
         }
         exchanges += api
@@ -76,6 +81,11 @@ pub(super) async fn overview(api: &Api, req: &Request) -> Answer {
     };
     let connections = visible(api.rows("list_connections", "/", Vec::new()).await?);
     let channels = visible(api.rows("list_channels", "/", Vec::new()).await?);
+    let message_stats = api
+        .run("overview_stats", "/", Vec::new(), |o| {
+            Reply::internal(o.error.as_str())
+        })
+        .await?;
     Ok(Reply::json(json!({
         "management_version": RABBITMQ_VERSION,
         "rates_mode": "basic",
@@ -87,12 +97,12 @@ pub(super) async fn overview(api: &Api, req: &Request) -> Answer {
         "node": status.node_name,
         "disable_stats": false,
         "enable_queue_totals": false,
-        "message_stats": {},
+        "message_stats": message_stats,
         "queue_totals": {
-            "messages": totals.0, "messages_details": {"rate": 0.0},
-            "messages_ready": totals.1, "messages_ready_details": {"rate": 0.0},
+            "messages": totals.0, "messages_details": {"rate": rates.0},
+            "messages_ready": totals.1, "messages_ready_details": {"rate": rates.1},
             "messages_unacknowledged": totals.2,
-            "messages_unacknowledged_details": {"rate": 0.0},
+            "messages_unacknowledged_details": {"rate": rates.2},
         },
         "object_totals": {
             "channels": channels, "connections": connections, "consumers": consumers,
@@ -110,9 +120,18 @@ pub(super) async fn whoami(req: &Request) -> Answer {
     ))
 }
 
-/// Every node of the cluster; the answering one with its own figures.
-fn node_rows(api: &Api) -> Vec<Value> {
+/// Every node of the cluster; the answering one with its own figures (and its process's:
+/// `fd_used`, `sockets_used`, `proc_used`, `mem_limit` ..., which Nagios's
+/// `check_rabbitmq_server` reads).
+async fn node_rows(api: &Api) -> Vec<Value> {
     let status = api.admin.status();
+    let process = api
+        .run("node_stats", "/", Vec::new(), |o| {
+            Reply::internal(o.error.as_str())
+        })
+        .await
+        // None while the app is stopped: the node still answers for itself then.
+        .unwrap_or(Value::Null);
     api.admin
         .cluster_status()
         .nodes
@@ -136,20 +155,35 @@ fn node_rows(api: &Api) -> Vec<Value> {
                     "processors".into(),
                     json!(std::thread::available_parallelism().map_or(1, |n| n.get())),
                 );
+                if let Value::Object(figures) = &process {
+                    o.extend(figures.clone());
+                }
             }
             row
         })
         .collect()
 }
 
+/// Whether `asked` names node `name`: exactly, or as `rabbit@HOST` for `NODE@HOST`
+/// (Nagios's `check_rabbitmq_server` asks for `rabbit@` its `--node`).
+fn names(name: &Value, asked: &str) -> bool {
+    let Some(name) = name.as_str() else {
+        return false;
+    };
+    let host = |n: &str| n.split_once('@').map(|(_, h)| h.to_owned());
+    name == asked || (asked.starts_with("rabbit@") && host(asked) == host(name))
+}
+
 pub(super) async fn nodes(api: &Api, req: &Request, name: Option<&str>) -> Answer {
     req.need(api, Need::Monitor).await?;
-    let rows = node_rows(api);
+    let rows = node_rows(api).await;
     match name {
         None => req.list(rows, &["name"]),
         Some(name) => rows
-            .into_iter()
+            .iter()
             .find(|n| n["name"] == name)
+            .or_else(|| rows.iter().find(|n| names(&n["name"], name)))
+            .cloned()
             .map(Reply::json)
             .ok_or_else(Reply::not_found),
     }

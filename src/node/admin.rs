@@ -13,7 +13,9 @@ use crate::cluster::{
 };
 
 use super::control::Control;
-use super::{access, connections, declare, definitions, describe, messages, objects, peer_counts};
+use super::{
+    access, connections, declare, definitions, describe, messages, objects, peer_counts, stats,
+};
 
 /// [`Control`] as the admin service's handler.
 pub(super) struct NodeAdmin(pub Arc<Control>);
@@ -36,6 +38,11 @@ impl NodeAdmin {
         }
         if let Some(&addr) = self.0.http_addr.get() {
             listeners.push(listener("http", addr, "HTTP API"));
+        }
+        if let Some(&addr) = self.0.prometheus_addr.get() {
+            // As RabbitMQ lists rabbitmq_prometheus's listener.
+            let purpose = "Prometheus exporter API over HTTP";
+            listeners.push(listener("http/prometheus", addr, purpose));
         }
         listeners
     }
@@ -187,6 +194,8 @@ impl AdminHandler for NodeAdmin {
                 declare::run(&view, &request).await
             } else if describe::handles(&request.command) {
                 describe::run(&self.0, &view, &request).await
+            } else if stats::handles(&request.command) {
+                stats::run(&self.0, &view, &request).await
             } else if messages::handles(&request.command) {
                 messages::run(&view, &request).await
             } else if definitions::handles(&request.command) {

@@ -61,6 +61,8 @@ pub(crate) struct Control {
     pub(super) started: Instant,
     /// Where the management HTTP API listens, once bound.
     pub(super) http_addr: std::sync::OnceLock<SocketAddr>,
+    /// Where the Prometheus endpoint listens, once bound.
+    pub(super) prometheus_addr: std::sync::OnceLock<SocketAddr>,
     /// The AMQP port: the configured one, or the one first bound when that is 0, so a
     /// restarted app listens where clients found it.
     amqp_port: AtomicU16,
@@ -83,6 +85,7 @@ impl Control {
             cluster_addr,
             started: Instant::now(),
             http_addr: std::sync::OnceLock::new(),
+            prometheus_addr: std::sync::OnceLock::new(),
             app: tokio::sync::Mutex::new(None),
             view: RwLock::new(None),
             cluster: Mutex::new(None),

@@ -3,12 +3,14 @@
 //! counts: this node's queues from their actors, the others' from the nodes running them,
 //! asked with `local_only`), `describe_exchanges` and `describe_bindings` (from the local
 //! metadata, with the default exchange's implicit bindings as RabbitMQ lists them).
+//! Queues and exchanges carry their `message_stats` once they had traffic, as RabbitMQ's.
 
 use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
 use super::control::{AppView, Control};
+use super::stats::{message_stats, Shape};
 use crate::cluster::{CommandOutcome, CommandRequest};
 use crate::metadata::definitions::table_json;
 use crate::metadata::{Destination, QueueRecord, QueueType};
@@ -43,9 +45,14 @@ pub(super) async fn run(control: &Control, view: &AppView, req: &CommandRequest)
                 .read_meta()
                 .exchanges(vhost)
                 .map(|x| {
-                    json!({"name": x.name, "vhost": vhost, "type": x.kind.as_str(),
+                    let mut row = json!({"name": x.name, "vhost": vhost, "type": x.kind.as_str(),
                            "durable": x.durable, "auto_delete": x.auto_delete,
-                           "internal": x.internal, "arguments": table_json(&x.arguments)})
+                           "internal": x.internal, "arguments": table_json(&x.arguments)});
+                    let stats = view.broker.stats().exchange(vhost, &x.name);
+                    if let Some(s) = stats.filter(|s| s.any_traffic()) {
+                        row["message_stats"] = message_stats(&s, Shape::Exchange);
+                    }
+                    row
                 })
                 .collect(),
         ),
@@ -73,6 +80,45 @@ pub(super) async fn run(control: &Control, view: &AppView, req: &CommandRequest)
 /// A queue's counts where its actor runs: ready, unacked, consumers.
 type Counts = (u64, u64, u32);
 
+/// The keys of a queue's row that its statistics give: `message_stats` and the rates of
+/// its depth.
+const STATS_KEYS: [&str; 4] = [
+    "message_stats",
+    "messages_details",
+    "messages_ready_details",
+    "messages_unacknowledged_details",
+];
+
+/// A queue's statistics where its actor runs, as the keys of its row.
+fn local_stats(view: &AppView, vhost: &str, name: &str) -> Value {
+    use crate::stats::Count;
+    let Some(q) = view.broker.stats().find_queue(vhost, name) else {
+        return json!({});
+    };
+    let s = q.snapshot();
+    let (ready, unacked) = (s.rate(Count::Ready), s.rate(Count::Unacked));
+    let mut o = json!({
+        "messages_details": {"rate": ready + unacked},
+        "messages_ready_details": {"rate": ready},
+        "messages_unacknowledged_details": {"rate": unacked},
+    });
+    if s.any_traffic() {
+        o["message_stats"] = message_stats(&s, Shape::Queue);
+    }
+    o
+}
+
+/// The statistics keys of a queue's row from another node.
+fn stats_part(row: &Value) -> Value {
+    let mut o = serde_json::Map::new();
+    for key in STATS_KEYS {
+        if let Some(v) = row.get(key) {
+            o.insert(key.into(), v.clone());
+        }
+    }
+    Value::Object(o)
+}
+
 /// The rows of `vhost`'s queues; with `local_only`, only those whose actor runs here.
 async fn queue_rows(
     control: &Control,
@@ -98,13 +144,17 @@ async fn queue_rows(
             })
             .collect()
     };
-    let mut local: HashMap<String, (Counts, u64)> = HashMap::new();
+    let mut local: HashMap<String, (Counts, u64, Value)> = HashMap::new();
     for record in &records {
         if let Some(handle) = view.broker.local_queue(vhost, &record.name) {
             if let Some(s) = handle.status().await {
                 local.insert(
                     record.name.clone(),
-                    ((s.ready, s.unacked, s.consumers), view.node_id),
+                    (
+                        (s.ready, s.unacked, s.consumers),
+                        view.node_id,
+                        local_stats(view, vhost, &record.name),
+                    ),
                 );
             }
         }
@@ -121,20 +171,25 @@ async fn queue_rows(
             continue;
         }
         let counts = here
-            .map(|(c, _)| *c)
-            .or_else(|| remote.get(&record.name).map(|(c, _)| *c));
-        let leader = if let Some((_, id)) = here {
+            .map(|(c, _, _)| *c)
+            .or_else(|| remote.get(&record.name).map(|(c, _, _)| *c));
+        let stats = here
+            .map(|(_, _, s)| s)
+            .or_else(|| remote.get(&record.name).map(|(_, _, s)| s));
+        let leader = if let Some((_, id, _)) = here {
             Some(name_of(*id))
-        } else if let Some((_, leader)) = remote.get(&record.name) {
+        } else if let Some((_, leader, _)) = remote.get(&record.name) {
             Some(leader.clone())
         } else if record.group_id != 0 && record.members.len() > 1 {
             view.broker.queue_group_leader(record.group_id).map(name_of)
         } else {
             Some(name_of(record.leader_node))
         };
-        rows.push(queue_row(
-            view, vhost, record, counts, leader, policy, &name_of,
-        ));
+        let mut row = queue_row(view, vhost, record, counts, leader, policy, &name_of);
+        if let (Some(o), Some(Value::Object(stats))) = (row.as_object_mut(), stats) {
+            o.extend(stats.clone());
+        }
+        rows.push(row);
     }
     rows
 }
@@ -216,7 +271,7 @@ async fn peer_counts(
     control: &Control,
     view: &AppView,
     vhost: &str,
-) -> HashMap<String, (Counts, String)> {
+) -> HashMap<String, (Counts, String, Value)> {
     let mut counts = HashMap::new();
     for mut client in control.peer_admins(view).await {
         let request = CommandRequest {
@@ -241,7 +296,11 @@ async fn peer_counts(
                 );
                 counts.insert(
                     name.to_owned(),
-                    (c, row["node"].as_str().unwrap_or("").into()),
+                    (
+                        c,
+                        row["node"].as_str().unwrap_or("").into(),
+                        stats_part(&row),
+                    ),
                 );
             }
         }

@@ -18,8 +18,10 @@ mod mirroring;
 mod objects;
 mod peer_counts;
 mod policies;
+mod process;
 mod queue_members;
 mod queues;
+mod stats;
 
 use admin::NodeAdmin;
 use control::Control;
@@ -68,6 +70,8 @@ pub struct Node {
     /// The management HTTP API, up while the process runs (it answers 503 while the app
     /// is stopped, as the admin service refuses then).
     http: ManagementServer,
+    /// The Prometheus endpoint, when its port could be bound.
+    prometheus: Option<ManagementServer>,
     /// Brings mirrored classic queues to their policy's members (`mirroring.rs`).
     mirroring: tokio::task::JoinHandle<()>,
 }
@@ -108,11 +112,13 @@ impl Node {
             control.shutdown().await;
             return Err(e);
         }
+        let prometheus = Self::start_prometheus(&control).await;
         let mirroring = tokio::spawn(mirroring::run(control.clone()));
         Ok(Node {
             cluster_addr,
             control,
             http,
+            prometheus,
             mirroring,
         })
     }
@@ -128,6 +134,28 @@ impl Node {
         Ok(http)
     }
 
+    /// Serve Prometheus metrics; a port in use is no reason to refuse the node's clients
+    /// (several nodes on one machine with the default port), so it is only logged.
+    async fn start_prometheus(control: &Arc<Control>) -> Option<ManagementServer> {
+        let started = match listen(control.config.bind, control.config.prometheus_port).await {
+            Ok((listener, _)) => {
+                management::start_prometheus(listener, Arc::new(NodeAdmin(control.clone())))
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        let server = started
+            .map_err(|e| tracing::error!(error = e, "no Prometheus endpoint"))
+            .ok()?;
+        let _ = control.prometheus_addr.set(server.addr);
+        Some(server)
+    }
+
+    /// Where the Prometheus endpoint listens, if it does.
+    pub fn prometheus_addr(&self) -> Option<SocketAddr> {
+        self.prometheus.as_ref().map(|p| p.addr)
+    }
+
     /// Where the management HTTP API listens.
     pub fn http_addr(&self) -> SocketAddr {
         self.http.addr
@@ -141,6 +169,9 @@ impl Node {
     /// Stop the app (closing client connections and the Raft groups) and the cluster port.
     pub async fn shutdown(self) {
         self.mirroring.abort();
+        if let Some(prometheus) = self.prometheus {
+            prometheus.shutdown().await;
+        }
         self.http.shutdown().await;
         self.control.shutdown().await;
     }

@@ -48,6 +48,8 @@ pub struct Server {
     pub cluster_port: u16,
     /// The management HTTP API's port.
     pub http_port: u16,
+    /// The Prometheus endpoint's port.
+    pub prometheus_port: u16,
     pub data_dir: PathBuf,
     /// Where its log is written: the data dir unless a test put it elsewhere.
     pub log_dir: PathBuf,
@@ -135,11 +137,13 @@ impl Server {
             .open(log_dir.join(format!("server-{port}.log")))
             .unwrap();
         let http_port = free_port();
+        let prometheus_port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_warrenmq-server"))
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--amqp-port", &port.to_string()])
             .args(["--http-port", &http_port.to_string()])
+            .args(["--prometheus-port", &prometheus_port.to_string()])
             .args(["--cluster-port", &cluster_port.to_string()])
             .args(extra)
             .env("WARRENMQ_LOG", "info")
@@ -153,6 +157,7 @@ impl Server {
             port,
             cluster_port,
             http_port,
+            prometheus_port,
             data_dir: data_dir.to_path_buf(),
             log_dir: log_dir.to_path_buf(),
             _tmp: None,
