@@ -15,7 +15,8 @@ async function statuses(queues) {
       const i = next++;
       const q = queues[i];
       try {
-        out[i] = await Api.get(`/queues/quorum/${objPath(q.vhost, q.name)}/status`);
+        const status = await Api.get(`/queues/quorum/${objPath(q.vhost, q.name)}/status`);
+        out[i] = status.sort((a, b) => String(a['Node Name']).localeCompare(String(b['Node Name'])));
       } catch (e) {
         out[i] = null;
       }

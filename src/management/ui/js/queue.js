@@ -6,7 +6,7 @@
 function queueDetails(q) {
   const rows = [
     ['Type', q.type], ['State', stateCell(q)], ['Node', q.node], ['Leader', q.leader],
-    ['Members', membersCell(q)], ['Policy', q.policy || ''],
+    ['Members', h`<span id="queue-member-tags">${membersCell(q)}</span>`], ['Policy', q.policy || ''],
     ['Effective policy definition', fmtJson(q.effective_policy_definition)],
     ['Features', features(q)], ['Arguments', fmtJson(q.arguments)],
     ['Consumers', fmtNum(q.consumers)], ['Raft term', q.raft_term], ['Commit index', q.raft_commit_index],
@@ -175,7 +175,8 @@ Pages.queue = {
       addForm.hidden = true;
       return;
     }
-    const status = await Api.get(`/queues/quorum/${path}/status`);
+    const status = (await Api.get(`/queues/quorum/${path}/status`))
+      .sort((a, b) => String(a['Node Name']).localeCompare(String(b['Node Name'])));
     const admin = hasTag(App.user, 'administrator');
     const quorum = q.type === 'quorum';
     setHtml(body, h`${membersTable(status)}
