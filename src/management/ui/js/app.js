@@ -136,6 +136,8 @@ const App = {
         if (view === this.view && e.status !== 401) this.warn(e.message);
       }
     }
+    // Refreshes may overlap (a form's action during a timed one): one timer at most.
+    clearTimeout(this.timer);
     const every = Number(document.getElementById('update-every').value);
     if (every > 0 && this.user) this.timer = setTimeout(() => this.refresh(), every);
   },

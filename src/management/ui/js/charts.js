@@ -22,7 +22,7 @@ const Charts = {
         x: { time: true, range: (u, min, max) => [(max || Date.now() / 1000) - Charts.window, max || Date.now() / 1000] },
         y: { range: (u, min, max) => [0, Math.max((max || 0) * 1.1, 1)] },
       },
-      axes: [{}, { values: (u, ticks) => ticks.map(v => (opts.unit ? `${v}${opts.unit}` : fmtNum(v))), size: 60 }],
+      axes: [{ values: (u, ticks) => ticks.map(t => new Date(t * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })) }, { values: (u, ticks) => ticks.map(v => (opts.unit ? `${v}${opts.unit}` : fmtNum(v))), size: 60 }],
       series: [{}, ...series.map(s => ({ label: s.label, stroke: s.color, width: 2, spanGaps: false }))],
       legend: { live: true },
     }, data, el);

@@ -90,7 +90,10 @@ function section(id, title, body, closed) {
     <div class="hider">${body}</div></section>`;
 }
 
-function setHtml(el, html) { if (el) el.innerHTML = String(html); }
+/** Put h`...` HTML (or a list of such) into `el`. */
+function setHtml(el, html) {
+  if (el) el.innerHTML = Array.isArray(html) ? renderValue(html) : String(html);
+}
 
 /** The pages by route name; each page file adds its own (see app.js). */
 const Pages = {};
