@@ -4,7 +4,9 @@
 # (scripts/start-haproxy.sh), open AMQP connections through it with pika (each must
 # connect; one declares a non-durable queue, publishes and gets the message back), check
 # that they were spread over the nodes (each connection's server_properties name its
-# node, and haproxy's stats count the sessions per node), kill one node by PID, check
+# node, and haproxy's stats count the sessions per node), check the management UI
+# through haproxy (GET / is the UI page; /api/overview as guest answers, from more than
+# one node over a few requests), kill one node by PID, check
 # that haproxy marks it down and that new connections still succeed, restart the node
 # (scripts/restart-node.sh) and check that it is marked up and gets connections again,
 # then stop haproxy (scripts/stop-haproxy.sh) and the cluster (scripts/stop-cluster.sh).
@@ -14,7 +16,8 @@
 # and pika (scripts/install-test-deps.sh). Env (defaults in brackets):
 #   WARRENMQ_AMQP_PORT_BASE [5880], WARRENMQ_HTTP_PORT_BASE [15880],
 #   WARRENMQ_CLUSTER_PORT_BASE [25880]   the smoke cluster's ports (see cluster-env.sh)
-#   WARRENMQ_HAPROXY_PORT [5870], WARRENMQ_HAPROXY_STATS_PORT [8870]
+#   WARRENMQ_HAPROXY_PORT [5870], WARRENMQ_HAPROXY_HTTP_PORT [15870],
+#   WARRENMQ_HAPROXY_STATS_PORT [8870]
 #   WARRENMQ_SMOKE_KILL_NODE [2]         the node to kill
 #   WARRENMQ_SMOKE_KEEP=1                keep the temp data root (logs) after the run
 # WARRENMQ_CLUSTER_DIR is always a new temp directory: the smoke never touches a
@@ -26,6 +29,7 @@ export WARRENMQ_AMQP_PORT_BASE="${WARRENMQ_AMQP_PORT_BASE:-5880}"
 export WARRENMQ_HTTP_PORT_BASE="${WARRENMQ_HTTP_PORT_BASE:-15880}"
 export WARRENMQ_CLUSTER_PORT_BASE="${WARRENMQ_CLUSTER_PORT_BASE:-25880}"
 export WARRENMQ_HAPROXY_PORT="${WARRENMQ_HAPROXY_PORT:-5870}"
+export WARRENMQ_HAPROXY_HTTP_PORT="${WARRENMQ_HAPROXY_HTTP_PORT:-15870}"
 export WARRENMQ_HAPROXY_STATS_PORT="${WARRENMQ_HAPROXY_STATS_PORT:-8870}"
 KILL_NODE="${WARRENMQ_SMOKE_KILL_NODE:-2}"
 case "$KILL_NODE" in 1|2|3) ;; *) echo "WARRENMQ_SMOKE_KILL_NODE must be 1, 2 or 3" >&2; exit 64 ;; esac
@@ -42,11 +46,11 @@ fi
 # Every port the smoke will listen on must be free before anything starts (SO_REUSEADDR,
 # as the nodes and haproxy bind: connections of an earlier run in TIME-WAIT do not count).
 python3 - "$WARRENMQ_AMQP_PORT_BASE" "$WARRENMQ_HTTP_PORT_BASE" "$WARRENMQ_CLUSTER_PORT_BASE" \
-  "$WARRENMQ_HAPROXY_PORT" "$WARRENMQ_HAPROXY_STATS_PORT" <<'PY'
+  "$WARRENMQ_HAPROXY_PORT" "$WARRENMQ_HAPROXY_STATS_PORT" "$WARRENMQ_HAPROXY_HTTP_PORT" <<'PY'
 import socket, sys
-amqp, http, cluster, fe, stats = map(int, sys.argv[1:])
+amqp, http, cluster, fe, stats, http_fe = map(int, sys.argv[1:])
 busy = []
-for p in [b + i for b in (amqp, http, cluster) for i in range(3)] + [fe, stats]:
+for p in [b + i for b in (amqp, http, cluster) for i in range(3)] + [fe, stats, http_fe]:
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -58,7 +62,7 @@ for p in [b + i for b in (amqp, http, cluster) for i in range(3)] + [fe, stats]:
 if busy:
     sys.exit(f"haproxy-smoke: ports in use: {busy}; pick others with WARRENMQ_AMQP_PORT_BASE, "
              "WARRENMQ_HTTP_PORT_BASE, WARRENMQ_CLUSTER_PORT_BASE, WARRENMQ_HAPROXY_PORT, "
-             "WARRENMQ_HAPROXY_STATS_PORT")
+             "WARRENMQ_HAPROXY_HTTP_PORT, WARRENMQ_HAPROXY_STATS_PORT")
 PY
 
 export WARRENMQ_CLUSTER_DIR
@@ -81,12 +85,12 @@ cleanup() {
   [ "$ok" = 1 ] || say FAILED
 }
 trap cleanup EXIT
-say "cluster data $WARRENMQ_CLUSTER_DIR, AMQP ports $WARRENMQ_AMQP_PORT_BASE-$((WARRENMQ_AMQP_PORT_BASE + 2)), haproxy $WARRENMQ_HAPROXY_PORT, stats $WARRENMQ_HAPROXY_STATS_PORT"
+say "cluster data $WARRENMQ_CLUSTER_DIR, AMQP ports $WARRENMQ_AMQP_PORT_BASE-$((WARRENMQ_AMQP_PORT_BASE + 2)), haproxy $WARRENMQ_HAPROXY_PORT, UI $WARRENMQ_HAPROXY_HTTP_PORT, stats $WARRENMQ_HAPROXY_STATS_PORT"
 
 # The pika / stats-page checks; argv[1] is the command.
 check() {
   python3 - "$@" <<'PY'
-import csv, io, sys, time, urllib.request
+import base64, csv, io, json, sys, time, urllib.request
 import pika
 
 FE = int(__import__("os").environ["WARRENMQ_HAPROXY_PORT"])
@@ -171,8 +175,35 @@ def connect(count, exclude=None, want_nodes=2, exercise=True):
             except Exception:
                 pass
 
+def ui():
+    """The management UI and API through haproxy's HTTP frontend, spread over the nodes."""
+    base = f"http://127.0.0.1:{int(__import__('os').environ['WARRENMQ_HAPROXY_HTTP_PORT'])}"
+    deadline = time.monotonic() + 30
+    while True:                        # the HTTP backends' checks may lag the AMQP ones
+        try:
+            with urllib.request.urlopen(f"{base}/", timeout=5) as r:
+                page = r.read().decode()
+            break
+        except OSError as e:
+            if time.monotonic() > deadline:
+                sys.exit(f"haproxy-smoke: GET / through haproxy failed: {e!r}")
+            time.sleep(0.2)
+    if "<title>WarrenMQ Management</title>" not in page:
+        sys.exit(f"haproxy-smoke: GET / through haproxy is not the UI page: {page[:200]!r}")
+    auth = "Basic " + base64.b64encode(b"guest:guest").decode()
+    answered = set()
+    for _ in range(6):
+        req = urllib.request.Request(f"{base}/api/overview", headers={"Authorization": auth})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            answered.add(json.load(r)["node"])
+    if len(answered) < 2:
+        sys.exit(f"haproxy-smoke: /api/overview through haproxy answered only by {answered}")
+    say(f"the UI page and /api/overview (as guest) through haproxy, answered by {sorted(answered)}")
+
 cmd = sys.argv[1]
-if cmd == "wait":                      # wait UP|DOWN server...
+if cmd == "ui":                        # the management UI through haproxy
+    ui()
+elif cmd == "wait":                      # wait UP|DOWN server...
     wait_status(sys.argv[2], sys.argv[3:])
 elif cmd == "connect":                 # connect COUNT WANT_NODES [EXCLUDE]
     connect(int(sys.argv[2]), want_nodes=int(sys.argv[3]),
@@ -193,6 +224,7 @@ bash scripts/start-haproxy.sh | sed 's/^/haproxy-smoke: /'
 haproxy_pid=$(cat "$WARRENMQ_CLUSTER_DIR/haproxy.pid")
 
 check wait UP node1 node2 node3
+check ui
 # leastconn with all connections held open: six connections, two per node.
 check connect 6 3
 

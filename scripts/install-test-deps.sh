@@ -10,7 +10,9 @@
 # unmount helper), and Debian's rabbitmq-server for its rabbitmqadmin (the management API
 # tests point it at WarrenMQ; the RabbitMQ service itself is kept from starting),
 # prometheus (its promtool checks /metrics) and nagios-plugins-rabbitmq (the Nagios checks
-# tests/metrics.rs runs against a node).
+# tests/metrics.rs runs against a node), and for the management UI's browser test
+# (tests/management_ui.rs, scripts/ui_browser.py) Debian's chromium and chromium-driver,
+# driven by selenium (Python).
 # Idempotent: installs only what is missing.
 set -euo pipefail
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -31,7 +33,7 @@ fi
 if command -v apt-get >/dev/null 2>&1; then
   MISSING=()
   for pkg in default-jdk-headless librabbitmq-client-java golang-go golang-github-rabbitmq-amqp091-go-dev fuse3 \
-      nagios-plugins-rabbitmq; do
+      nagios-plugins-rabbitmq chromium chromium-driver; do
     deb_installed "$pkg" || MISSING+=("$pkg")
   done
   [ ${#MISSING[@]} -eq 0 ] || apt_install "${MISSING[@]}"
@@ -61,6 +63,9 @@ if ! command -v promtool >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
 fi
 if ! python3 -c 'import pika' >/dev/null 2>&1; then
   python3 -m pip install --quiet 'pika>=1.3,<2'
+fi
+if ! python3 -c 'import selenium' >/dev/null 2>&1; then
+  python3 -m pip install --quiet 'selenium>=4.20,<5'
 fi
 NODE_DEPS=${WARRENMQ_NODE_DEPS:-$HOME/.cache/warrenmq-interop}
 if ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then

@@ -6,7 +6,8 @@
 //!
 //! A request is decoded (`path.rs`), authenticated and authorised (`auth.rs`), routed
 //! (`router.rs`) to one handler file per family of endpoints, and answered with
-//! RabbitMQ's bodies (`reply.rs`); lists are sorted and paged by `listing.rs`.
+//! RabbitMQ's bodies (`reply.rs`); lists are sorted and paged by `listing.rs`. Every
+//! other path is the web UI's (`ui.rs`), whose pages call the API as a browser client.
 //! Prometheus metrics are served on a second listener (`prometheus.rs`).
 
 mod access;
@@ -22,9 +23,11 @@ mod path;
 mod policies;
 mod prometheus;
 mod queues;
+mod replicas;
 mod reply;
 mod request;
 mod router;
+mod ui;
 
 pub use api::Settings;
 
@@ -126,6 +129,9 @@ async fn handle(
     request: axum::extract::Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
+    if !ui::is_api(parts.uri.path()) {
+        return ui::serve(&parts.method, parts.uri.path());
+    }
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(_) => {

@@ -12,7 +12,9 @@ use super::bindings::{exchange_name, BindingPath};
 use super::path::{query, segments};
 use super::reply::{Answer, Reply};
 use super::request::Request;
-use super::{access, bindings, connections, definitions, exchanges, overview, policies, queues};
+use super::{
+    access, bindings, connections, definitions, exchanges, overview, policies, queues, replicas,
+};
 
 /// The parts of an HTTP request the API reads.
 pub(super) struct Incoming {
@@ -98,6 +100,15 @@ async fn route(api: &Api, incoming: Incoming) -> Answer {
         ["queues", vhost, name, "contents"] => queues::purge(api, req, vhost, name).await,
         ["queues", vhost, name, "get"] => queues::get(api, req, vhost, name).await,
         ["queues", vhost, name, "bindings"] => queues::bindings(api, req, vhost, name).await,
+        ["queues", "quorum", vhost, name, "status"] => {
+            replicas::status(api, req, vhost, name).await
+        }
+        ["queues", "quorum", vhost, name, "replicas", "add"] => {
+            replicas::change(api, req, vhost, name, true).await
+        }
+        ["queues", "quorum", vhost, name, "replicas", "delete"] => {
+            replicas::change(api, req, vhost, name, false).await
+        }
         ["exchanges"] => exchanges::list(api, req, None).await,
         ["exchanges", vhost] => exchanges::list(api, req, Some(vhost)).await,
         ["exchanges", vhost, name] => {

@@ -24,8 +24,9 @@ const LEADER_WAIT: Duration = Duration::from_secs(10);
 const EVACUATE_WAIT: Duration = Duration::from_secs(30);
 
 impl Control {
-    /// The quorum queue `vhost`/`queue`, or why not.
-    fn quorum_record(view: &AppView, vhost: &str, queue: &str) -> Result<QueueRecord, String> {
+    /// The Raft-replicated queue `vhost`/`queue` (a quorum queue or a durable classic
+    /// one), or why not.
+    fn replicated_record(view: &AppView, vhost: &str, queue: &str) -> Result<QueueRecord, String> {
         let record = view
             .broker
             .queue_records(vhost)
@@ -33,7 +34,18 @@ impl Control {
             .into_iter()
             .find(|q| q.name == queue)
             .ok_or_else(|| format!("queue '{queue}' in vhost '{vhost}' does not exist"))?;
-        if record.group_id == 0 || record.queue_type != QueueType::Quorum {
+        if record.group_id == 0 {
+            return Err(format!(
+                "queue '{queue}' in vhost '{vhost}' is not replicated"
+            ));
+        }
+        Ok(record)
+    }
+
+    /// The quorum queue `vhost`/`queue`, or why not.
+    fn quorum_record(view: &AppView, vhost: &str, queue: &str) -> Result<QueueRecord, String> {
+        let record = Self::replicated_record(view, vhost, queue)?;
+        if record.queue_type != QueueType::Quorum {
             return Err(format!(
                 "queue '{queue}' in vhost '{vhost}' is not a quorum queue"
             ));
@@ -325,7 +337,8 @@ impl Control {
         }
     }
 
-    /// Every member's Raft state (`local_only`: this node's only).
+    /// Every member's Raft state (`local_only`: this node's only), of any replicated
+    /// queue: a mirrored classic queue's group is as much a Raft group as a quorum one's.
     pub(crate) async fn quorum_status(
         &self,
         vhost: &str,
@@ -333,7 +346,7 @@ impl Control {
         local_only: bool,
     ) -> Result<Vec<MemberStatus>, String> {
         let view = self.running_view()?;
-        let record = Self::quorum_record(&view, vhost, queue)?;
+        let record = Self::replicated_record(&view, vhost, queue)?;
         let nodes = view.broker.cluster_nodes();
         let name_of = |id: u64| AppView::node_name(&nodes, id);
         let mut members = Vec::new();
