@@ -417,6 +417,50 @@ impl Broker {
     /// that exists but cannot take messages here (its group or actor failed to start)
     /// is counted in `unavailable`: the publisher is told (a nack), never silently
     /// dropped from the route. A queue deleted meanwhile is simply not routed to.
+    /// The names of the queues a publish routes to (its exchange checked first).
+    fn route_names(
+        &self,
+        vhost: &str,
+        exchange: &str,
+        routing_key: &str,
+        extra_keys: &[String],
+        headers: Option<&FieldTable>,
+    ) -> BrokerResult<Vec<String>> {
+        self.check_publish(vhost, exchange)?;
+        let state = self.read_meta();
+        let keys = std::iter::once(routing_key).chain(extra_keys.iter().map(String::as_str));
+        Ok(state
+            .route_keys(vhost, exchange, keys, headers)
+            .queues
+            .into_iter()
+            .collect())
+    }
+
+    /// [`Broker::route`] without waiting: `None` when a routed queue must be started or
+    /// linked first (then `route` does that). The publish path's common case.
+    pub fn try_route(
+        &self,
+        vhost: &str,
+        exchange: &str,
+        routing_key: &str,
+        extra_keys: &[String],
+        headers: Option<&FieldTable>,
+    ) -> Option<BrokerResult<Routed>> {
+        let names = match self.route_names(vhost, exchange, routing_key, extra_keys, headers) {
+            Ok(names) => names,
+            Err(e) => return Some(Err(e)),
+        };
+        let mut queues = Vec::with_capacity(names.len());
+        for name in &names {
+            queues.push(self.queues.for_clients(vhost, name)?);
+        }
+        self.stats.routed(vhost, exchange, queues.len());
+        Some(Ok(Routed {
+            queues,
+            unavailable: 0,
+        }))
+    }
+
     pub async fn route(
         &self,
         vhost: &str,
@@ -425,16 +469,7 @@ impl Broker {
         extra_keys: &[String],
         headers: Option<&FieldTable>,
     ) -> BrokerResult<Routed> {
-        let names: Vec<String> = {
-            self.check_publish(vhost, exchange)?;
-            let state = self.read_meta();
-            let keys = std::iter::once(routing_key).chain(extra_keys.iter().map(String::as_str));
-            state
-                .route_keys(vhost, exchange, keys, headers)
-                .queues
-                .into_iter()
-                .collect()
-        };
+        let names = self.route_names(vhost, exchange, routing_key, extra_keys, headers)?;
         let mut routed = Routed {
             queues: Vec::with_capacity(names.len()),
             unavailable: 0,

@@ -190,6 +190,18 @@ impl Connection {
 
     /// Route a publish and hand it to its queues (parked while a routed queue starts).
     fn route_and_enqueue(&mut self, ch: u16, p: TxPublish) -> AmqpResult<()> {
+        let vhost = &self.session.vhost;
+        let (exchange, key, routing) = (&p.exchange, &p.routing_key, &p.routing);
+        let now = (self.broker).try_route(
+            vhost,
+            exchange,
+            key,
+            &routing.extra_keys,
+            routing.headers.as_ref(),
+        );
+        if let Some(routed) = now {
+            return self.enqueue_routed(ch, p, routed?);
+        }
         let fut = route(self.broker.clone(), self.session.vhost.clone(), p);
         self.park(ch, fut, move |conn, (p, routed)| {
             conn.enqueue_routed(ch, p, routed?)
