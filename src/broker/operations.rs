@@ -412,11 +412,6 @@ impl Broker {
             .is_some_and(|u| u.tags.iter().any(|t| t == "impersonator"))
     }
 
-    /// The queues a publish goes to: by its routing key and `extra_keys` (from its `CC` /
-    /// `BCC` headers), and by its decoded `headers` for headers exchanges. A bound queue
-    /// that exists but cannot take messages here (its group or actor failed to start)
-    /// is counted in `unavailable`: the publisher is told (a nack), never silently
-    /// dropped from the route. A queue deleted meanwhile is simply not routed to.
     /// The names of the queues a publish routes to (its exchange checked first).
     fn route_names(
         &self,
@@ -461,6 +456,11 @@ impl Broker {
         }))
     }
 
+    /// The queues a publish goes to: by its routing key and `extra_keys` (from its `CC` /
+    /// `BCC` headers), and by its decoded `headers` for headers exchanges. A bound queue
+    /// that exists but cannot take messages here (its group or actor failed to start)
+    /// is counted in `unavailable`: the publisher is told (a nack), never silently
+    /// dropped from the route. A queue deleted meanwhile is simply not routed to.
     pub async fn route(
         &self,
         vhost: &str,

@@ -20,6 +20,23 @@ pub struct Assembly {
     pub body: BytesMut,
 }
 
+impl Assembly {
+    /// The complete publish: its body is `whole` when it came in one piece (kept without
+    /// a copy), else the frames gathered.
+    pub fn into_publish(mut self, whole: Option<Bytes>) -> TxPublish {
+        let (_, properties) = self.header.expect("a complete publish has its header");
+        let body = whole.unwrap_or_else(|| std::mem::take(&mut self.body).freeze());
+        TxPublish {
+            exchange: self.exchange,
+            routing_key: self.routing_key,
+            routing: Routing::default(),
+            mandatory: self.mandatory,
+            properties,
+            body,
+        }
+    }
+}
+
 /// A publish held until `tx.commit`.
 #[derive(Debug)]
 pub struct TxPublish {
@@ -68,8 +85,6 @@ pub struct Channel {
     /// True after we sent `channel.close` and wait for `close-ok`.
     pub closing: bool,
     pub assembly: Option<Assembly>,
-    /// A publish with an empty body, completed by its header frame.
-    pub pending_empty: Option<TxPublish>,
     pub confirm: bool,
     /// Confirm-mode sequence number of the last publish.
     pub publish_seq: u64,
@@ -104,7 +119,6 @@ impl Channel {
         Channel {
             closing: false,
             assembly: None,
-            pending_empty: None,
             confirm: false,
             publish_seq: 0,
             unconfirmed: BTreeMap::new(),

@@ -403,11 +403,7 @@ impl Connection {
                 ..
             } => {
                 self.dispatching = (60, 40);
-                let mut result = self.content_header(ch, class_id, body_size, properties);
-                if result.is_ok() {
-                    result = self.flush_empty_publish(ch);
-                }
-                match result {
+                match self.content_header(ch, class_id, body_size, properties) {
                     Err(e) if e.scope() == Scope::Channel => {
                         self.close_channel(ch, e.on((60, 40)));
                         Ok(())

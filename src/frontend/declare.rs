@@ -3,7 +3,7 @@
 //! declare waiting for the metadata leader does not stall the connection's other channels.
 
 use amq_protocol::protocol::{exchange, queue};
-use amq_protocol::types::AMQPValue;
+use amq_protocol::types::{AMQPValue, FieldTable};
 
 use super::access::{Perm, Resource};
 use super::connection::Connection;
@@ -24,7 +24,51 @@ fn answer<T>(nowait: bool, ok: AMQPClass) -> impl FnOnce(&mut Connection, u16, T
     }
 }
 
+/// A binding to add or remove (`exchange.bind` / `unbind`, `queue.bind` / `unbind`).
+struct Binding {
+    source: String,
+    destination: String,
+    /// The destination is an exchange (else a queue).
+    to_exchange: bool,
+    key: String,
+    arguments: FieldTable,
+    /// Add it (else remove it).
+    bind: bool,
+}
+
 impl Connection {
+    /// Add or remove a binding once the user may, then answer with `then`.
+    fn change_binding(
+        &mut self,
+        ch: u16,
+        vhost: String,
+        b: Binding,
+        then: impl FnOnce(&mut Connection, u16, ()) + Send + 'static,
+    ) -> AmqpResult<()> {
+        let destination = match b.to_exchange {
+            true => Resource::Exchange(&b.destination),
+            false => Resource::Queue(&b.destination),
+        };
+        self.allow_binding(destination, &b.source, &b.key)?;
+        let (broker, conn_id) = (self.broker.clone(), self.id);
+        let fut = async move {
+            let (source, destination, key) = (&b.source, &b.destination, &b.key);
+            broker
+                .bind(
+                    &vhost,
+                    source,
+                    destination,
+                    b.to_exchange,
+                    key,
+                    b.arguments,
+                    conn_id,
+                    b.bind,
+                )
+                .await
+        };
+        self.run_op(ch, fut, then)
+    }
+
     /// Run a broker operation for `ch` and answer it with `then` once it succeeded.
     fn run_op<T, Fut, K>(&mut self, ch: u16, fut: Fut, then: K) -> AmqpResult<()>
     where
@@ -46,7 +90,6 @@ impl Connection {
     ) -> AmqpResult<()> {
         let broker = self.broker.clone();
         let vhost = vhost.to_owned();
-        let conn_id = self.id;
         match m {
             exchange::AMQPMethod::Declare(d) => {
                 if !d.passive && !d.exchange.as_str().is_empty() {
@@ -90,58 +133,28 @@ impl Connection {
                 self.run_op(ch, fut, then)
             }
             exchange::AMQPMethod::Bind(b) => {
-                self.allow_binding(
-                    Resource::Exchange(b.destination.as_str()),
-                    b.source.as_str(),
-                    b.routing_key.as_str(),
-                )?;
-                let then = answer(
-                    b.nowait,
-                    AMQPClass::Exchange(exchange::AMQPMethod::BindOk(exchange::BindOk {})),
-                );
-                let fut = async move {
-                    let (src, dst, key) = (b.source, b.destination, b.routing_key);
-                    broker
-                        .bind(
-                            &vhost,
-                            src.as_str(),
-                            dst.as_str(),
-                            true,
-                            key.as_str(),
-                            b.arguments,
-                            conn_id,
-                            true,
-                        )
-                        .await
+                let change = Binding {
+                    source: b.source.to_string(),
+                    destination: b.destination.to_string(),
+                    to_exchange: true,
+                    key: b.routing_key.to_string(),
+                    arguments: b.arguments,
+                    bind: true,
                 };
-                self.run_op(ch, fut, then)
+                let ok = AMQPClass::Exchange(exchange::AMQPMethod::BindOk(exchange::BindOk {}));
+                self.change_binding(ch, vhost, change, answer(b.nowait, ok))
             }
             exchange::AMQPMethod::Unbind(b) => {
-                self.allow_binding(
-                    Resource::Exchange(b.destination.as_str()),
-                    b.source.as_str(),
-                    b.routing_key.as_str(),
-                )?;
-                let then = answer(
-                    b.nowait,
-                    AMQPClass::Exchange(exchange::AMQPMethod::UnbindOk(exchange::UnbindOk {})),
-                );
-                let fut = async move {
-                    let (src, dst, key) = (b.source, b.destination, b.routing_key);
-                    broker
-                        .bind(
-                            &vhost,
-                            src.as_str(),
-                            dst.as_str(),
-                            true,
-                            key.as_str(),
-                            b.arguments,
-                            conn_id,
-                            false,
-                        )
-                        .await
+                let change = Binding {
+                    source: b.source.to_string(),
+                    destination: b.destination.to_string(),
+                    to_exchange: true,
+                    key: b.routing_key.to_string(),
+                    arguments: b.arguments,
+                    bind: false,
                 };
-                self.run_op(ch, fut, then)
+                let ok = AMQPClass::Exchange(exchange::AMQPMethod::UnbindOk(exchange::UnbindOk {}));
+                self.change_binding(ch, vhost, change, answer(b.nowait, ok))
             }
             _ => Err(AmqpError::new(
                 ReplyCode::CommandInvalid,
@@ -224,53 +237,31 @@ impl Connection {
             queue::AMQPMethod::Bind(b) => {
                 let (queue, key) =
                     self.binding_names(ch, b.queue.as_str(), b.routing_key.as_str())?;
-                self.allow_binding(Resource::Queue(&queue), b.exchange.as_str(), &key)?;
-                let then = answer(
-                    b.nowait,
-                    AMQPClass::Queue(queue::AMQPMethod::BindOk(queue::BindOk {})),
-                );
-                let fut = async move {
-                    let exchange = b.exchange;
-                    broker
-                        .bind(
-                            &vhost,
-                            exchange.as_str(),
-                            &queue,
-                            false,
-                            &key,
-                            b.arguments,
-                            conn_id,
-                            true,
-                        )
-                        .await
+                let change = Binding {
+                    source: b.exchange.to_string(),
+                    destination: queue,
+                    to_exchange: false,
+                    key,
+                    arguments: b.arguments,
+                    bind: true,
                 };
-                self.run_op(ch, fut, then)
+                let ok = AMQPClass::Queue(queue::AMQPMethod::BindOk(queue::BindOk {}));
+                self.change_binding(ch, vhost, change, answer(b.nowait, ok))
             }
             queue::AMQPMethod::Unbind(b) => {
                 let (queue, key) =
                     self.binding_names(ch, b.queue.as_str(), b.routing_key.as_str())?;
-                self.allow_binding(Resource::Queue(&queue), b.exchange.as_str(), &key)?;
-                let then = answer(
-                    false,
-                    AMQPClass::Queue(queue::AMQPMethod::UnbindOk(queue::UnbindOk {})),
-                );
-                let fut = async move {
-                    let exchange = b.exchange;
-                    broker
-                        .bind(
-                            &vhost,
-                            exchange.as_str(),
-                            &queue,
-                            false,
-                            &key,
-                            b.arguments,
-                            conn_id,
-                            false,
-                        )
-                        .await
+                let change = Binding {
+                    source: b.exchange.to_string(),
+                    destination: queue,
+                    to_exchange: false,
+                    key,
+                    arguments: b.arguments,
+                    bind: false,
                 };
+                let ok = AMQPClass::Queue(queue::AMQPMethod::UnbindOk(queue::UnbindOk {}));
                 // queue.unbind has no nowait.
-                self.run_op(ch, fut, then)
+                self.change_binding(ch, vhost, change, answer(false, ok))
             }
             queue::AMQPMethod::Purge(p) => {
                 let queue = self.queue_name(ch, p.queue.as_str())?;

@@ -9,7 +9,7 @@ use super::channel::TxPublish;
 use super::connection::Connection;
 use super::error::{AmqpError, AmqpResult};
 use super::handshake::short;
-use super::publish_checks::{self, Routing};
+use super::publish_checks;
 use crate::amqp::{encode_content, encode_method, AMQPClass, ReplyCode, BASIC_CLASS_ID};
 use crate::broker::{Broker, BrokerResult, ConfirmTo, QueueMsg, Routed};
 use crate::queue::Message;
@@ -69,7 +69,8 @@ impl Connection {
         // common one-frame body is kept as it came, without a copy).
         assembly.body = BytesMut::new();
         if body_size == 0 {
-            return self.finish_publish(ch);
+            let a = channel.assembly.take().expect("assembly");
+            return self.publish(ch, a.into_publish(Some(Bytes::new())));
         }
         Ok(())
     }
@@ -102,59 +103,15 @@ impl Connection {
         }
         if assembly.body.is_empty() && payload.len() as u64 == size {
             // Common case: the whole body in one frame, kept without a copy.
-            assembly.body = BytesMut::new();
             let a = channel.assembly.take().expect("assembly");
-            let (_, properties) = a.header.expect("header");
-            return self.publish(
-                ch,
-                TxPublish {
-                    exchange: a.exchange,
-                    routing_key: a.routing_key,
-                    routing: Routing::default(),
-                    mandatory: a.mandatory,
-                    properties,
-                    body: payload,
-                },
-            );
+            return self.publish(ch, a.into_publish(Some(payload)));
         }
         assembly.body.extend_from_slice(&payload);
         if assembly.body.len() as u64 == size {
-            self.finish_publish_async(ch)?;
+            let a = channel.assembly.take().expect("assembly");
+            return self.publish(ch, a.into_publish(None));
         }
         Ok(())
-    }
-
-    fn finish_publish(&mut self, ch: u16) -> AmqpResult<()> {
-        // Empty body: no await needed for routing, but publishing is shared with the async path.
-        let channel = self.channels.get_mut(&ch).expect("channel");
-        let a = channel.assembly.take().expect("assembly");
-        let (_, properties) = a.header.expect("header");
-        channel.pending_empty = Some(TxPublish {
-            exchange: a.exchange,
-            routing_key: a.routing_key,
-            routing: Routing::default(),
-            mandatory: a.mandatory,
-            properties,
-            body: Bytes::new(),
-        });
-        Ok(())
-    }
-
-    fn finish_publish_async(&mut self, ch: u16) -> AmqpResult<()> {
-        let channel = self.channels.get_mut(&ch).expect("channel");
-        let a = channel.assembly.take().expect("assembly");
-        let (_, properties) = a.header.expect("header");
-        self.publish(
-            ch,
-            TxPublish {
-                exchange: a.exchange,
-                routing_key: a.routing_key,
-                routing: Routing::default(),
-                mandatory: a.mandatory,
-                properties,
-                body: a.body.freeze(),
-            },
-        )
     }
 
     /// A complete publish: its properties checked, then held in a transaction or routed now.
@@ -287,18 +244,6 @@ impl Connection {
             }
         }
         Ok(())
-    }
-
-    /// Publishes with an empty body complete on their header frame.
-    pub(super) fn flush_empty_publish(&mut self, ch: u16) -> AmqpResult<()> {
-        let Some(p) = self
-            .channels
-            .get_mut(&ch)
-            .and_then(|c| c.pending_empty.take())
-        else {
-            return Ok(());
-        };
-        self.publish(ch, p)
     }
 }
 

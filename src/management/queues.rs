@@ -40,7 +40,8 @@ pub(super) async fn list(api: &Api, req: &Request, vhost: Option<&str>) -> Answe
     req.list(rows, &["vhost", "name"])
 }
 
-async fn find(api: &Api, vhost: &str, name: &str) -> Result<Option<Value>, Reply> {
+/// A queue's row, as `describe_queues` gives it.
+pub(super) async fn find(api: &Api, vhost: &str, name: &str) -> Result<Option<Value>, Reply> {
     Ok(api
         .rows("describe_queues", vhost, Vec::new())
         .await?

@@ -28,11 +28,7 @@ fn member_row(m: &MemberStatus) -> Value {
 }
 
 async fn exists(api: &Api, vhost: &str, name: &str) -> Result<bool, Reply> {
-    Ok(api
-        .rows("describe_queues", vhost, Vec::new())
-        .await?
-        .iter()
-        .any(|q| q["name"] == name))
+    Ok(super::queues::find(api, vhost, name).await?.is_some())
 }
 
 /// `GET .../status`: every member of the queue's group, as it reports itself.
