@@ -11,6 +11,7 @@ use std::time::Duration;
 use common::amqp::refusal;
 use common::cluster::warrenctl;
 use common::{run, Server};
+use futures::StreamExt;
 use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
@@ -43,8 +44,17 @@ async fn connect(port: u16, user: &str, pass: &str) -> Connection {
         .unwrap_or_else(|e| panic!("{user} connects: {e}"))
 }
 
-/// Publish and make a round trip, so that a refusal of the publish surfaces here.
-async fn publish(ch: &Channel, exchange: &str, key: &str) -> Result<(), lapin::Error> {
+/// Publish and make a round trip, so that a refusal of the publish surfaces here. The
+/// server's channel.close can overtake the round trip (lapin then refuses to send it,
+/// with the channel already closing); the close's reply then arrives as the
+/// connection's error event.
+async fn publish(
+    conn: &Connection,
+    ch: &Channel,
+    exchange: &str,
+    key: &str,
+) -> Result<(), lapin::Error> {
+    let mut events = conn.events_listener();
     ch.basic_publish(
         exchange.into(),
         key.into(),
@@ -53,7 +63,16 @@ async fn publish(ch: &Channel, exchange: &str, key: &str) -> Result<(), lapin::E
         BasicProperties::default(),
     )
     .await?;
-    ch.basic_qos(1, BasicQosOptions::default()).await
+    match ch.basic_qos(1, BasicQosOptions::default()).await {
+        Err(e) if matches!(e.kind(), lapin::ErrorKind::InvalidChannelState(..)) => loop {
+            match tokio::time::timeout(Duration::from_secs(5), events.next()).await {
+                Ok(Some(lapin::Event::Error(e))) => return Err(e),
+                Ok(Some(_)) => continue,
+                other => panic!("channel closing after a publish, but no close came: {other:?}"),
+            }
+        },
+        other => other,
+    }
 }
 
 async fn bind(ch: &Channel, exchange: &str, key: &str) -> Result<(), lapin::Error> {
@@ -152,16 +171,20 @@ fn topic_permissions_gate_publishes_and_bindings_on_topic_exchanges() {
         .unwrap();
         let conn = connect(port, "tp", "tp1").await;
         let fresh = || async { conn.create_channel().await.unwrap() };
-        publish(&fresh().await, "amq.topic", "tp.x")
+        publish(&conn, &fresh().await, "amq.topic", "tp.x")
             .await
             .expect("{username} expands to tp");
         assert_eq!(
-            refusal(publish(&fresh().await, "amq.topic", "b.x").await),
+            refusal(publish(&conn, &fresh().await, "amq.topic", "b.x").await),
             topic_refused("b.x", "amq.topic")
         );
         // Other exchanges: no topic permission on them, or not a topic exchange.
-        publish(&fresh().await, "own-topic", "b.x").await.unwrap();
-        publish(&fresh().await, "amq.direct", "b.x").await.unwrap();
+        publish(&conn, &fresh().await, "own-topic", "b.x")
+            .await
+            .unwrap();
+        publish(&conn, &fresh().await, "amq.direct", "b.x")
+            .await
+            .unwrap();
         // Bindings need read on their key.
         bind(&fresh().await, "amq.topic", "r.x").await.unwrap();
         assert_eq!(
@@ -171,7 +194,7 @@ fn topic_permissions_gate_publishes_and_bindings_on_topic_exchanges() {
         // A cleared topic permission applies to the open connection's next operation.
         let out = ctl(&server, &["clear_topic_permissions", "tp", "amq.topic"]);
         assert!(out.status.success(), "{out:?}");
-        publish(&fresh().await, "amq.topic", "b.x")
+        publish(&conn, &fresh().await, "amq.topic", "b.x")
             .await
             .expect("no topic permission: allowed");
         let _ = conn.close(200, "bye".into()).await;
@@ -331,7 +354,7 @@ fn an_alternate_exchange_policy_reroutes_an_existing_exchange_s_unroutable_messa
             )
             .await
             .unwrap();
-            publish(&ch, "x.main", "nowhere").await.unwrap();
+            publish(&conn, &ch, "x.main", "nowhere").await.unwrap();
             assert_eq!(ready(ch.clone()).await, 0, "no policy yet: dropped");
             let out = ctl(
                 &server,
@@ -345,7 +368,7 @@ fn an_alternate_exchange_policy_reroutes_an_existing_exchange_s_unroutable_messa
                 ],
             );
             assert!(out.status.success(), "{out:?}");
-            publish(&ch, "x.main", "nowhere").await.unwrap();
+            publish(&conn, &ch, "x.main", "nowhere").await.unwrap();
             let mut count = 0;
             for _ in 0..100 {
                 count = ready(ch.clone()).await;
@@ -357,7 +380,7 @@ fn an_alternate_exchange_policy_reroutes_an_existing_exchange_s_unroutable_messa
             assert_eq!(count, 1, "the policy's alternate exchange took the message");
             let out = ctl(&server, &["clear_policy", "AE"]);
             assert!(out.status.success(), "{out:?}");
-            publish(&ch, "x.main", "nowhere").await.unwrap();
+            publish(&conn, &ch, "x.main", "nowhere").await.unwrap();
             tokio::time::sleep(Duration::from_millis(200)).await;
             assert_eq!(ready(ch.clone()).await, 1, "policy cleared: dropped again");
             let _ = conn.close(200, "bye".into()).await;
