@@ -1,14 +1,16 @@
 //! The management API on a three-node cluster: every node answers for the whole
 //! cluster, and an `ha-mode: all` policy put through the API (the way RabbitMQ's UI and
 //! guides switch mirroring on) grows a durable classic queue's Raft group to every node,
-//! with the same members and leader shown by every node's `/api/queues/%2F/Q`.
+//! with the same members and leader shown by every node's `/api/queues/%2F/Q`; what one
+//! node routed shows in every node's exchange statistics, and every node's process
+//! figures in every node's `/api/nodes`.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::cluster::Cluster;
-use common::http::Http;
+use common::http::{wait_for, Http};
 use serde_json::{json, Value};
 
 fn sorted(v: &Value) -> Vec<String> {
@@ -47,6 +49,31 @@ fn an_ha_policy_put_through_the_api_mirrors_a_queue_on_every_node() {
         }
     }
 
+    // Every node shows every node's process figures, its peers' asked of them.
+    for api in &apis {
+        let nodes = api.get("/api/nodes").json();
+        for n in nodes.as_array().unwrap() {
+            for key in ["mem_used", "fd_used", "disk_free", "uptime", "proc_used"] {
+                assert!(
+                    n[key].as_u64().is_some_and(|v| v > 0),
+                    "port {}: {key} of {}: {n}",
+                    api.port,
+                    n["name"]
+                );
+            }
+            assert_eq!(n["mem_alarm"], false, "{n}");
+            assert!(n["os_pid"].is_string(), "{n}");
+        }
+    }
+    let pids: Vec<Value> = ["warren@c1", "warren@c2", "warren@c3"]
+        .iter()
+        .map(|name| apis[0].get(&format!("/api/nodes/{name}")).json()["os_pid"].clone())
+        .collect();
+    let expected: Vec<Value> = (0..3)
+        .map(|i| json!(c.server(i).pid().to_string()))
+        .collect();
+    assert_eq!(pids, expected, "each node's own process, seen from node 1");
+
     // A durable classic queue declared through node 2: a group of one.
     let r = apis[1].put("/api/queues/%2F/ha.orders", r#"{"durable":true}"#);
     assert_eq!(r.status, 201, "{}", r.body);
@@ -60,18 +87,37 @@ fn an_ha_policy_put_through_the_api_mirrors_a_queue_on_every_node() {
         r#"{"properties":{"delivery_mode":2},"routing_key":"ha.orders","payload":"kept","payload_encoding":"string"}"#,
     );
     assert_eq!(r.json(), json!({"routed": true}));
+    // What node 3 routed shows in every node's statistics of the exchange.
+    for api in &apis {
+        let x = api.get("/api/exchanges/%2F/amq.default").json();
+        assert_eq!(
+            x["message_stats"]["publish_in"], 1,
+            "port {}: {x}",
+            api.port
+        );
+        assert_eq!(
+            x["message_stats"]["publish_out"], 1,
+            "port {}: {x}",
+            api.port
+        );
+    }
 
     // The policy, as RabbitMQ's Admin > Policies form sends it, through node 1.
     let policy = json!({"pattern": "^ha\\.", "definition": {"ha-mode": "all"},
                         "priority": 0, "apply-to": "queues"});
     let r = apis[0].put("/api/policies/%2F/ha-all", &policy.to_string());
     assert_eq!(r.status, 201, "{}", r.body);
-    let listed = apis[2].get("/api/policies/%2F").json();
-    assert_eq!(
-        listed,
-        json!([{"vhost": "/", "name": "ha-all", "pattern": "^ha\\.", "apply-to": "queues",
-                "definition": {"ha-mode": "all"}, "priority": 0}])
+    // Node 3 applies the metadata log a moment after node 1 answered (it reads its own
+    // copy, not the leader's).
+    let expected = json!([{"vhost": "/", "name": "ha-all", "pattern": "^ha\\.", "apply-to": "queues",
+                           "definition": {"ha-mode": "all"}, "priority": 0}]);
+    wait_for(
+        &apis[2],
+        "/api/policies/%2F",
+        "the policy on node 3",
+        |listed| listed.as_array().is_some_and(|l| !l.is_empty()),
     );
+    assert_eq!(apis[2].get("/api/policies/%2F").json(), expected);
 
     // Every node soon shows three members, the same members and leader everywhere.
     let deadline = Instant::now() + Duration::from_secs(60);

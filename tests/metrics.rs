@@ -77,6 +77,13 @@ fn global(name: &str) -> String {
     format!("rabbitmq_global_messages_{name}_total{{protocol=\"amqp091\"}}")
 }
 
+/// A consumer-side global counter, labelled by queue type as RabbitMQ's.
+fn typed(name: &str, queue_type: &str) -> String {
+    format!(
+        "rabbitmq_global_messages_{name}_total{{protocol=\"amqp091\",queue_type=\"rabbit_{queue_type}_queue\"}}"
+    )
+}
+
 /// `promtool check metrics` on `text`: it must find nothing to complain about.
 fn promtool_accepts(text: &str) {
     let mut child = Command::new(PROMTOOL)
@@ -218,6 +225,18 @@ async fn traffic(ch: &Channel) {
     assert!(empty.is_none());
 }
 
+/// A path segment with everything but unreserved characters percent-encoded.
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 fn stat(v: &Value, key: &str) -> u64 {
     v["message_stats"][key]
         .as_u64()
@@ -254,6 +273,11 @@ fn counters_move_by_what_a_client_does() {
         ("routed", 15.0),
         ("unroutable_returned", 1.0),
         ("unroutable_dropped", 2.0),
+    ] {
+        assert_eq!(moved(&global(name)), by, "{name}");
+    }
+    // `Q` is a classic queue: the consumer side counts under its type.
+    for (name, by) in [
         ("delivered", 18.0),
         ("delivered_consume_manual_ack", 16.0),
         ("delivered_get_manual_ack", 1.0),
@@ -262,8 +286,43 @@ fn counters_move_by_what_a_client_does() {
         ("redelivered", 3.0),
         ("acknowledged", 14.0),
     ] {
-        assert_eq!(moved(&global(name)), by, "{name}");
+        assert_eq!(moved(&typed(name, "classic")), by, "{name}");
+        assert_eq!(moved(&typed(name, "quorum")), 0.0, "{name}");
+        assert_eq!(moved(&typed(name, "stream")), 0.0, "{name}");
     }
+    // The one channel's counters, and its connection's traffic.
+    for (name, n) in [
+        ("messages_published", 18.0),
+        ("messages_confirmed", 18.0),
+        ("messages_unroutable_returned", 1.0),
+        ("messages_unroutable_dropped", 2.0),
+        ("messages_delivered_ack", 16.0),
+        ("messages_delivered", 0.0),
+        ("get_ack", 1.0),
+        ("get", 1.0),
+        ("get_empty", 1.0),
+        ("messages_redelivered", 3.0),
+        ("messages_acked", 14.0),
+    ] {
+        assert_eq!(
+            after[&format!("rabbitmq_channel_{name}_total")],
+            n,
+            "{name}"
+        );
+    }
+    assert_eq!(after["rabbitmq_channel_messages_unacked"], 0.0);
+    assert_eq!(moved("rabbitmq_channels_opened_total"), 1.0);
+    assert_eq!(moved("rabbitmq_connections_opened_total"), 1.0);
+    assert_eq!(after["rabbitmq_connection_channels"], 1.0);
+    assert!(
+        after["rabbitmq_connection_incoming_bytes_total"] > 18.0 * 20.0,
+        "{text}"
+    );
+    assert!(
+        after["rabbitmq_connection_outgoing_bytes_total"] > 18.0 * 20.0,
+        "{text}"
+    );
+    assert!(after["rabbitmq_connection_incoming_packets_total"] >= 1.0);
     assert_eq!(moved("rabbitmq_queue_messages_published_total"), 15.0);
     assert_eq!(after["rabbitmq_connections"], 1.0);
     assert_eq!(after["rabbitmq_channels"], 1.0);
@@ -300,6 +359,12 @@ fn counters_move_by_what_a_client_does() {
     );
     assert_eq!(per_queue[&q("rabbitmq_queue_messages_ready")], 0.0);
     assert!(per_queue[&q("rabbitmq_raft_term_total")] >= 1.0);
+    let per_channel: Vec<f64> = per_queue
+        .iter()
+        .filter(|(k, _)| k.starts_with("rabbitmq_channel_messages_published_total{channel=\"<"))
+        .map(|(_, v)| *v)
+        .collect();
+    assert_eq!(per_channel, [18.0], "one channel's series:\n{per_object}");
 
     // The management API's message_stats, with RabbitMQ's keys.
     let overview = api.get("/api/overview").json();
@@ -343,6 +408,45 @@ fn counters_move_by_what_a_client_does() {
     let default = api.get("/api/exchanges/%2F/amq.default").json();
     assert_eq!(stat(&default, "publish_in"), 13);
     assert_eq!(stat(&default, "publish_out"), 12);
+
+    // The channel's message_stats, as RabbitMQ keys a channel's (no disk figures), in the
+    // list and on the channel's own page; the connection's traffic with its rates.
+    let channels = api.get("/api/channels").json();
+    let channel = &channels.as_array().expect("a list")[0];
+    for (key, n) in [
+        ("publish", 18),
+        ("confirm", 18),
+        ("return_unroutable", 1),
+        ("drop_unroutable", 2),
+        ("deliver", 16),
+        ("deliver_no_ack", 0),
+        ("get", 1),
+        ("get_no_ack", 1),
+        ("get_empty", 1),
+        ("deliver_get", 18),
+        ("ack", 14),
+        ("redeliver", 3),
+    ] {
+        assert_eq!(stat(channel, key), n, "channel {key}: {channel}");
+        let rate = &channel["message_stats"][format!("{key}_details")]["rate"];
+        assert!(rate.is_f64(), "channel {key}_details: {channel}");
+    }
+    assert!(channel["message_stats"].get("disk_reads").is_none());
+    let name = channel["name"].as_str().unwrap();
+    let one = api
+        .get(&format!("/api/channels/{}", urlencode(name)))
+        .json();
+    assert_eq!(one["message_stats"], channel["message_stats"], "{one}");
+    assert_eq!(one["consumer_details"], serde_json::json!([]), "{one}");
+    assert_eq!(api.get("/api/channels/nope%20(1)").status, 404);
+    let connections = api.get("/api/connections").json();
+    let c = &connections.as_array().expect("a list")[0];
+    for key in ["recv_oct", "recv_cnt", "send_oct", "send_cnt"] {
+        assert!(c[key].as_u64() > Some(0), "connection {key}: {c}");
+    }
+    assert_eq!(c["send_pend"], 0);
+    assert!(c["recv_oct_details"]["rate"].is_f64(), "{c}");
+    assert!(c["send_oct_details"]["rate"].is_f64(), "{c}");
     let listens = overview["listeners"]
         .as_array()
         .unwrap()
@@ -352,6 +456,48 @@ fn counters_move_by_what_a_client_does() {
     // A declared exchange nothing went through shows no message_stats, as RabbitMQ's.
     let idle = api.get("/api/exchanges/%2F/amq.topic").json();
     assert!(idle.get("message_stats").is_none(), "{idle}");
+
+    // A quorum queue's consumer side counts under its own type.
+    block(&rt, "a quorum queue's traffic", async {
+        let mut args = FieldTable::default();
+        args.insert(
+            s("x-queue-type"),
+            lapin::types::AMQPValue::LongString("quorum".into()),
+        );
+        let opts = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        ch.queue_declare(s("QQ"), opts, args).await.unwrap();
+        for _ in 0..2 {
+            let confirm = ch
+                .basic_publish(
+                    s(""),
+                    s("QQ"),
+                    Default::default(),
+                    b"q",
+                    BasicProperties::default(),
+                )
+                .await
+                .unwrap();
+            assert!(confirm.await.unwrap().is_ack());
+        }
+        for _ in 0..2 {
+            let got = ch
+                .basic_get(s("QQ"), BasicGetOptions { no_ack: false })
+                .await
+                .unwrap()
+                .expect("a message");
+            got.ack(BasicAckOptions::default()).await.unwrap();
+        }
+    });
+    let quorum = samples(&scrape(&prometheus, "/metrics"));
+    assert_eq!(quorum[&typed("acknowledged", "quorum")], 2.0);
+    assert_eq!(quorum[&typed("delivered_get_manual_ack", "quorum")], 2.0);
+    assert_eq!(
+        quorum[&typed("acknowledged", "classic")],
+        after[&typed("acknowledged", "classic")]
+    );
 
     block(&rt, "close", conn.close(200, s("bye"))).unwrap();
 }

@@ -13,6 +13,8 @@ use std::time::Duration;
 use amq_protocol::types::FieldTable;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::stats::{LinkStats, Snapshot};
+
 /// What a connection settled in its handshake; fixed for its life.
 #[derive(Debug, Clone)]
 pub struct ConnectionInfo {
@@ -65,6 +67,8 @@ pub struct ChannelInfo {
     pub prefetch_count: u32,
     pub global_prefetch_count: u32,
     pub consumers: Vec<ConsumerInfo>,
+    /// Its `message_stats` (`None` where nothing counts them).
+    pub stats: Option<Snapshot>,
 }
 
 /// What an operator asks of a live connection task.
@@ -86,6 +90,8 @@ pub struct RegisteredConn {
     closing: AtomicBool,
     published: AtomicBool,
     control: mpsc::UnboundedSender<ConnControl>,
+    /// Its traffic (`recv_oct`, `send_oct`, ...), counted by its task.
+    traffic: Arc<LinkStats>,
 }
 
 impl RegisteredConn {
@@ -107,6 +113,11 @@ impl RegisteredConn {
         } else {
             "running"
         }
+    }
+
+    /// Bytes and packets in and out, with their rates.
+    pub fn traffic(&self) -> Snapshot {
+        self.traffic.snapshot()
     }
 
     /// Ask the connection to close with 320 and `reason`; false if its task is gone.
@@ -248,6 +259,7 @@ impl ConnectionRegistry {
         self: &Arc<Self>,
         info: ConnectionInfo,
         control: mpsc::UnboundedSender<ConnControl>,
+        traffic: Arc<LinkStats>,
     ) -> Registration {
         let entry = Arc::new(RegisteredConn {
             info,
@@ -255,6 +267,7 @@ impl ConnectionRegistry {
             closing: AtomicBool::new(false),
             published: AtomicBool::new(false),
             control,
+            traffic,
         });
         self.conns
             .lock()
@@ -380,8 +393,8 @@ mod tests {
     fn entries_live_as_long_as_their_registration() {
         let r = registry();
         let (tx, _rx) = mpsc::unbounded_channel();
-        let a = r.register(info(1, 40001), tx.clone());
-        let b = r.register(info(2, 40002), tx);
+        let a = r.register(info(1, 40001), tx.clone(), Arc::default());
+        let b = r.register(info(2, 40002), tx, Arc::default());
         let ids: Vec<u64> = r.list().iter().map(|c| c.info.id).collect();
         assert_eq!(ids, [1, 2]);
         assert!(r.by_pid(&r.pid(2, 0)).is_some());
@@ -415,13 +428,14 @@ mod tests {
     fn counts_follow_vhost_user_and_channels() {
         let r = registry();
         let (tx, _rx) = mpsc::unbounded_channel();
-        let a = r.register(info(1, 40001), tx.clone());
+        let a = r.register(info(1, 40001), tx.clone(), Arc::default());
         let b = r.register(
             ConnectionInfo {
                 vhost: "other".into(),
                 ..info(2, 40002)
             },
             tx.clone(),
+            Arc::default(),
         );
         let _c = r.register(
             ConnectionInfo {
@@ -429,6 +443,7 @@ mod tests {
                 ..info(3, 40003)
             },
             tx,
+            Arc::default(),
         );
         a.set_channels(2);
         b.set_channels(5);
@@ -461,7 +476,7 @@ mod tests {
         rt.block_on(async {
             let r = registry();
             let (tx, mut rx) = mpsc::unbounded_channel();
-            let reg = r.register(info(5, 40005), tx);
+            let reg = r.register(info(5, 40005), tx, Arc::default());
             let task = tokio::spawn(async move {
                 let mut closed = None;
                 while let Some(msg) = rx.recv().await {
@@ -498,7 +513,7 @@ mod tests {
         rt.block_on(async {
             let r = registry();
             let (tx, rx) = mpsc::unbounded_channel();
-            let _reg = r.register(info(6, 40006), tx);
+            let _reg = r.register(info(6, 40006), tx, Arc::default());
             let conn = r.list().pop().unwrap();
             // (No tokio test-util here to pause time: a short real wait.)
             assert!(conn
@@ -522,7 +537,7 @@ mod tests {
                     let mut kept = Vec::new();
                     for i in 0..200u64 {
                         let id = t * 1000 + i;
-                        let reg = r.register(info(id, 1), tx.clone());
+                        let reg = r.register(info(id, 1), tx.clone(), Arc::default());
                         // Listing while others register and drop must not deadlock.
                         let _ = r.list();
                         if i % 2 == 0 {

@@ -14,7 +14,7 @@ use super::queue_applier::QueueApplier;
 use super::{Broker, BrokerError, BrokerEvent, BrokerResult, QueueHandle, QueueMsg, QueueStatus};
 use crate::amqp::ReplyCode;
 use crate::metadata::{
-    check_new_queue_args, Destination, ExchangeKind, MetaCommand, MetaReply, QueueRecord,
+    check_new_queue_args, Destination, ExchangeKind, MetaCommand, MetaReply, QueueRecord, QueueType,
 };
 use crate::queue::QueueMachine;
 use crate::raft::{Request, RequestBody, WriteError};
@@ -263,7 +263,8 @@ impl Broker {
         };
         let handle = spawn_actor(
             &self.events,
-            self.stats.queue(vhost, name),
+            self.stats
+                .queue(vhost, name, record.queue_type == QueueType::Quorum),
             vhost,
             name,
             machine,

@@ -135,7 +135,7 @@ impl QueueActor {
             unassigned: 0,
             forgets: Vec::new(),
             // Counted nowhere until `counting_into`.
-            stats: crate::stats::Stats::default().queue("", ""),
+            stats: crate::stats::Stats::default().queue("", "", false),
         }
     }
 

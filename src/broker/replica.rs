@@ -71,6 +71,7 @@ impl Broker {
             queues: self.queues.clone(),
             events: self.events.clone(),
             stats: self.stats.clone(),
+            quorum: record.queue_type == crate::metadata::QueueType::Quorum,
         };
         tokio::spawn(follow_leadership(
             local,
@@ -125,6 +126,8 @@ struct Local {
     queues: Arc<QueueMap>,
     events: mpsc::UnboundedSender<BrokerEvent>,
     stats: Arc<crate::stats::Stats>,
+    /// A quorum queue (counted as one by the node's statistics).
+    quorum: bool,
 }
 
 /// First and longest pause before a failed take-over is tried again.
@@ -151,7 +154,7 @@ async fn follow_leadership(
                 Ok(()) if group.is_leader() => {
                     let handle = spawn_actor(
                         &local.events,
-                        local.stats.queue(&vhost, &name),
+                        local.stats.queue(&vhost, &name, local.quorum),
                         &vhost,
                         &name,
                         machine.clone(),

@@ -124,8 +124,7 @@ const CONNECTION_KEYS: InfoKeys = InfoKeys {
         "send_pend",
         "connected_at",
     ],
-    // Socket counters: keeping them would cost the per-message path.
-    refused: &["recv_oct", "recv_cnt", "send_oct", "send_cnt", "send_pend"],
+    refused: &[],
     default: &["user", "peer_host", "peer_port", "state"],
 };
 

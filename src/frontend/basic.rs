@@ -16,6 +16,7 @@ use super::handshake::short;
 use super::methods::random_name;
 use crate::amqp::{encode_content, encode_method, AMQPClass, ReplyCode};
 use crate::broker::{ConsumerInfo, QueueHandle, QueueMsg};
+use crate::stats::Count;
 
 fn reply(out: &mut Vec<u8>, ch: u16, m: AMQPClass) {
     encode_method(out, ch, &m);
@@ -251,6 +252,7 @@ impl Connection {
         got: Option<crate::broker::GetReply>,
     ) -> AmqpResult<()> {
         let Some(got) = got else {
+            self.channel(ch)?.stats.add(Count::GetEmpty, 1);
             let empty = AMQPClass::Basic(basic::AMQPMethod::GetEmpty(basic::GetEmpty {}));
             reply(&mut self.out, ch, empty);
             return Ok(());
@@ -259,6 +261,14 @@ impl Connection {
         let channel = self.channel(ch)?;
         channel.next_tag += 1;
         let tag = channel.next_tag;
+        let kind = match no_ack {
+            true => Count::GetNoAck,
+            false => Count::Get,
+        };
+        channel.stats.add(kind, 1);
+        channel
+            .stats
+            .add(Count::Redeliver, u64::from(got.redelivered));
         if !no_ack {
             let unacked = super::channel::Unacked {
                 queue,
@@ -317,6 +327,9 @@ impl Connection {
                 format!("unknown delivery tag {tag}"),
             ));
         };
+        if let TxAck::Ack { .. } = op {
+            channel.stats.add(Count::Ack, items.len() as u64);
+        }
         let global = channel.credit.limit.load(Ordering::Relaxed) != 0;
         let woken: Vec<_> = if global {
             channel

@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 use super::publish_checks::Routing;
 use crate::broker::{ChannelCredit, ConsumerInfo, ConsumerKey, QueueHandle};
 use crate::queue::{EnqueuerId, MsgId};
+use crate::stats::LinkCounters;
 
 /// A `basic.publish` waiting for its header and body frames.
 #[derive(Debug)]
@@ -112,10 +113,12 @@ pub struct Channel {
     pub credit: Arc<ChannelCredit>,
     /// The queue this channel declared last: what an empty queue name stands for.
     pub last_queue: Option<String>,
+    /// The channel's `message_stats`.
+    pub stats: LinkCounters,
 }
 
 impl Channel {
-    pub fn new(enqueuer: EnqueuerId) -> Self {
+    pub fn new(enqueuer: EnqueuerId, stats: LinkCounters) -> Self {
         Channel {
             closing: false,
             assembly: None,
@@ -135,6 +138,7 @@ impl Channel {
             prefetch: 0,
             credit: Arc::new(ChannelCredit::default()),
             last_queue: None,
+            stats,
         }
     }
 

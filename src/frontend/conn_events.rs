@@ -8,6 +8,7 @@ use super::connection::Connection;
 use super::handshake::short;
 use crate::amqp::{encode_content, encode_method, AMQPClass};
 use crate::broker::{ConnEvent, QueueMsg};
+use crate::stats::Count;
 
 impl Connection {
     pub(super) fn handle_event(&mut self, event: ConnEvent) {
@@ -36,6 +37,14 @@ impl Connection {
                 };
                 channel.next_tag += 1;
                 let tag = channel.next_tag;
+                let kind = match d.needs_ack {
+                    true => Count::Deliver,
+                    false => Count::DeliverNoAck,
+                };
+                channel.stats.add(kind, 1);
+                channel
+                    .stats
+                    .add(Count::Redeliver, u64::from(d.redelivered));
                 if d.needs_ack {
                     channel.unacked.insert(
                         tag,
@@ -120,6 +129,8 @@ impl Connection {
                 continue;
             }
             self.broker.stats().confirmed(&ch.decided);
+            let acked = ch.decided.iter().filter(|(_, ok)| *ok).count();
+            ch.stats.add(Count::Confirm, acked as u64);
             for (tag, multiple, ack) in ch.take_confirms() {
                 let method = if ack {
                     basic::AMQPMethod::Ack(basic::Ack {

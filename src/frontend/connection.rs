@@ -23,6 +23,7 @@ use super::handshake::{handshake, open_ok, short, HandshakeEnd, Session};
 use super::parked::{ParkedOps, Waiting, MAX_HELD_FRAMES};
 use crate::amqp::{decode_frame, encode_heartbeat, encode_method, AMQPClass, Frame, ReplyCode};
 use crate::broker::{Broker, ConnEvent, QueueMsg, Registration};
+use crate::stats::{Count, LinkCounters, LinkKind};
 
 /// Most events handled before the output is written.
 const EVENT_BATCH: usize = 1024;
@@ -51,6 +52,8 @@ pub struct Connection {
     pub(super) parked: ParkedOps,
     /// The method being handled, named by the error a parked operation may end with.
     pub(super) dispatching: (u16, u16),
+    /// Bytes and packets in and out.
+    traffic: LinkCounters,
 }
 
 /// Serve one accepted socket until it closes or the node shuts down.
@@ -113,9 +116,11 @@ async fn serve_in_span(
     );
     let (events, mut events_rx) = mpsc::unbounded_channel();
     let (control, mut control_rx) = mpsc::unbounded_channel();
+    let traffic = broker.stats().links().open(LinkKind::Connection);
     let registration = broker.connections().register(
         connection_info(id, (peer, local), connected_at, &session),
         control,
+        traffic.stats().clone(),
     );
     if open_ok(&mut stream).await.is_err() {
         return;
@@ -135,6 +140,7 @@ async fn serve_in_span(
         waiting: Waiting::default(),
         parked: ParkedOps::new(),
         dispatching: (0, 0),
+        traffic,
     };
     let mut alarm = broker.alarms();
     let mut access = broker.access_changes();
@@ -178,7 +184,9 @@ async fn serve_in_span(
             n = read_more(&mut reader, &mut inbuf), if !blocked => {
                 match n {
                     Ok(0) | Err(_) => break,
-                    Ok(_) => {
+                    Ok(n) => {
+                        conn.traffic.add(Count::RecvOct, n as u64);
+                        conn.traffic.add(Count::RecvCnt, 1);
                         last_read = Instant::now();
                         conn.process_input(&mut inbuf);
                     }
@@ -220,6 +228,8 @@ async fn serve_in_span(
             if writer.write_all(&conn.out).await.is_err() {
                 break;
             }
+            conn.traffic.add(Count::SendOct, conn.out.len() as u64);
+            conn.traffic.add(Count::SendCnt, 1);
             last_write = Instant::now();
             conn.out.clear();
             if conn.out.capacity() > 4 * 1024 * 1024 {

@@ -49,6 +49,7 @@ impl Connection {
                     prefetch_count: ch.prefetch,
                     global_prefetch_count: ch.credit.limit.load(Ordering::Relaxed),
                     consumers,
+                    stats: Some(ch.stats.snapshot()),
                 }
             })
             .collect();

@@ -8,6 +8,7 @@ use super::connection::Connection;
 use super::error::{AmqpError, AmqpResult};
 use crate::amqp::{encode_method, AMQPClass, ReplyCode};
 use crate::broker::{BrokerResult, Routed};
+use crate::stats::LinkKind;
 
 fn reply(out: &mut Vec<u8>, ch: u16, m: AMQPClass) {
     encode_method(out, ch, &m);
@@ -75,7 +76,8 @@ impl Connection {
             return self.park(ch, fut, move |conn, allowed| {
                 allowed.map_err(|e| AmqpError::from(e).on((20, 10)))?;
                 let enqueuer = rand::random();
-                conn.channels.insert(ch, Channel::new(enqueuer));
+                let stats = conn.broker.stats().links().open(LinkKind::Channel);
+                conn.channels.insert(ch, Channel::new(enqueuer, stats));
                 conn.registration.set_channels(conn.channels.len());
                 let ok = AMQPClass::Channel(channel::AMQPMethod::OpenOk(channel::OpenOk {}));
                 reply(&mut conn.out, ch, ok);

@@ -13,6 +13,7 @@ use super::publish_checks;
 use crate::amqp::{encode_content, encode_method, AMQPClass, ReplyCode, BASIC_CLASS_ID};
 use crate::broker::{Broker, BrokerResult, ConfirmTo, QueueMsg, Routed};
 use crate::queue::Message;
+use crate::stats::Count;
 use std::sync::Arc;
 
 /// RabbitMQ's error for a content frame where only a method may come.
@@ -180,6 +181,7 @@ impl Connection {
         }
         let seq = channel.publish_seq;
         let queues = routed.queues;
+        channel.stats.add(Count::Publish, 1);
         if queues.is_empty() && routed.unavailable > 0 {
             // Routed only to queues that cannot take it: refused (nack), not returned.
             if tracked {
@@ -188,7 +190,9 @@ impl Connection {
             return Ok(());
         }
         if queues.is_empty() {
+            channel.stats.add(Count::Unroutable, 1);
             if p.mandatory {
+                channel.stats.add(Count::ReturnUnroutable, 1);
                 self.broker.stats().returned();
                 let ret = basic::Return {
                     reply_code: ReplyCode::NoRoute.code(),

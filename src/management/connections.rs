@@ -212,6 +212,36 @@ pub(super) async fn connection(api: &Api, req: &Request, name: &str) -> Answer {
     }
 }
 
+/// One channel (GET: a monitor's, or the user's own), with its consumers.
+pub(super) async fn channel(api: &Api, req: &Request, name: &str) -> Answer {
+    if !req.is(Method::GET) {
+        return Err(Reply::method_not_allowed());
+    }
+    let connections = api.rows("list_connections", "/", Vec::new()).await?;
+    let channels = api.rows("list_channels", "/", Vec::new()).await?;
+    let row = channels
+        .iter()
+        .find(|c| c["name"] == name)
+        .cloned()
+        .ok_or_else(Reply::not_found)?;
+    if row["user"] != req.user.name.as_str() && !req.user.is_monitor() {
+        return Err(Reply::not_authorised(
+            "User not authorised to access object",
+        ));
+    }
+    let vhost = row["vhost"].as_str().unwrap_or("/").to_owned();
+    let consumers: Vec<Value> = api
+        .rows("list_consumers", &vhost, Vec::new())
+        .await?
+        .into_iter()
+        .filter(|c| c["channel_pid"] == row["pid"])
+        .map(|c| reshape_consumer(c, &vhost, &channels, &connections))
+        .collect();
+    let mut found = reshape_channel(row, &connections);
+    found["consumer_details"] = Value::Array(consumers);
+    Ok(Reply::json(found))
+}
+
 pub(super) async fn consumers(api: &Api, req: &Request, vhost: Option<&str>) -> Answer {
     if let Some(v) = vhost {
         vhost_in_path(api, req, v).await?;

@@ -22,6 +22,7 @@ mod overview;
 mod path;
 mod policies;
 mod prometheus;
+mod prometheus_links;
 mod queues;
 mod replicas;
 mod reply;

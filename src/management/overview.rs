@@ -125,13 +125,21 @@ pub(super) async fn whoami(req: &Request) -> Answer {
 /// `check_rabbitmq_server` reads).
 async fn node_rows(api: &Api) -> Vec<Value> {
     let status = api.admin.status();
-    let process = api
+    // Each running node's figures (memory, fds, disk, uptime, alarms), asked of it;
+    // empty while this node's app is stopped: it still answers for itself then.
+    let figures = api
         .run("node_stats", "/", Vec::new(), |o| {
             Reply::internal(o.error.as_str())
         })
         .await
-        // None while the app is stopped: the node still answers for itself then.
         .unwrap_or(Value::Null);
+    let figures_of = |name: &str| {
+        figures
+            .as_array()
+            .and_then(|nodes| nodes.iter().find(|n| n["name"] == name))
+            .and_then(Value::as_object)
+            .cloned()
+    };
     api.admin
         .cluster_status()
         .nodes
@@ -139,26 +147,23 @@ async fn node_rows(api: &Api) -> Vec<Value> {
         .map(|n| {
             let mut row = json!({"name": n.name, "type": "disc", "running": n.running,
                                  "cluster_addr": n.cluster_addr});
+            let o = row.as_object_mut().expect("object");
             if n.name == status.node_name {
-                let o = row.as_object_mut().expect("object");
                 let alarm = |a: &str| status.alarms.iter().any(|x| x == a);
                 o.insert("uptime".into(), json!(status.uptime_ms));
                 o.insert("mem_used".into(), json!(status.resident_memory_bytes));
                 o.insert("mem_alarm".into(), json!(alarm("memory")));
                 o.insert("disk_free_alarm".into(), json!(alarm("disk")));
                 o.insert("os_pid".into(), json!(status.pid.to_string()));
+            }
+            let figures = figures_of(&n.name).filter(|_| n.running);
+            if n.name == status.node_name || figures.is_some() {
                 o.insert("partitions".into(), json!([]));
                 o.insert("rates_mode".into(), json!("basic"));
                 o.insert("exchange_types".into(), exchange_types());
                 o.insert("being_drained".into(), json!(false));
-                o.insert(
-                    "processors".into(),
-                    json!(std::thread::available_parallelism().map_or(1, |n| n.get())),
-                );
-                if let Value::Object(figures) = &process {
-                    o.extend(figures.clone());
-                }
             }
+            o.extend(figures.unwrap_or_default());
             row
         })
         .collect()

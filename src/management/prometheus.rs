@@ -60,27 +60,27 @@ fn plain(status: StatusCode, text: String) -> Response<Body> {
 }
 
 /// The metrics of one scrape, registered as they are made.
-struct Scrape(Registry);
+pub(super) struct Scrape(Registry);
 
 impl Scrape {
     fn add(&self, c: impl Collector + 'static) -> prometheus::Result<()> {
         self.0.register(Box::new(c))
     }
 
-    fn gauge(&self, name: &str, help: &str, value: f64) -> prometheus::Result<()> {
+    pub(super) fn gauge(&self, name: &str, help: &str, value: f64) -> prometheus::Result<()> {
         let g = Gauge::with_opts(Opts::new(name, help))?;
         g.set(value);
         self.add(g)
     }
 
-    fn counter(&self, name: &str, help: &str, value: u64) -> prometheus::Result<()> {
+    pub(super) fn counter(&self, name: &str, help: &str, value: u64) -> prometheus::Result<()> {
         let c = IntCounter::with_opts(Opts::new(name, help))?;
         c.inc_by(value);
         self.add(c)
     }
 
     /// A gauge with one series per row of label values.
-    fn gauges(
+    pub(super) fn gauges(
         &self,
         name: &str,
         help: &str,
@@ -94,7 +94,7 @@ impl Scrape {
         self.add(g)
     }
 
-    fn counters(
+    pub(super) fn counters(
         &self,
         name: &str,
         help: &str,
@@ -198,33 +198,58 @@ pub(super) fn render(m: &Value, cluster: &str, per_object: bool) -> prometheus::
         &["protocol"],
         &[(vec!["amqp091"], consumers as f64)],
     )?;
-    let delivered = ["deliver", "deliver_no_ack", "get", "get_no_ack"]
-        .map(count)
-        .iter()
-        .sum();
-    let dropped = count("unroutable").saturating_sub(count("return_unroutable"));
-    let routed = count("publish").saturating_sub(count("unroutable"));
-    for (name, help, v) in [
-        ("received", "Total number of messages received from publishers", count("publish")),
-        ("routed", "Total number of messages routed to queues or streams", routed),
-        ("unroutable_dropped", "Total number of messages published as non-mandatory into an exchange and dropped as unroutable", dropped),
-        ("unroutable_returned", "Total number of messages published as mandatory into an exchange and returned to the publisher as unroutable", count("return_unroutable")),
-        ("confirmed", "Total number of messages confirmed to publishers", count("confirm")),
-        ("delivered", "Total number of messages delivered to consumers", delivered),
-        ("delivered_consume_manual_ack", "Total number of messages delivered to consumers using basic.consume with manual acknowledgment", count("deliver")),
-        ("delivered_consume_auto_ack", "Total number of messages delivered to consumers using basic.consume with automatic acknowledgment", count("deliver_no_ack")),
-        ("delivered_get_manual_ack", "Total number of messages delivered to consumers using basic.get with manual acknowledgment", count("get")),
-        ("delivered_get_auto_ack", "Total number of messages delivered to consumers using basic.get with automatic acknowledgment", count("get_no_ack")),
-        ("get_empty", "Total number of times basic.get operations fetched no message", count("get_empty")),
-        ("redelivered", "Total number of messages redelivered to consumers", count("redeliver")),
-        ("acknowledged", "Total number of messages acknowledged by consumers", count("ack")),
-    ] {
+    // The consumer-side figures are labelled by queue type, as RabbitMQ's: quorum queues
+    // count theirs apart; the rest of the node's is its classic queues'.
+    let quorum = |k: &str| n(&m["quorum_counts"][k]);
+    // A figure computed from the counts of a node (or of its quorum queues).
+    type Computed = Box<dyn Fn(&dyn Fn(&str) -> u64) -> u64>;
+    type Figure<'a> = (&'a str, &'a str, bool, Computed);
+    let one = |k: &'static str| -> Computed { Box::new(move |c| c(k)) };
+    let globals: Vec<Figure> = vec![
+        ("received", "Total number of messages received from publishers", false, one("publish")),
+        ("routed", "Total number of messages routed to queues or streams", false,
+            Box::new(|c| c("publish").saturating_sub(c("unroutable")))),
+        ("unroutable_dropped", "Total number of messages published as non-mandatory into an exchange and dropped as unroutable", false,
+            Box::new(|c| c("unroutable").saturating_sub(c("return_unroutable")))),
+        ("unroutable_returned", "Total number of messages published as mandatory into an exchange and returned to the publisher as unroutable", false, one("return_unroutable")),
+        ("confirmed", "Total number of messages confirmed to publishers", false, one("confirm")),
+        ("delivered", "Total number of messages delivered to consumers", true,
+            Box::new(|c| ["deliver", "deliver_no_ack", "get", "get_no_ack"].map(c).iter().sum())),
+        ("delivered_consume_manual_ack", "Total number of messages delivered to consumers using basic.consume with manual acknowledgment", true, one("deliver")),
+        ("delivered_consume_auto_ack", "Total number of messages delivered to consumers using basic.consume with automatic acknowledgment", true, one("deliver_no_ack")),
+        ("delivered_get_manual_ack", "Total number of messages delivered to consumers using basic.get with manual acknowledgment", true, one("get")),
+        ("delivered_get_auto_ack", "Total number of messages delivered to consumers using basic.get with automatic acknowledgment", true, one("get_no_ack")),
+        ("get_empty", "Total number of times basic.get operations fetched no message", true, one("get_empty")),
+        ("redelivered", "Total number of messages redelivered to consumers", true, one("redeliver")),
+        ("acknowledged", "Total number of messages acknowledged by consumers", true, one("ack")),
+    ];
+    for (name, help, typed, value) in globals {
         let name = format!("rabbitmq_global_messages_{name}_total");
-        s.counters(&name, help, &["protocol"], &[(vec!["amqp091"], v)])?;
+        if !typed {
+            s.counters(
+                &name,
+                help,
+                &["protocol"],
+                &[(vec!["amqp091"], value(&count))],
+            )?;
+            continue;
+        }
+        let (all, quorum) = (value(&count), value(&quorum));
+        let rows = [
+            (
+                vec!["amqp091", "rabbit_classic_queue"],
+                all.saturating_sub(quorum),
+            ),
+            (vec!["amqp091", "rabbit_quorum_queue"], quorum),
+            // WarrenMQ has no streams (`x-queue-type: stream` is refused).
+            (vec!["amqp091", "rabbit_stream_queue"], 0),
+        ];
+        s.counters(&name, help, &["protocol", "queue_type"], &rows)?;
     }
+    super::prometheus_links::render(&s, m, per_object)?;
     let raft = |q: &Value, k: &str| q["raft"][k].as_f64().unwrap_or(0.0);
-    type Figure<'a> = (&'a str, &'a str, Kind, Box<dyn Fn(&Value) -> Option<f64>>);
-    let figures: Vec<Figure> = vec![
+    type QueueFigure<'a> = (&'a str, &'a str, Kind, Box<dyn Fn(&Value) -> Option<f64>>);
+    let figures: Vec<QueueFigure> = vec![
         (
             "rabbitmq_queue_messages_ready",
             "Messages ready to be delivered to consumers",
@@ -335,6 +360,7 @@ mod tests {
         json!({"node": "warren@t", "connections": 2, "channels": 3,
                "counts": {"publish": 10, "unroutable": 2, "return_unroutable": 1, "confirm": 9,
                           "deliver": 4, "get": 1, "ack": 5},
+               "quorum_counts": {"deliver": 2},
                "process": {"fd_used": 30, "fd_total": 1024, "mem_used": 1000},
                "queues": [
                    {"vhost": "/", "name": "a", "ready": 3, "unacked": 1, "consumers": 1,
@@ -370,9 +396,19 @@ mod tests {
         assert_eq!(g("received"), Some("10"));
         assert_eq!(g("routed"), Some("8"));
         assert_eq!(g("unroutable_dropped"), Some("1"));
-        assert_eq!(g("delivered"), Some("5"));
-        assert_eq!(g("acknowledged"), Some("5"));
         assert_eq!(g("confirmed"), Some("9"));
+        // Consumer-side figures by queue type: the quorum queues' share apart.
+        let typed = |k: &str, t: &str| {
+            sample(
+                &text,
+                &format!("rabbitmq_global_messages_{k}_total{{protocol=\"amqp091\",queue_type=\"rabbit_{t}_queue\"}}"),
+            )
+        };
+        assert_eq!(typed("delivered", "classic"), Some("3"));
+        assert_eq!(typed("delivered", "quorum"), Some("2"));
+        assert_eq!(typed("delivered", "stream"), Some("0"));
+        assert_eq!(typed("acknowledged", "classic"), Some("5"));
+        assert_eq!(typed("acknowledged", "quorum"), Some("0"));
         assert!(text.contains(
             "rabbitmq_identity_info{rabbitmq_cluster=\"c1\",rabbitmq_node=\"warren@t\"} 1"
         ));

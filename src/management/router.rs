@@ -146,6 +146,7 @@ async fn route(api: &Api, incoming: Incoming) -> Answer {
             connections::list(api, req, "connections", Some(vhost)).await
         }
         ["channels"] => connections::list(api, req, "channels", None).await,
+        ["channels", name] => connections::channel(api, req, name).await,
         ["vhosts", vhost, "channels"] => connections::list(api, req, "channels", Some(vhost)).await,
         ["consumers"] => connections::consumers(api, req, None).await,
         ["consumers", vhost] => connections::consumers(api, req, Some(vhost)).await,

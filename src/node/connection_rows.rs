@@ -9,8 +9,10 @@ use std::net::IpAddr;
 use amq_protocol::types::{AMQPValue, FieldTable};
 use serde_json::{json, Value};
 
+use super::stats::{message_stats, Shape};
 use crate::amqp::field::type_name;
 use crate::broker::{ChannelInfo, ConnectionRegistry, RegisteredConn};
+use crate::stats::Count;
 
 /// An address as RabbitMQ's JSON formatter writes the Erlang tuple: four bytes, or eight
 /// 16-bit groups.
@@ -71,6 +73,7 @@ pub(super) fn connection_row(
     alarm: bool,
 ) -> Value {
     let info = &conn.info;
+    let traffic = conn.traffic();
     json!({
         "pid": registry.pid(info.id, 0).to_string(),
         "name": info.name(),
@@ -97,6 +100,14 @@ pub(super) fn connection_row(
         "frame_max": info.frame_max,
         "channel_max": info.channel_max,
         "client_properties": typed_table(&info.client_properties),
+        "recv_oct": traffic.total(Count::RecvOct),
+        "recv_oct_details": {"rate": traffic.rate(Count::RecvOct)},
+        "recv_cnt": traffic.total(Count::RecvCnt),
+        "send_oct": traffic.total(Count::SendOct),
+        "send_oct_details": {"rate": traffic.rate(Count::SendOct)},
+        "send_cnt": traffic.total(Count::SendCnt),
+        // Output is written before more input is read: nothing waits to be sent.
+        "send_pend": 0,
         "connected_at": info.connected_at,
     })
 }
@@ -108,7 +119,7 @@ pub(super) fn channel_row(
     ch: &ChannelInfo,
 ) -> Value {
     let info = &conn.info;
-    json!({
+    let mut row = json!({
         "pid": registry.pid(info.id, ch.number).to_string(),
         "connection": registry.pid(info.id, 0).to_string(),
         "name": format!("{} ({})", info.name(), ch.number),
@@ -124,7 +135,11 @@ pub(super) fn channel_row(
         "messages_unconfirmed": ch.messages_unconfirmed,
         "prefetch_count": ch.prefetch_count,
         "global_prefetch_count": ch.global_prefetch_count,
-    })
+    });
+    if let Some(s) = ch.stats.as_ref().filter(|s| s.any_traffic()) {
+        row["message_stats"] = message_stats(s, Shape::Channel);
+    }
+    row
 }
 
 /// The `list_consumers` rows of one channel. WarrenMQ has no single-active-consumer

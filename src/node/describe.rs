@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use super::control::{AppView, Control};
-use super::stats::{message_stats, Shape};
+use super::stats::{message_stats, sum, Shape};
 use crate::cluster::{CommandOutcome, CommandRequest};
 use crate::metadata::definitions::table_json;
 use crate::metadata::{Destination, QueueRecord, QueueType};
@@ -40,22 +40,10 @@ pub(super) async fn run(control: &Control, view: &AppView, req: &CommandRequest)
             let local_only = req.flags.iter().any(|f| f == LOCAL_ONLY);
             list(queue_rows(control, view, vhost, local_only).await)
         }
-        "describe_exchanges" => list(
-            view.broker
-                .read_meta()
-                .exchanges(vhost)
-                .map(|x| {
-                    let mut row = json!({"name": x.name, "vhost": vhost, "type": x.kind.as_str(),
-                           "durable": x.durable, "auto_delete": x.auto_delete,
-                           "internal": x.internal, "arguments": table_json(&x.arguments)});
-                    let stats = view.broker.stats().exchange(vhost, &x.name);
-                    if let Some(s) = stats.filter(|s| s.any_traffic()) {
-                        row["message_stats"] = message_stats(&s, Shape::Exchange);
-                    }
-                    row
-                })
-                .collect(),
-        ),
+        "describe_exchanges" => {
+            let local_only = req.flags.iter().any(|f| f == LOCAL_ONLY);
+            list(exchange_rows(control, view, vhost, local_only).await)
+        }
         "describe_bindings" => {
             let meta = view.broker.read_meta();
             let defaults = meta.queues(vhost).map(|q| {
@@ -75,6 +63,54 @@ pub(super) async fn run(control: &Control, view: &AppView, req: &CommandRequest)
         }
         other => CommandOutcome::refused(70, format!("unknown command '{other}'")),
     }
+}
+
+/// The rows of `vhost`'s exchanges, with what was published through each on every node
+/// (with `local_only`, on this one).
+async fn exchange_rows(
+    control: &Control,
+    view: &AppView,
+    vhost: &str,
+    local_only: bool,
+) -> Vec<Value> {
+    let mut rows: Vec<Value> = view
+        .broker
+        .read_meta()
+        .exchanges(vhost)
+        .map(|x| {
+            let mut row = json!({"name": x.name, "vhost": vhost, "type": x.kind.as_str(),
+                   "durable": x.durable, "auto_delete": x.auto_delete,
+                   "internal": x.internal, "arguments": table_json(&x.arguments)});
+            let stats = view.broker.stats().exchange(vhost, &x.name);
+            if let Some(s) = stats.filter(|s| s.any_traffic()) {
+                row["message_stats"] = message_stats(&s, Shape::Exchange);
+            }
+            row
+        })
+        .collect();
+    if local_only {
+        return rows;
+    }
+    let mut theirs: HashMap<String, Vec<Value>> = HashMap::new();
+    for row in peer_rows(control, view, "describe_exchanges", vhost).await {
+        if let (Some(name), Some(stats)) = (row["name"].as_str(), row.get("message_stats")) {
+            theirs
+                .entry(name.to_owned())
+                .or_default()
+                .push(stats.clone());
+        }
+    }
+    for row in &mut rows {
+        let Some(stats) = row["name"].as_str().and_then(|n| theirs.get(n)) else {
+            continue;
+        };
+        let mut total = row.get("message_stats").cloned().unwrap_or(json!({}));
+        for s in stats {
+            total = sum(&total, s);
+        }
+        row["message_stats"] = total;
+    }
+    rows
 }
 
 /// A queue's counts where its actor runs: ready, unacked, consumers.
@@ -273,9 +309,34 @@ async fn peer_counts(
     vhost: &str,
 ) -> HashMap<String, (Counts, String, Value)> {
     let mut counts = HashMap::new();
+    for row in peer_rows(control, view, "describe_queues", vhost).await {
+        let number = |k: &str| row[k].as_u64().unwrap_or(0);
+        if let Some(name) = row["name"].as_str() {
+            let c = (
+                number("messages_ready"),
+                number("messages_unacknowledged"),
+                number("consumers") as u32,
+            );
+            counts.insert(
+                name.to_owned(),
+                (
+                    c,
+                    row["node"].as_str().unwrap_or("").into(),
+                    stats_part(&row),
+                ),
+            );
+        }
+    }
+    counts
+}
+
+/// Every peer's rows of `command` in `vhost`, asked `local_only` (a peer that does not
+/// answer adds none).
+async fn peer_rows(control: &Control, view: &AppView, command: &str, vhost: &str) -> Vec<Value> {
+    let mut all = Vec::new();
     for mut client in control.peer_admins(view).await {
         let request = CommandRequest {
-            command: "describe_queues".into(),
+            command: command.into(),
             args: Vec::new(),
             vhost: vhost.into(),
             flags: vec![LOCAL_ONLY.into()],
@@ -283,27 +344,9 @@ async fn peer_counts(
         let Ok(outcome) = client.command(request).await else {
             continue;
         };
-        let Ok(Value::Array(rows)) = serde_json::from_str::<Value>(&outcome.json) else {
-            continue;
-        };
-        for row in rows {
-            let number = |k: &str| row[k].as_u64().unwrap_or(0);
-            if let Some(name) = row["name"].as_str() {
-                let c = (
-                    number("messages_ready"),
-                    number("messages_unacknowledged"),
-                    number("consumers") as u32,
-                );
-                counts.insert(
-                    name.to_owned(),
-                    (
-                        c,
-                        row["node"].as_str().unwrap_or("").into(),
-                        stats_part(&row),
-                    ),
-                );
-            }
+        if let Ok(Value::Array(rows)) = serde_json::from_str::<Value>(&outcome.json) {
+            all.extend(rows);
         }
     }
-    counts
+    all
 }

@@ -1,6 +1,7 @@
 //! Admin commands of the message statistics (`src/stats/`): `overview_stats`, the
 //! `message_stats` of `/api/overview` (this node's, plus every peer's unless
-//! `local_only`), `node_stats` (the process figures `/api/nodes` shows) and `metrics`
+//! `local_only`), `node_stats` (the process figures `/api/nodes` shows of each node,
+//! likewise) and `metrics`
 //! (this node's figures for the Prometheus endpoint); and `message_stats` objects keyed
 //! as RabbitMQ 3.10's management API keys them.
 
@@ -24,14 +25,28 @@ pub(super) async fn run(control: &Control, view: &AppView, req: &CommandRequest)
         "overview_stats" => {
             let mut stats = message_stats(&view.broker.stats().node().snapshot(), Shape::Node);
             if !req.flags.iter().any(|f| f == LOCAL_ONLY) {
-                for theirs in peer_stats(control, view).await {
+                for theirs in peer_answers(control, view, "overview_stats").await {
                     stats = sum(&stats, &theirs);
                 }
             }
             stats
         }
-        "node_stats" => node_stats(view),
-        _ => metrics(view),
+        "node_stats" => {
+            let mut nodes = vec![node_stats(control, view)];
+            if !req.flags.iter().any(|f| f == LOCAL_ONLY) {
+                nodes.extend(
+                    peer_answers(control, view, "node_stats")
+                        .await
+                        .into_iter()
+                        .flat_map(|v| match v {
+                            Value::Array(rows) => rows,
+                            _ => Vec::new(),
+                        }),
+                );
+            }
+            Value::Array(nodes)
+        }
+        _ => metrics(view).await,
     };
     CommandOutcome::with_json(body.to_string())
 }
@@ -39,8 +54,10 @@ pub(super) async fn run(control: &Control, view: &AppView, req: &CommandRequest)
 /// The objects whose `message_stats` have different keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Shape {
-    /// `/api/overview` (and a channel's, which has no disk figures).
+    /// `/api/overview`.
     Node,
+    /// A channel's: the node's figures but the disk ones.
+    Channel,
     Queue,
     Exchange,
 }
@@ -68,7 +85,7 @@ pub(super) fn message_stats(s: &Snapshot, shape: Shape) -> Value {
             ("publish_in", pair(Count::Publish)),
             ("publish_out", pair(Count::PublishOut)),
         ],
-        Shape::Node | Shape::Queue => vec![
+        Shape::Node | Shape::Channel | Shape::Queue => vec![
             ("publish", pair(Count::Publish)),
             ("deliver", pair(Count::Deliver)),
             ("deliver_no_ack", pair(Count::DeliverNoAck)),
@@ -80,15 +97,16 @@ pub(super) fn message_stats(s: &Snapshot, shape: Shape) -> Value {
             ("redeliver", pair(Count::Redeliver)),
         ],
     };
-    if shape == Shape::Node {
+    if matches!(shape, Shape::Node | Shape::Channel) {
         keys.extend([
             ("confirm", pair(Count::Confirm)),
             ("return_unroutable", returned),
             ("drop_unroutable", dropped),
-            // Nothing is paged to disk and read back, as RabbitMQ's classic queues do.
-            ("disk_reads", (0, 0.0)),
-            ("disk_writes", (0, 0.0)),
         ]);
+    }
+    if shape == Shape::Node {
+        // Nothing is paged to disk and read back, as RabbitMQ's classic queues do.
+        keys.extend([("disk_reads", (0, 0.0)), ("disk_writes", (0, 0.0))]);
     }
     if shape == Shape::Exchange && s.total(Count::PublishOut) == 0 {
         // RabbitMQ 3.10.8 shows no publish_out for an exchange nothing was routed from.
@@ -103,7 +121,7 @@ pub(super) fn message_stats(s: &Snapshot, shape: Shape) -> Value {
 }
 
 /// Two nodes' `message_stats` added up, figure by figure and rate by rate.
-fn sum(a: &Value, b: &Value) -> Value {
+pub(super) fn sum(a: &Value, b: &Value) -> Value {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             let mut o = x.clone();
@@ -124,11 +142,12 @@ fn sum(a: &Value, b: &Value) -> Value {
     }
 }
 
-async fn peer_stats(control: &Control, view: &AppView) -> Vec<Value> {
+/// Every peer's answer to `command`, asked `local_only` (one that fails adds nothing).
+async fn peer_answers(control: &Control, view: &AppView, command: &str) -> Vec<Value> {
     let mut all = Vec::new();
     for mut client in control.peer_admins(view).await {
         let request = CommandRequest {
-            command: "overview_stats".into(),
+            command: command.into(),
             args: Vec::new(),
             vhost: "/".into(),
             flags: vec![LOCAL_ONLY.into()],
@@ -143,8 +162,29 @@ async fn peer_stats(control: &Control, view: &AppView) -> Vec<Value> {
 }
 
 /// What `/api/nodes` shows of this node's process and limits (RabbitMQ's `fd_used`,
-/// `proc_used`, `sockets_used`, `mem_limit` ...).
-fn node_stats(view: &AppView) -> Value {
+/// `proc_used`, `sockets_used`, `mem_limit`, `disk_free`, `uptime` ...).
+fn node_stats(control: &Control, view: &AppView) -> Value {
+    let mut figures = process_stats(view);
+    let config = view.broker.config();
+    let alarms = view.broker.alarms().borrow().names();
+    let extra = json!({
+        "name": config.node_name,
+        "uptime": control.started.elapsed().as_millis() as u64,
+        "mem_alarm": alarms.iter().any(|a| a == "memory"),
+        "disk_free_alarm": alarms.iter().any(|a| a == "disk"),
+        "disk_free": crate::broker::alarm::free_disk_bytes(&config.data_dir),
+        "disk_free_limit": config.disk_free_limit,
+        "os_pid": std::process::id().to_string(),
+        "processors": std::thread::available_parallelism().map_or(1, |n| n.get()),
+    });
+    if let (Some(o), Value::Object(extra)) = (figures.as_object_mut(), extra) {
+        o.extend(extra);
+    }
+    figures
+}
+
+/// This node's process figures and limits.
+fn process_stats(view: &AppView) -> Value {
     let p = process::figures();
     let connections = view.broker.connections().len() as u64;
     json!({
@@ -161,14 +201,45 @@ fn node_stats(view: &AppView) -> Value {
     })
 }
 
+/// Every total of a snapshot, by name.
+fn totals(s: &Snapshot) -> Map<String, Value> {
+    crate::stats::ALL
+        .iter()
+        .map(|&c| (c.name().to_owned(), json!(s.total(c))))
+        .collect()
+}
+
+/// The node's connections and channels with their figures (a channel whose connection
+/// does not answer within a second, busy or closing, is left out).
+async fn link_figures(view: &AppView) -> Value {
+    let registry = view.broker.connections();
+    let conns = registry.list();
+    let wait = std::time::Duration::from_secs(1);
+    let infos = futures::future::join_all(conns.iter().map(|c| c.channel_infos(wait))).await;
+    let mut connections = Vec::new();
+    let mut channels = Vec::new();
+    for (conn, infos) in conns.iter().zip(infos) {
+        let id = conn.info.id;
+        connections.push(json!({"pid": registry.pid(id, 0).to_string(),
+            "channels": conn.channels(), "counts": totals(&conn.traffic())}));
+        for ch in infos.unwrap_or_default() {
+            let counts = totals(ch.stats.as_ref().unwrap_or(&Snapshot::zero()));
+            channels.push(json!({"pid": registry.pid(id, ch.number).to_string(),
+                "consumers": ch.consumers.len(), "unacked": ch.messages_unacknowledged,
+                "unconfirmed": ch.messages_unconfirmed, "uncommitted": ch.messages_uncommitted,
+                "acks_uncommitted": ch.acks_uncommitted, "prefetch": ch.prefetch_count,
+                "counts": counts}));
+        }
+    }
+    json!({"connections": connections, "channels": channels})
+}
+
 /// Everything the Prometheus endpoint shows of this node.
-fn metrics(view: &AppView) -> Value {
+async fn metrics(view: &AppView) -> Value {
     let broker = &view.broker;
     let node = broker.stats().node().snapshot();
-    let totals: Map<String, Value> = crate::stats::ALL
-        .iter()
-        .map(|&c| (c.name().to_owned(), json!(node.total(c))))
-        .collect();
+    let quorum = broker.stats().quorum_queues().snapshot();
+    let churn = broker.stats().links().churn();
     let conns = broker.connections().list();
     let channels: u64 = conns.iter().map(|c| u64::from(c.channels())).sum();
     let groups: std::collections::HashMap<(String, String), u64> = broker
@@ -202,11 +273,17 @@ fn metrics(view: &AppView) -> Value {
     queues.sort_by_key(key);
     json!({
         "node": broker.config().node_name,
-        "counts": totals,
+        "counts": totals(&node),
+        "quorum_counts": totals(&quorum),
+        "churn": {"connections_opened": churn.connections_opened,
+                  "connections_closed": churn.connections_closed,
+                  "channels_opened": churn.channels_opened,
+                  "channels_closed": churn.channels_closed},
+        "links": link_figures(view).await,
         "connections": conns.len(),
         "channels": channels,
         "queues": queues,
-        "process": node_stats(view),
+        "process": process_stats(view),
     })
 }
 

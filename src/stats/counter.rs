@@ -27,10 +27,16 @@ pub enum Count {
     Ready,
     Unacked,
     Consumers,
+    /// Bytes and reads from a client's socket, bytes and writes to it (a connection's
+    /// `recv_oct`, `recv_cnt`, `send_oct`, `send_cnt`).
+    RecvOct,
+    RecvCnt,
+    SendOct,
+    SendCnt,
 }
 
 /// How many [`Count`]s there are.
-pub const COUNTS: usize = 15;
+pub const COUNTS: usize = 19;
 
 /// Every [`Count`], in declaration order.
 pub const ALL: [Count; COUNTS] = [
@@ -49,6 +55,10 @@ pub const ALL: [Count; COUNTS] = [
     Count::Ready,
     Count::Unacked,
     Count::Consumers,
+    Count::RecvOct,
+    Count::RecvCnt,
+    Count::SendOct,
+    Count::SendCnt,
 ];
 
 impl Count {
@@ -70,6 +80,10 @@ impl Count {
             Count::Ready => "ready",
             Count::Unacked => "unacked",
             Count::Consumers => "consumers",
+            Count::RecvOct => "recv_oct",
+            Count::RecvCnt => "recv_cnt",
+            Count::SendOct => "send_oct",
+            Count::SendCnt => "send_cnt",
         }
     }
 }
@@ -106,7 +120,7 @@ impl<const SHARDS: usize> Counters<SHARDS> {
     /// Count `n` events of `what`.
     #[inline]
     pub fn add(&self, what: Count, n: u64) {
-        if n == 0 {
+        if n == 0 || cfg!(feature = "no-stats") {
             return;
         }
         let shard = match SHARDS {

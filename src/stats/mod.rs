@@ -9,10 +9,12 @@
 //! The registry (`registry.rs`) finds a queue's or an exchange's counters by name.
 
 mod counter;
+mod links;
 mod registry;
 mod sampled;
 
 pub use counter::{Count, Counters, ALL, COUNTS};
+pub use links::{Churn, LinkCounters, LinkKind, LinkStats, Links};
 pub use registry::{ExchangeStats, QueueStats, Stats};
 pub use sampled::{Sampled, Snapshot};
 

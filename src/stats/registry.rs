@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Instant;
 
 use super::counter::Count;
+use super::links::Links;
 use super::sampled::{Sampled, Snapshot};
 
 /// Counter slots of what every thread counts.
@@ -26,6 +27,9 @@ type ByName<T> = HashMap<String, HashMap<String, T>>;
 pub struct QueueStats {
     own: Sampled<1>,
     node: Arc<Sampled<SHARED>>,
+    /// The node's counters of quorum queues, for a quorum queue (the consumer-side
+    /// figures RabbitMQ labels by `queue_type`).
+    quorum: Option<Arc<Sampled<SHARED>>>,
     /// When the oldest batch in the queue's Raft log pipeline was proposed (µs after
     /// `epoch`, 0 for none), and how long the last one took to commit (µs).
     proposed_at: AtomicU64,
@@ -68,6 +72,9 @@ impl QueueStats {
     fn both(&self, what: Count, n: u64) {
         self.own.add(what, n);
         self.node.add(what, n);
+        if let Some(quorum) = &self.quorum {
+            quorum.add(what, n);
+        }
     }
 
     /// The queue's depth now.
@@ -114,6 +121,9 @@ pub struct Stats {
     /// Tells registries apart in the threads' caches (tests run several in a process).
     id: u64,
     node: Arc<Sampled<SHARED>>,
+    /// What quorum queues counted of `node`'s consumer-side figures.
+    quorum: Arc<Sampled<SHARED>>,
+    links: Arc<Links>,
     queues: Mutex<ByName<Weak<QueueStats>>>,
     exchanges: RwLock<ByName<Arc<ExchangeStats>>>,
     /// Moves whenever exchange counters are dropped: every cached one is suspect then.
@@ -127,6 +137,8 @@ impl Default for Stats {
         Stats {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             node: Arc::default(),
+            quorum: Arc::default(),
+            links: Arc::default(),
             queues: Mutex::default(),
             exchanges: RwLock::default(),
             generation: AtomicU64::new(0),
@@ -155,9 +167,21 @@ impl Stats {
         &self.node
     }
 
+    /// The share of the node's consumer-side counts (deliver, get, ack, redeliver) that
+    /// quorum queues counted; the rest is classic queues'.
+    pub fn quorum_queues(&self) -> &Sampled<SHARED> {
+        &self.quorum
+    }
+
+    /// The node's connections and channels.
+    pub fn links(&self) -> &Arc<Links> {
+        &self.links
+    }
+
     /// The counters of a queue whose actor starts here (shared with an actor of it that
-    /// still runs, so a queue's counts survive a hand-over and back).
-    pub fn queue(&self, vhost: &str, name: &str) -> Arc<QueueStats> {
+    /// still runs, so a queue's counts survive a hand-over and back); `quorum` for a
+    /// quorum queue.
+    pub fn queue(&self, vhost: &str, name: &str, quorum: bool) -> Arc<QueueStats> {
         let mut queues = self.queues.lock().expect("queue stats lock");
         let slot = queues
             .entry(vhost.to_owned())
@@ -170,6 +194,7 @@ impl Stats {
         let stats = Arc::new(QueueStats {
             own: Sampled::default(),
             node: self.node.clone(),
+            quorum: quorum.then(|| self.quorum.clone()),
             proposed_at: AtomicU64::new(0),
             commit_latency_us: AtomicU64::new(0),
             epoch: self.epoch,
@@ -211,6 +236,9 @@ impl Stats {
 
     /// A publish into `exchange` went to `queues` queues (none: it was unroutable).
     pub fn routed(&self, vhost: &str, exchange: &str, queues: usize) {
+        if cfg!(feature = "no-stats") {
+            return;
+        }
         self.node.add(Count::Publish, 1);
         if queues == 0 {
             self.node.add(Count::Unroutable, 1);
@@ -271,6 +299,8 @@ impl Stats {
     /// queues without an actor.
     pub fn sample(&self, now: Instant, exists: impl Fn(&str, &str) -> bool) {
         self.node.sample(now);
+        self.quorum.sample(now);
+        self.links.sample(now);
         {
             let mut queues = self.queues.lock().expect("queue stats lock");
             for names in queues.values_mut() {
@@ -308,7 +338,7 @@ mod tests {
     #[test]
     fn queue_counts_also_count_for_the_node() {
         let stats = Stats::default();
-        let q = stats.queue("/", "q");
+        let q = stats.queue("/", "q", false);
         q.published();
         q.delivered(2, 1, 1);
         q.got(false, Some(true));
@@ -329,13 +359,24 @@ mod tests {
         assert_eq!(n.total(Count::Publish), 0);
         assert_eq!(n.total(Count::Deliver), 2);
         assert_eq!(n.total(Count::Ack), 3);
+        assert_eq!(stats.quorum_queues().snapshot().total(Count::Ack), 0);
+        let qq = stats.queue("/", "qq", true);
+        qq.acked(2);
+        assert_eq!(stats.node().snapshot().total(Count::Ack), 5);
+        assert_eq!(stats.quorum_queues().snapshot().total(Count::Ack), 2);
         // A second actor of the same queue shares the counters; the last one takes
         // them away.
-        assert!(Arc::ptr_eq(&q, &stats.queue("/", "q")));
+        assert!(Arc::ptr_eq(&q, &stats.queue("/", "q", false)));
         assert!(stats.find_queue("/", "q").is_some());
         drop(q);
         assert!(stats.find_queue("/", "q").is_none());
-        assert_eq!(stats.queue("/", "q").snapshot().total(Count::Publish), 0);
+        assert_eq!(
+            stats
+                .queue("/", "q", false)
+                .snapshot()
+                .total(Count::Publish),
+            0
+        );
     }
 
     #[test]
@@ -371,7 +412,7 @@ mod tests {
     #[test]
     fn commit_latency_is_the_time_of_the_last_batch() {
         let stats = Stats::default();
-        let q = stats.queue("/", "q");
+        let q = stats.queue("/", "q", false);
         assert_eq!(q.commit_latency(), 0.0);
         q.proposed(true);
         std::thread::sleep(std::time::Duration::from_millis(20));

@@ -33,12 +33,21 @@ impl Snapshot {
         self.rates[what as usize]
     }
 
-    /// Whether anything was ever counted (RabbitMQ shows no `message_stats` before).
+    /// Whether any message was ever counted (RabbitMQ shows no `message_stats` before).
     pub fn any_traffic(&self) -> bool {
-        self.totals
-            .iter()
-            .zip(super::counter::ALL)
-            .any(|(&n, c)| n > 0 && !matches!(c, Count::Ready | Count::Unacked | Count::Consumers))
+        self.totals.iter().zip(super::counter::ALL).any(|(&n, c)| {
+            n > 0
+                && !matches!(
+                    c,
+                    Count::Ready
+                        | Count::Unacked
+                        | Count::Consumers
+                        | Count::RecvOct
+                        | Count::RecvCnt
+                        | Count::SendOct
+                        | Count::SendCnt
+                )
+        })
     }
 
     /// The sum of two objects' snapshots (a cluster's nodes).
@@ -54,6 +63,14 @@ impl Snapshot {
             totals: [0; COUNTS],
             rates: [0.0; COUNTS],
         }
+    }
+}
+
+impl<const SHARDS: usize> std::fmt::Debug for Sampled<SHARDS> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sampled")
+            .field("totals", &self.counters.totals())
+            .finish_non_exhaustive()
     }
 }
 
