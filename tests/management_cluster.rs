@@ -3,7 +3,8 @@
 //! guides switch mirroring on) grows a durable classic queue's Raft group to every node,
 //! with the same members and leader shown by every node's `/api/queues/%2F/Q`; what one
 //! node routed shows in every node's exchange statistics, and every node's process
-//! figures in every node's `/api/nodes`.
+//! figures in every node's `/api/nodes`; the alarms health check names an alarm on any
+//! node.
 
 mod common;
 
@@ -176,4 +177,33 @@ fn an_ha_policy_put_through_the_api_mirrors_a_queue_on_every_node() {
         assert!(Instant::now() < deadline, "never shrank back: {q}");
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+#[test]
+fn the_alarms_health_check_answers_for_every_node() {
+    let mut c = Cluster::joined();
+    // Node 2 back with a memory watermark of one byte: its memory alarm is on at once.
+    c.restart_with(1, &["--memory-high-watermark", "1"]);
+    c.wait_running(0, &["warren@c1", "warren@c2", "warren@c3"]);
+    let api = Http::ready(c.server(0).http_port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let r = loop {
+        let r = api.get("/api/health/checks/alarms");
+        if r.status == 503 || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(
+        r.json(),
+        json!({"status": "failed", "reason": "There are alarms in effect in the cluster",
+               "alarms": [{"node": "warren@c2", "resource": "memory"}]})
+    );
+    // Node 1's own alarms: none.
+    let local = api.get("/api/health/checks/local-alarms");
+    assert_eq!((local.status, local.json()), (200, json!({"status": "ok"})));
+    // Node 2 answers for itself too.
+    let two = Http::ready(c.server(1).http_port);
+    assert_eq!(two.get("/api/health/checks/local-alarms").status, 503);
 }

@@ -260,16 +260,34 @@ pub(super) async fn node_health(api: &Api) -> Answer {
 }
 
 /// The node's resource alarms (WarrenMQ knows its own only: both checks report them).
+/// The resource alarms in effect on this node, or (not `local`) on any running node of
+/// the cluster, as RabbitMQ's health checks list them.
 pub(super) async fn alarms(api: &Api, local: bool) -> Answer {
     let status = api.admin.status();
-    if status.alarms.is_empty() {
-        return Ok(Reply::json(json!({"status": "ok"})));
-    }
-    let alarms: Vec<Value> = status
+    let mut alarms: Vec<Value> = status
         .alarms
         .iter()
         .map(|a| json!({"node": status.node_name, "resource": a}))
         .collect();
+    if !local {
+        let figures = api
+            .run("node_stats", "/", Vec::new(), |o| {
+                Reply::internal(o.error.as_str())
+            })
+            .await
+            .unwrap_or(Value::Null);
+        let peers = figures.as_array().into_iter().flatten();
+        for node in peers.filter(|n| n["name"] != status.node_name.as_str()) {
+            for (key, resource) in [("mem_alarm", "memory"), ("disk_free_alarm", "disk")] {
+                if node[key] == true {
+                    alarms.push(json!({"node": node["name"], "resource": resource}));
+                }
+            }
+        }
+    }
+    if alarms.is_empty() {
+        return Ok(Reply::json(json!({"status": "ok"})));
+    }
     let reason = match local {
         true => "There are alarms in effect on the node",
         false => "There are alarms in effect in the cluster",

@@ -107,6 +107,20 @@ impl Cluster {
         ));
     }
 
+    /// Stop member `i` and start it again on its data dir and ports with `extra` options.
+    #[allow(dead_code)]
+    pub fn restart_with(&mut self, i: usize, extra: &[&str]) {
+        self.kill(i);
+        let secret = self.secret.display().to_string();
+        let m = &mut self.members[i];
+        let mut args = vec!["--node-name", &m.name, "--secret-file", &secret];
+        args.extend_from_slice(extra);
+        let log_dir = m.log_dir.clone().unwrap_or_else(|| m.dir.clone());
+        m.server = Some(Server::start_on_ports_logged(
+            &m.dir, &log_dir, m.amqp, m.cluster, &args,
+        ));
+    }
+
     pub fn kill(&mut self, i: usize) {
         if let Some(mut s) = self.members[i].server.take() {
             s.kill();
