@@ -108,6 +108,9 @@ async fn run(
     let mut backoff = RETRY_BACKOFF;
     loop {
         p.submit_queued().await;
+        // A request the group refused outright (it stopped) is done without a reply to
+        // wait for: report it now, or the front would wait forever.
+        p.report_done();
         if !open && p.slots.is_empty() {
             return;
         }

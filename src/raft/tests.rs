@@ -373,3 +373,30 @@ async fn a_pipeline_applies_and_answers_its_writes_in_submission_order() {
     drop(pipeline);
     reg.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_whose_group_stopped_answers_each_write_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry(dir.path(), 20_000);
+    let group = reg
+        .start_group(9, Arc::new(TestApplier::default()))
+        .await
+        .unwrap();
+    group.write(request(payload(1))).await.unwrap();
+    reg.stop_group(9).await;
+    let (tx, mut results) = tokio::sync::mpsc::unbounded_channel();
+    let pipeline = group.pipeline(4, tx);
+    for i in 2..=4 {
+        pipeline.submit(request(payload(i)));
+    }
+    // The group refuses each write at once: each gets its error, none waits forever.
+    for i in 2..=4 {
+        let result = tokio::time::timeout(Duration::from_secs(5), results.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no answer to write {i} of a stopped group"))
+            .expect("the pipeline runs");
+        assert!(result.is_err(), "write {i}: {result:?}");
+    }
+    drop(pipeline);
+    reg.shutdown().await;
+}
