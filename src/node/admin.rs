@@ -14,7 +14,8 @@ use crate::cluster::{
 
 use super::control::Control;
 use super::{
-    access, connections, declare, definitions, describe, messages, objects, peer_counts, stats,
+    access, connections, declare, definitions, describe, groups, messages, objects, peer_counts,
+    stats,
 };
 
 /// [`Control`] as the admin service's handler.
@@ -186,6 +187,8 @@ impl AdminHandler for NodeAdmin {
             let view = self.0.running_view()?;
             Ok(if objects::handles(&request.command) {
                 objects::run(&view, &request).await
+            } else if request.command == groups::COMMAND {
+                groups::run(&view)
             } else if request.command == peer_counts::COMMAND {
                 peer_counts::run(&view, &request)
             } else if connections::handles(&request.command) {
