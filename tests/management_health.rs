@@ -1,8 +1,8 @@
 //! The management endpoints that answered 404 until now, on real nodes over HTTP, with the
 //! status codes and bodies a RabbitMQ 3.10.8 node gave for the same requests: the health
 //! checks (`node-is-quorum-critical` on a three-node cluster whose members are killed and
-//! restarted), limit and operator-policy writes, queue actions, WarrenMQ's own
-//! `/api/warren/groups`, and unknown paths answered before authentication.
+//! restarted), limit and operator-policy writes, renaming the cluster, queue actions,
+//! WarrenMQ's own `/api/warren/groups`, and unknown paths answered before authentication.
 
 mod common;
 
@@ -386,6 +386,35 @@ fn queue_actions_answer_as_rabbitmq_3_10_8_does_per_queue_kind() {
     not_admin(&monitor.post("/api/queues/%2F/classic/actions", sync));
 }
 
+#[test]
+fn the_cluster_is_renamed_by_administrators() {
+    let server = Server::start();
+    let api = Http::ready(server.http_port);
+    let node = api.get("/api/overview").json()["node"].clone();
+    // Named after its first node until renamed, as RabbitMQ's.
+    answer(&api.get("/api/cluster-name"), 200, json!({"name": node}));
+    refused(&api.put("/api/cluster-name", "{}"), "[{key_missing,name}]");
+    bare(&api.put("/api/cluster-name", r#"{"name":5}"#), 500);
+    bare(&api.delete("/api/cluster-name"), 405);
+    let monitor = user(&api, "mon", "monitoring");
+    not_admin(&monitor.put("/api/cluster-name", r#"{"name":"x"}"#));
+    bare(
+        &api.put("/api/cluster-name", r#"{"name":"warren-prod"}"#),
+        204,
+    );
+    answer(
+        &monitor.get("/api/cluster-name"),
+        200,
+        json!({"name": "warren-prod"}),
+    );
+    assert_eq!(
+        api.get("/api/overview").json()["cluster_name"],
+        "warren-prod"
+    );
+    bare(&api.put("/api/cluster-name", r#"{"name":""}"#), 204);
+    answer(&api.get("/api/cluster-name"), 200, json!({"name": ""}));
+}
+
 /// The rows of `/api/warren/groups` by what they serve (`metadata` or the queue's name).
 fn groups_by_name(api: &Http) -> std::collections::BTreeMap<String, Value> {
     let r = api.get("/api/warren/groups");
@@ -509,6 +538,27 @@ fn a_node_becomes_quorum_critical_when_a_peer_dies_and_not_after_it_returns() {
     }
     let members = |api: &Http| api.get("/api/queues/%2F/qq").json()["members"].clone();
     assert_eq!(members(&apis[0]).as_array().map(Vec::len), Some(3));
+
+    // A cluster name set through one node, with warrenctl or the API, is every node's
+    // (it is replicated metadata).
+    let out = c.ctl_ok(2, &["set_cluster_name", "duo"]);
+    assert_eq!(out, "Setting cluster name to duo ...\n");
+    let named = |name: &str| {
+        for api in &apis {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while api.get("/api/cluster-name").json() != json!({ "name": name }) {
+                assert!(
+                    Instant::now() < deadline,
+                    "node on port {} never reported the cluster name {name}",
+                    api.port
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    named("duo");
+    bare(&apis[1].put("/api/cluster-name", r#"{"name":"trio"}"#), 204);
+    named("trio");
 
     // Node 3 dies: the two left hold a bare majority, each now critical.
     c.kill(2);

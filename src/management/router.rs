@@ -101,10 +101,7 @@ routes! {
     ["whoami"] => overview::whoami(req).await,
     ["nodes"] => overview::nodes(api, req, None).await,
     ["nodes", name] => overview::nodes(api, req, Some(name)).await,
-    ["cluster-name"] => {
-        get_only(req)?;
-        overview::cluster_name(api).await
-    },
+    ["cluster-name"] => overview::cluster_name(api, req).await,
     ["aliveness-test", vhost] => overview::aliveness(api, req, vhost).await,
     ["healthchecks", "node"] | ["healthchecks", "node", _] => overview::node_health(api).await,
     ["health", "checks", "alarms"] => overview::alarms(api, false).await,
