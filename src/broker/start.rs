@@ -183,6 +183,17 @@ impl Broker {
         self.raft.group(group)
     }
 
+    /// The state here of every Raft group this node runs (the metadata group's too), by
+    /// group id.
+    pub fn group_statuses(&self) -> Vec<crate::raft::GroupStatus> {
+        self.raft
+            .running_groups()
+            .into_iter()
+            .filter_map(|g| self.raft.group(g))
+            .map(|handle| handle.status())
+            .collect()
+    }
+
     /// Every queue record of every vhost, with its vhost.
     pub fn all_queue_records(&self) -> Vec<(String, crate::metadata::QueueRecord)> {
         self.read_meta()

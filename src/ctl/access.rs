@@ -34,6 +34,9 @@ pub enum AccessCommand {
     /// List users and their tags
     #[command(name = "list_users")]
     ListUsers,
+    /// Name the cluster (instead of after its first node)
+    #[command(name = "set_cluster_name")]
+    SetClusterName { name: String },
     /// Create a virtual host
     #[command(name = "add_vhost")]
     AddVhost { vhost: String },
@@ -141,6 +144,10 @@ impl AccessCommand {
                 )
             }
             Self::ListUsers => (req("list_users", &[], "/"), "Listing users ...".into()),
+            Self::SetClusterName { name } => (
+                req("set_cluster_name", &[name], "/"),
+                format!("Setting cluster name to {name} ..."),
+            ),
             Self::AddVhost { vhost } => (
                 req("add_vhost", &[vhost], "/"),
                 format!("Adding vhost \"{vhost}\" ..."),

@@ -1,8 +1,9 @@
 //! The node and cluster endpoints: `/api/overview`, `/api/whoami`, `/api/nodes` (+ one),
-//! `/api/cluster-name`, and the health checks (`/api/aliveness-test/VHOST`,
+//! `/api/cluster-name` (+ PUT), and the health checks (`/api/aliveness-test/VHOST`,
 //! `/api/healthchecks/node`, `/api/health/checks/alarms` and `local-alarms`), failing
 //! with 503 and RabbitMQ's `{"status": "failed", "reason": ...}`.
 
+use axum::http::Method;
 use serde_json::{json, Value};
 
 use super::api::{amqp_refusal, Api};
@@ -194,10 +195,29 @@ pub(super) async fn nodes(api: &Api, req: &Request, name: Option<&str>) -> Answe
     }
 }
 
-pub(super) async fn cluster_name(api: &Api) -> Answer {
-    Ok(Reply::json(
-        json!({"name": api.admin.cluster_status().cluster_name}),
-    ))
+/// `GET /api/cluster-name`, and `PUT` of `{"name": NAME}` (administrators only) through
+/// warrenctl's `set_cluster_name`: 204, as RabbitMQ answers even an empty name.
+pub(super) async fn cluster_name(api: &Api, req: &Request) -> Answer {
+    match req.method {
+        Method::GET => Ok(Reply::json(
+            json!({"name": api.admin.cluster_status().cluster_name}),
+        )),
+        Method::PUT => {
+            req.need(api, Need::Admin).await?;
+            let name = match req.object()?.remove("name") {
+                Some(Value::String(name)) => name,
+                None => return Err(Reply::bad_request("[{key_missing,name}]")),
+                // RabbitMQ fails on a name that is not a string: a 500 without a body.
+                Some(_) => return Err(Reply::status(500)),
+            };
+            api.run("set_cluster_name", "/", vec![name], |o| {
+                Reply::bad_request(o.error.as_str())
+            })
+            .await?;
+            Ok(Reply::status(204))
+        }
+        _ => Err(Reply::method_not_allowed()),
+    }
 }
 
 fn failed(reason: impl Into<Value>) -> Reply {

@@ -1,13 +1,11 @@
-//! Policies and limits: `/api/policies` (+ per vhost, + one GET/PUT/DELETE, through the
-//! admin interface's `set_policy` / `clear_policy` / `list_policies`, as warrenctl's
-//! `set_policy`, so an `ha-mode` policy grows queues as warrenctl's does),
-//! `/api/operator-policies`, `/api/vhost-limits` and `/api/user-limits` (read from the
-//! node's definitions).
+//! Policies: `/api/policies` (+ per vhost, + one GET/PUT/DELETE, through the admin
+//! interface's `set_policy` / `clear_policy` / `list_policies`, as warrenctl's
+//! `set_policy`, so an `ha-mode` policy grows queues as warrenctl's does). Operator
+//! policies are `operator_policies.rs`'s, limits `limits.rs`'s.
 
 use axum::http::Method;
 use serde_json::{json, Value};
 
-use super::access::definitions_section;
 use super::api::Api;
 use super::auth::Need;
 use super::reply::{Answer, Reply};
@@ -126,47 +124,4 @@ pub(super) async fn policy(api: &Api, req: &Request, vhost: &str, name: &str) ->
         }
         _ => Err(Reply::method_not_allowed()),
     }
-}
-
-/// Operator policies: WarrenMQ refuses to set any (`set_operator_policy`), so every list
-/// is empty.
-pub(super) async fn operator_policies(api: &Api, req: &Request, vhost: Option<&str>) -> Answer {
-    if let Some(v) = vhost {
-        req.need(api, Need::Vhost(v)).await?;
-        if !api.vhost_exists(v).await? {
-            return Err(Reply::not_found());
-        }
-    }
-    req.list(Vec::new(), &["vhost", "name"])
-}
-
-pub(super) async fn vhost_limits(api: &Api, req: &Request, vhost: Option<&str>) -> Answer {
-    if let Some(v) = vhost {
-        req.need(api, Need::Vhost(v)).await?;
-        if !api.vhost_exists(v).await? {
-            return Err(Reply::not_found());
-        }
-    }
-    let visible = api.visible_vhosts(&req.user, vhost).await?;
-    let rows: Vec<Value> = definitions_section(api, "parameters")
-        .await?
-        .into_iter()
-        .filter(|p| p["component"] == "vhost-limits")
-        .filter(|p| visible.iter().any(|v| p["vhost"] == v.as_str()))
-        .map(|p| json!({"vhost": p["vhost"], "value": p["value"]}))
-        .collect();
-    req.list(rows, &["vhost"])
-}
-
-/// Any management user may read every user's limits (RabbitMQ's
-/// `is_authorized_vhost_visible` without a vhost).
-pub(super) async fn user_limits(api: &Api, req: &Request, user: Option<&str>) -> Answer {
-    let rows: Vec<Value> = definitions_section(api, "users")
-        .await?
-        .into_iter()
-        .filter(|u| user.is_none_or(|name| u["name"] == name))
-        .filter(|u| u["limits"].as_object().is_some_and(|l| !l.is_empty()))
-        .map(|u| json!({"user": u["name"], "value": u["limits"]}))
-        .collect();
-    req.list(rows, &["user"])
 }

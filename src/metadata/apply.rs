@@ -234,6 +234,10 @@ impl MetaState {
                 let effects = self.delete_queues_where(|q| q.dies_with(node));
                 (MetaReply::Ok, effects)
             }
+            MetaCommand::SetClusterName { name } => {
+                self.cluster_name = Some(name);
+                ok()
+            }
         }
     }
 

@@ -182,6 +182,11 @@ pub enum MetaCommand {
         id: u128,
         command: Box<MetaCommand>,
     },
+    /// `rabbitmqctl set_cluster_name` (and `PUT /api/cluster-name`): the name the cluster
+    /// reports from then on, instead of its first node's.
+    SetClusterName {
+        name: String,
+    },
 }
 
 impl MetaCommand {

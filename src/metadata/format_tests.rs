@@ -142,6 +142,20 @@ fn format_5_state() -> MetaState {
     s
 }
 
+/// Format 5's state plus what format 6 added: a cluster name.
+fn format_6_state() -> MetaState {
+    let mut s = format_5_state();
+    let (reply, _) = s.apply(
+        META,
+        MetaCommand::SetClusterName {
+            name: "warren-golden".into(),
+        },
+    );
+    assert_eq!(reply, MetaReply::Ok);
+    assert_eq!(s.cluster_name(), Some("warren-golden"));
+    s
+}
+
 /// Compare `state` with the golden snapshot `name` of format `version`, writing the
 /// file first when asked to and it is missing.
 fn check_golden(name: &str, version: u8, state: &MetaState) {
@@ -160,8 +174,13 @@ fn a_format_4_snapshot_still_loads() {
 }
 
 #[test]
-fn a_format_5_snapshot_loads() {
+fn a_format_5_snapshot_still_loads() {
     check_golden("meta-v5.bin", 5, &format_5_state());
+}
+
+#[test]
+fn a_format_6_snapshot_loads() {
+    check_golden("meta-v6.bin", 6, &format_6_state());
 }
 
 fn golden(name: &str) -> PathBuf {

@@ -113,6 +113,23 @@ pub struct MetaState {
     pub(super) user_limits: BTreeMap<String, Limits>,
     /// The answers of the last requests, for retries (format 5 and later).
     pub(super) requests: RecentRequests,
+    /// The name set with `set_cluster_name`, if any (format 6 and later).
+    pub(super) cluster_name: Option<String>,
+}
+
+/// Snapshot format 5: [`MetaState`] before it kept a cluster name.
+#[derive(Deserialize)]
+struct MetaStateV5 {
+    vhosts: BTreeMap<String, VHost>,
+    users: BTreeMap<String, User>,
+    permissions: BTreeMap<(String, String), Permissions>,
+    last_group_id: u64,
+    nodes: BTreeMap<u64, ClusterNode>,
+    policies: BTreeMap<(String, String), Policy>,
+    topic_permissions: BTreeMap<(String, String, String), TopicPermission>,
+    vhost_limits: BTreeMap<String, Limits>,
+    user_limits: BTreeMap<String, Limits>,
+    requests: RecentRequests,
 }
 
 /// Snapshot format 4: [`MetaState`] before it kept the answers of recent requests.
@@ -201,9 +218,9 @@ impl From<MetaStateV3> for MetaStateV4 {
     }
 }
 
-impl From<MetaStateV4> for MetaState {
+impl From<MetaStateV4> for MetaStateV5 {
     fn from(v4: MetaStateV4) -> Self {
-        MetaState {
+        MetaStateV5 {
             vhosts: v4.vhosts,
             users: v4.users,
             permissions: v4.permissions,
@@ -218,18 +235,36 @@ impl From<MetaStateV4> for MetaState {
     }
 }
 
+impl From<MetaStateV5> for MetaState {
+    fn from(v5: MetaStateV5) -> Self {
+        MetaState {
+            vhosts: v5.vhosts,
+            users: v5.users,
+            permissions: v5.permissions,
+            last_group_id: v5.last_group_id,
+            nodes: v5.nodes,
+            policies: v5.policies,
+            topic_permissions: v5.topic_permissions,
+            vhost_limits: v5.vhost_limits,
+            user_limits: v5.user_limits,
+            requests: v5.requests,
+            cluster_name: None,
+        }
+    }
+}
+
 /// A snapshot that cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     #[error("empty metadata snapshot")]
     Empty,
-    #[error("metadata snapshot format version {0} is unknown (this build reads 1 to 5)")]
+    #[error("metadata snapshot format version {0} is unknown (this build reads 1 to 6)")]
     UnsupportedVersion(u8),
     #[error("undecodable metadata snapshot: {0}")]
     Decode(#[from] postcard::Error),
 }
 
-const SNAPSHOT_VERSION: u8 = 5;
+const SNAPSHOT_VERSION: u8 = 6;
 
 impl MetaState {
     pub fn to_snapshot(&self) -> Vec<u8> {
@@ -242,18 +277,23 @@ impl MetaState {
         match bytes.split_first() {
             None => Err(SnapshotError::Empty),
             Some((&SNAPSHOT_VERSION, rest)) => Ok(postcard::from_bytes(rest)?),
-            Some((4, rest)) => Ok(postcard::from_bytes::<MetaStateV4>(rest)?.into()),
+            Some((5, rest)) => Ok(postcard::from_bytes::<MetaStateV5>(rest)?.into()),
+            Some((4, rest)) => {
+                let v4: MetaStateV4 = postcard::from_bytes(rest)?;
+                Ok(MetaStateV5::from(v4).into())
+            }
             Some((3, rest)) => {
                 let v3: MetaStateV3 = postcard::from_bytes(rest)?;
-                Ok(MetaStateV4::from(v3).into())
+                Ok(MetaStateV5::from(MetaStateV4::from(v3)).into())
             }
             Some((2, rest)) => {
                 let v2: MetaStateV2 = postcard::from_bytes(rest)?;
-                Ok(MetaStateV4::from(MetaStateV3::from(v2)).into())
+                Ok(MetaStateV5::from(MetaStateV4::from(MetaStateV3::from(v2))).into())
             }
             Some((1, rest)) => {
                 let v1: MetaStateV1 = postcard::from_bytes(rest)?;
-                Ok(MetaStateV4::from(MetaStateV3::from(MetaStateV2::from(v1))).into())
+                let v2 = MetaStateV2::from(v1);
+                Ok(MetaStateV5::from(MetaStateV4::from(MetaStateV3::from(v2))).into())
             }
             Some((&v, _)) => Err(SnapshotError::UnsupportedVersion(v)),
         }
@@ -353,6 +393,11 @@ impl MetaState {
     /// The cluster's nodes, by Raft node id.
     pub fn nodes(&self) -> &BTreeMap<u64, ClusterNode> {
         &self.nodes
+    }
+
+    /// The name `set_cluster_name` gave the cluster, if any.
+    pub fn cluster_name(&self) -> Option<&str> {
+        self.cluster_name.as_deref()
     }
 
     /// The id of the node called `name`.

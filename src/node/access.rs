@@ -151,6 +151,9 @@ fn plan(meta: &MetaState, req: &CommandRequest) -> Result<Action, Refusal> {
                 .map(|(name, u)| json!({"user": name, "tags": u.tags}))
                 .collect(),
         ),
+        "set_cluster_name" => Action::Propose(MetaCommand::SetClusterName {
+            name: arg(req, 0)?.into(),
+        }),
         "add_vhost" => {
             let name = arg(req, 0)?;
             if meta.vhost_exists(name) {

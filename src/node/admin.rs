@@ -14,7 +14,8 @@ use crate::cluster::{
 
 use super::control::Control;
 use super::{
-    access, connections, declare, definitions, describe, messages, objects, peer_counts, stats,
+    access, connections, declare, definitions, describe, groups, messages, objects, peer_counts,
+    stats,
 };
 
 /// [`Control`] as the admin service's handler.
@@ -98,12 +99,17 @@ impl AdminHandler for NodeAdmin {
         }
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
         // RabbitMQ names a cluster after its first node unless renamed.
-        let cluster_name = nodes
-            .iter()
-            .filter(|n| n.id != 0)
-            .min_by_key(|n| n.id)
-            .map(|n| n.name.clone())
-            .unwrap_or_else(|| self.0.config.node_name.clone());
+        let renamed = view
+            .as_ref()
+            .and_then(|v| v.broker.read_meta().cluster_name().map(str::to_owned));
+        let cluster_name = renamed.unwrap_or_else(|| {
+            nodes
+                .iter()
+                .filter(|n| n.id != 0)
+                .min_by_key(|n| n.id)
+                .map(|n| n.name.clone())
+                .unwrap_or_else(|| self.0.config.node_name.clone())
+        });
         ClusterStatus {
             cluster_name,
             node_name: self.0.config.node_name.clone(),
@@ -186,6 +192,8 @@ impl AdminHandler for NodeAdmin {
             let view = self.0.running_view()?;
             Ok(if objects::handles(&request.command) {
                 objects::run(&view, &request).await
+            } else if request.command == groups::COMMAND {
+                groups::run(&view)
             } else if request.command == peer_counts::COMMAND {
                 peer_counts::run(&view, &request)
             } else if connections::handles(&request.command) {

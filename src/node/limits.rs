@@ -26,6 +26,14 @@ const OPERATOR_POLICY_KEYS: &[&str] = &[
     "delivery-limit",
 ];
 
+/// A JSON value as Erlang prints the term it decodes to (`<<"x">>`, `1`, `true`).
+fn erl_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("<<\"{s}\">>"),
+        other => other.to_string(),
+    }
+}
+
 /// A limits object as rabbitmqctl prints it: compact JSON.
 fn limits_text(limits: &crate::metadata::Limits) -> String {
     serde_json::to_string(limits).expect("limits encode")
@@ -73,9 +81,10 @@ pub(super) fn plan(meta: &MetaState, req: &CommandRequest) -> Result<Action, Ref
         "set_user_limits" => {
             let user = arg(req, 0)?;
             let definition = arg(req, 1)?;
-            need_user(meta, user, Missing::UserTerm)?;
+            // The definition is checked before the user exists, as RabbitMQ checks it.
             let limits = parse_limits(definition, USER_LIMITS, "user-limits")
                 .map_err(|e| (code::UNAVAILABLE, e))?;
+            need_user(meta, user, Missing::UserTerm)?;
             Action::Propose(MetaCommand::SetUserLimits {
                 user: user.into(),
                 limits,
@@ -111,20 +120,44 @@ pub(super) fn plan(meta: &MetaState, req: &CommandRequest) -> Result<Action, Ref
         }
         "set_operator_policy" => {
             let (pattern, definition) = (arg(req, 1)?, arg(req, 2)?);
+            // Priority (JSON: a number) and apply-to, as warrenctl and the HTTP API send
+            // them; absent from older clients.
+            let priority = req.args.get(3).map_or("0", String::as_str);
+            let apply_to = req.args.get(4).map_or("all", String::as_str);
             need_vhost(meta, vhost, Missing::QuotedVhost)?;
             let refused =
                 |text: String| (code::UNAVAILABLE, format!("Validation failed\n\n{text}\n"));
-            if let Err(e) = regex::Regex::new(pattern) {
-                return Err(refused(format!(
-                    "pattern should be regular expression but is invalid: {e}"
-                )));
-            }
             let value: Value = serde_json::from_str(definition).map_err(|_| {
                 (
                     code::UNAVAILABLE,
                     "JSON decoding error. Reason: badarg".into(),
                 )
             })?;
+            // RabbitMQ's order: priority, pattern, apply-to, definition.
+            match serde_json::from_str::<Value>(priority) {
+                Ok(Value::Number(_)) => {}
+                Ok(other) => {
+                    return Err(refused(format!(
+                        "priority should be a number, actually was {}",
+                        erl_value(&other)
+                    )))
+                }
+                Err(_) => {
+                    return Err(refused(format!(
+                        "priority should be a number, actually was <<\"{priority}\">>"
+                    )))
+                }
+            }
+            if let Err(e) = regex::Regex::new(pattern) {
+                return Err(refused(format!(
+                    "pattern should be regular expression but is invalid: {e}"
+                )));
+            }
+            if !["all", "queues", "exchanges"].contains(&apply_to) {
+                return Err(refused(format!(
+                    "apply-to '{apply_to}' unrecognised; should be 'queues', 'exchanges' or 'all'"
+                )));
+            }
             let Some(object) = value.as_object().filter(|o| !o.is_empty()) else {
                 return Err(refused("no policy provided".into()));
             };
@@ -214,6 +247,21 @@ mod tests {
             )),
             (69, "{:no_such_user, \"nobody\"}".into())
         );
+        // A bad definition is refused before a missing user, as RabbitMQ checks them.
+        assert_eq!(
+            refusal(plan(
+                &s,
+                &req(
+                    "set_user_limits",
+                    &["nobody", r#"{"max-channels":"5"}"#],
+                    "/"
+                )
+            )),
+            (
+                69,
+                "max-channels should be a number, actually was <<\"5\">>".into()
+            )
+        );
         assert_eq!(
             refusal(plan(&s, &req("clear_vhost_limits", &[], "nov"))),
             (69, "Parameter does not exist".into())
@@ -237,6 +285,21 @@ mod tests {
             "Validation failed\n\n[{<<\"ha-mode\">>,<<\"all\">>}] are not recognised policy settings\n"
         );
         assert_eq!(set("{}").1, "Validation failed\n\nno policy provided\n");
+        // Priority, pattern, apply-to and definition are checked in RabbitMQ's order.
+        let full = |pattern: &str, priority: &str, apply_to: &str| {
+            let args = ["op", pattern, r#"{"max-length":1}"#, priority, apply_to];
+            refusal(plan(&s, &req("set_operator_policy", &args, "/"))).1
+        };
+        assert_eq!(
+            full("(", "\"x\"", "foo"),
+            "Validation failed\n\npriority should be a number, actually was <<\"x\">>\n"
+        );
+        assert!(full("(", "1", "foo").contains("pattern should be regular expression"));
+        assert_eq!(
+            full("^a", "1.5", "foo"),
+            "Validation failed\n\napply-to 'foo' unrecognised; should be 'queues', 'exchanges' or 'all'\n"
+        );
+        assert!(full("^a", "1", "queues").contains("policy key 'max-length' is not supported"));
         let Ok(Action::List(rows)) = plan(&s, &req("list_operator_policies", &[], "/")) else {
             panic!("a list");
         };

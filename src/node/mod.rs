@@ -10,6 +10,7 @@ mod control;
 mod declare;
 mod definitions;
 mod describe;
+mod groups;
 mod identity;
 mod limits;
 mod membership;

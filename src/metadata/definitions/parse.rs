@@ -234,7 +234,7 @@ pub fn parse(text: &str, mut salt: impl FnMut() -> [u8; 4]) -> Result<Parsed, Pa
                 "the exporting cluster's identity; WarrenMQ has none to set, skipped",
             )),
             "cluster_name" => return Err(entry(e.fail(
-                "WarrenMQ names its cluster after its first node and cannot rename it (refused rather than ignored)",
+                "WarrenMQ names its cluster with set_cluster_name (or PUT /api/cluster-name), not from definitions (refused rather than ignored)",
             ))),
             _ => return Err(entry(e.fail(
                 "global parameter not supported by WarrenMQ (refused rather than ignored)",
