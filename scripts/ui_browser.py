@@ -6,8 +6,13 @@ page, add an `ha-mode: all` policy in the Admin > Policies form and watch the qu
 members grow to every node (the queue page and the Cluster tab refresh by themselves),
 then delete the queue. A screenshot of each step goes to SCREENSHOT_DIR.
 
+Scenario `no-majority` instead: the Cluster tab shows the quorum queue `ui.quorum` with
+every member online and no alert, says "ui-browser: waiting for the kill" and waits for
+SCREENSHOT_DIR/nodes-killed (the test creates it once it has killed two of the three
+nodes), then, refreshing by itself, marks the queue as without a majority.
+
 Run by tests/management_ui.rs against a three-node cluster it started:
-  ui_browser.py BASE_URL SCREENSHOT_DIR NODE_COUNT
+  ui_browser.py BASE_URL SCREENSHOT_DIR NODE_COUNT [tour|no-majority]
 Exits non-zero with a line saying which step failed (and a failed-*.png screenshot).
 Needs Debian's chromium and chromium-driver, and selenium (scripts/install-test-deps.sh).
 """
@@ -24,7 +29,9 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from selenium.webdriver.support import expected_conditions as EC
 
 BASE, SHOTS, NODES = sys.argv[1], sys.argv[2], int(sys.argv[3])
+SCENARIO = sys.argv[4] if len(sys.argv) > 4 else "tour"
 QUEUE = "ui.orders"
+QUORUM_QUEUE = "ui.quorum"
 PAYLOAD = "hello from the browser"
 os.makedirs(SHOTS, exist_ok=True)
 
@@ -118,7 +125,7 @@ def accept_confirm():
     WebDriverWait(driver, 5).until(EC.alert_is_present()).accept()
 
 
-try:
+def tour():
     # 1. The login page; a user without a management tag is refused as RabbitMQ refuses it.
     driver.get(BASE)
     wait("the login form", lambda: visible("#login-form"))
@@ -222,6 +229,54 @@ try:
     shot("queue-deleted")
     say(f"deleted {QUEUE}")
 
+
+def no_majority():
+    """The Cluster tab on the surviving node marks a queue whose majority died."""
+    login("guest", "guest")
+    wait("the signed-in layout", lambda: visible("#layout") and "guest" in text("#user-name"))
+    driver.find_element(By.CSS_SELECTOR, '#tabs a[data-tab="cluster"]').click()
+    row = f'#replicated-list tr[data-queue="{QUORUM_QUEUE}"]'
+
+    def row_class():
+        return driver.find_element(By.CSS_SELECTOR, row).get_attribute("class") or ""
+
+    wait(f"{QUORUM_QUEUE} with {NODES} members online and no alert on the Cluster tab", lambda: len(
+        driver.find_elements(By.CSS_SELECTOR, f"{row} .member")) == NODES
+        and f"{NODES} of {NODES}" in text(row) and "alert" not in row_class()
+        and "every one has a live majority" in text("#cluster-summary-text"), timeout=60)
+    shot("cluster-healthy")
+    say("Cluster tab before: " + text(row).replace("\n", " / "))
+
+    # The test kills two nodes' processes, then says so with a file.
+    killed = os.path.join(SHOTS, "nodes-killed")
+    say("waiting for the kill")
+    wait("the test to kill two nodes", lambda: os.path.exists(killed), timeout=60)
+
+    # The page refreshes by itself (every 5 s) until the queue is marked.
+    wait(f"{QUORUM_QUEUE} marked as without a majority", lambda: "alert" in row_class()
+         and "no majority" in text(f"{row} b.status-red") and f"1 of {NODES}" in text(row)
+         and "without a majority" in text("#cluster-summary-text b.status-red"), timeout=90)
+    # The highlight is visible, not only a class: the row is tinted.
+    tint = driver.find_element(By.CSS_SELECTOR, f"{row} td").value_of_css_property("background-color")
+    if tint in ("rgba(0, 0, 0, 0)", "transparent", "rgb(255, 255, 255)", "rgba(255, 255, 255, 1)"):
+        sys.exit(f"ui-browser: the row of {QUORUM_QUEUE} is marked but not tinted ({tint})")
+    down = [el.text for el in driver.find_elements(By.CSS_SELECTOR, f"{row} .tag.down")]
+    if len(down) != NODES - 1:
+        sys.exit(f"ui-browser: expected {NODES - 1} members shown down, saw {down}")
+    shot("no-majority")
+    say(f"Cluster tab after (row background {tint}): " + text(row).replace("\n", " / "))
+    say("summary: " + text("#cluster-summary-text"))
+
+
+SCENARIOS = {"tour": tour, "no-majority": no_majority}
+
+try:
+    if SCENARIO not in SCENARIOS:
+        sys.exit(f"ui-browser: unknown scenario {SCENARIO!r} (one of {', '.join(SCENARIOS)})")
+    if SCENARIO != "tour":
+        driver.get(BASE)
+        wait("the login form", lambda: visible("#login-form"))
+    SCENARIOS[SCENARIO]()
     # No script errors on the way (refused requests are logged by the browser too: those
     # were asked for).
     errors = [e for e in driver.get_log("browser")

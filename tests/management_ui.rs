@@ -3,15 +3,17 @@
 //! UI driven in a real headless Chromium (scripts/ui_browser.py, selenium) against a
 //! three-node cluster: log in, see the nodes, declare a queue, publish and get a
 //! message, add an `ha-mode: all` policy in the Admin form and watch the queue's
-//! members grow to three, delete the queue. Screenshots go to
-//! `TARGET_DIR/ui-screenshots/`.
+//! members grow to three, delete the queue; and, on another cluster, the Cluster tab
+//! turning a quorum queue's row into an alert when two of its three nodes are killed.
+//! Screenshots go to `TARGET_DIR/ui-screenshots/` (`no-majority/` for the second run).
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
+use common::browser::{require_browser, target_dir, Browser};
 use common::cluster::Cluster;
 use common::http::Http;
 use common::Server;
@@ -138,59 +140,30 @@ fn queue_members_are_listed_and_changed_as_rabbitmq_4_does() {
     assert!(r.body.contains("not a quorum queue"), "{}", r.body);
 }
 
-/// The target dir the test binaries were built into (`CARGO_TARGET_DIR` or `target/`).
-fn target_dir() -> PathBuf {
-    let server = Path::new(env!("CARGO_BIN_EXE_warrenmq-server"));
-    server
-        .parent()
-        .and_then(Path::parent)
-        .expect("the server binary is in TARGET/PROFILE/")
-        .to_path_buf()
+/// The browser tests, one at a time: each runs a three-node cluster and a Chromium on a
+/// small machine, and they share the screenshots dir.
+static BROWSER_TESTS: Mutex<()> = Mutex::new(());
+
+fn one_browser_test() -> MutexGuard<'static, ()> {
+    BROWSER_TESTS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn on_path(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
-        .unwrap_or(false)
-        || Path::new("/usr/bin").join(name).is_file()
-}
-
-/// Chromium, its driver and selenium, or a panic saying how to get them.
-fn require_browser() {
-    let chromium = on_path("chromium") || on_path("chromium-browser");
-    let driver = on_path("chromedriver");
-    let selenium = Command::new("python3")
-        .args(["-c", "import selenium"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        chromium && driver && selenium,
-        "the UI browser test needs Debian's chromium ({chromium}) and chromium-driver \
-         ({driver}) and selenium for python3 ({selenium}): run scripts/install-test-deps.sh"
-    );
-}
-
-/// The browser script's process group, killed whole (chromedriver and Chromium with it)
-/// when the test ends, also on panic.
-struct Browser(Child);
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let group = format!("-{}", self.0.id());
-            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-            let _ = self.0.wait();
-        }
-    }
+/// Whether `dir` holds a screenshot of `step` (`NN-STEP.png`).
+fn has_screenshot(dir: &Path, step: &str) -> bool {
+    std::fs::read_dir(dir)
+        .expect("screenshots dir")
+        .filter_map(Result::ok)
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .ends_with(&format!("-{step}.png"))
+        })
 }
 
 #[test]
 fn a_browser_mirrors_a_queue_through_the_ui_on_a_three_node_cluster() {
-    use std::os::unix::process::CommandExt;
-
     require_browser();
+    let _one = one_browser_test();
     let c = Cluster::joined();
     let apis: Vec<Http> = (0..3).map(|i| Http::ready(c.server(i).http_port)).collect();
     // A user who may use AMQP but not the management UI.
@@ -198,35 +171,19 @@ fn a_browser_mirrors_a_queue_through_the_ui_on_a_three_node_cluster() {
     assert_eq!(r.status, 201, "{}", r.body);
 
     let shots = target_dir().join("ui-screenshots");
-    let _ = std::fs::remove_dir_all(&shots);
-    let log_path = c.members[0].dir.join("ui-browser.log");
-    let log = std::fs::File::create(&log_path).expect("browser log");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ui_browser.py");
+    // This run's screenshots only: other scenarios keep theirs in subdirectories.
+    if let Ok(entries) = std::fs::read_dir(&shots) {
+        for e in entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_file())
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
     let base = format!("http://127.0.0.1:{}/", c.server(0).http_port);
-    let child = Command::new("python3")
-        .arg(&script)
-        .args([&base, &shots.display().to_string(), "3"])
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .process_group(0)
-        .spawn()
-        .expect("run python3 scripts/ui_browser.py");
-    let mut browser = Browser(child);
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = browser.0.try_wait().expect("wait for the browser") {
-            break status;
-        }
-        if started.elapsed() > BROWSER_LIMIT {
-            drop(browser);
-            panic!(
-                "the browser run did not finish within {BROWSER_LIMIT:?}:\n{}",
-                std::fs::read_to_string(&log_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let log_path = c.members[0].dir.join("ui-browser.log");
+    let mut browser = Browser::start(&base, &shots, 3, "tour", &log_path, BROWSER_LIMIT);
+    let (status, output) = browser.finish();
     assert!(
         status.success(),
         "the browser run failed ({status}); screenshots in {}:\n{output}\nlog of node 1:\n{}",
@@ -250,14 +207,80 @@ fn a_browser_mirrors_a_queue_through_the_ui_on_a_three_node_cluster() {
         "members-grown",
         "cluster-tab",
     ] {
-        let found = std::fs::read_dir(&shots)
-            .expect("screenshots dir")
-            .filter_map(Result::ok)
-            .any(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .ends_with(&format!("-{step}.png"))
-            });
-        assert!(found, "no {step} screenshot in {}", shots.display());
+        assert!(
+            has_screenshot(&shots, step),
+            "no {step} screenshot in {}",
+            shots.display()
+        );
     }
+}
+
+/// A quorum queue on three nodes loses two of them: the survivor's Cluster tab, open in
+/// the browser all along, turns the queue's row into an alert ("no majority", 1 of 3
+/// online, the dead members shown down) by its own refresh.
+#[test]
+fn the_cluster_tab_marks_a_queue_whose_majority_died() {
+    require_browser();
+    let _one = one_browser_test();
+    let mut c = Cluster::joined();
+    let api = Http::ready(c.server(0).http_port);
+    let r = api.put(
+        "/api/queues/%2F/ui.quorum",
+        r#"{"durable":true,"arguments":{"x-queue-type":"quorum"}}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let names: Vec<String> = c.members.iter().map(|m| m.name.clone()).collect();
+    common::http::wait_for(
+        &api,
+        "/api/queues/%2F/ui.quorum",
+        "the queue on all three nodes, all online, with a leader",
+        |q| {
+            let sorted = |k: &str| {
+                let mut v: Vec<String> = q[k]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|n| n.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                v.sort();
+                v
+            };
+            sorted("members") == names
+                && sorted("online") == names
+                && q["leader"].as_str().is_some_and(|l| !l.is_empty())
+        },
+    );
+
+    let shots = target_dir().join("ui-screenshots").join("no-majority");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).expect("screenshots dir");
+    let base = format!("http://127.0.0.1:{}/", c.server(0).http_port);
+    let log_path = c.members[0].dir.join("ui-browser-no-majority.log");
+    let mut browser = Browser::start(&base, &shots, 3, "no-majority", &log_path, BROWSER_LIMIT);
+    // The page shows the queue healthy first; then two of its three nodes die.
+    browser.wait_for_line("ui-browser: waiting for the kill");
+    c.kill(1);
+    c.kill(2);
+    std::fs::write(shots.join("nodes-killed"), "").expect("tell the browser");
+    let (status, output) = browser.finish();
+    assert!(
+        status.success(),
+        "the browser run failed ({status}); screenshots in {}:\n{output}\nlog of node 1:\n{}",
+        shots.display(),
+        c.server(0).log()
+    );
+    println!("{output}");
+    assert!(output.contains("ui-browser: ok"), "{output}");
+    for step in ["cluster-healthy", "no-majority"] {
+        assert!(
+            has_screenshot(&shots, step),
+            "no {step} screenshot in {}",
+            shots.display()
+        );
+    }
+    // What the page showed is what the survivor's API says.
+    let q = api.get("/api/queues/%2F/ui.quorum").json();
+    assert_eq!(q["online"], json!([names[0]]), "{q}");
 }

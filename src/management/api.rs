@@ -200,6 +200,29 @@ impl Api {
         Ok(vhosts)
     }
 
+    /// The JSON text of a per-vhost list command's rows, one array a vhost `user` sees
+    /// (or of just `only`), as the node wrote it.
+    pub async fn row_texts_in(
+        &self,
+        command: &str,
+        user: &User,
+        only: Option<&str>,
+    ) -> Result<Vec<String>, Reply> {
+        let mut texts = Vec::new();
+        for vhost in self.visible_vhosts(user, only).await? {
+            let outcome = self
+                .command(command, &vhost, Vec::new(), Vec::new())
+                .await?;
+            if outcome.exit_code != 0 {
+                return Err(Reply::bad_request(outcome.error.as_str()));
+            }
+            if !outcome.json.is_empty() {
+                texts.push(outcome.json);
+            }
+        }
+        Ok(texts)
+    }
+
     /// Rows of a per-vhost list command over the vhosts `user` sees (or one of them).
     pub async fn rows_in(
         &self,

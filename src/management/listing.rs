@@ -24,9 +24,9 @@ pub(super) struct ListError {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-struct Page {
-    page: u64,
-    size: u64,
+pub(super) struct Page {
+    pub page: u64,
+    pub size: u64,
 }
 
 fn number(query: &[(String, String)], name: &str) -> Result<Option<i64>, ListError> {
@@ -39,7 +39,7 @@ fn number(query: &[(String, String)], name: &str) -> Result<Option<i64>, ListErr
     }
 }
 
-fn pagination(query: &[(String, String)]) -> Result<Option<Page>, ListError> {
+pub(super) fn pagination(query: &[(String, String)]) -> Result<Option<Page>, ListError> {
     let (page, size) = (number(query, "page")?, number(query, "page_size")?);
     let Some(page) = page else {
         return Ok(None);
@@ -118,9 +118,9 @@ fn sort(items: &mut [Value], keys: &[String]) {
 }
 
 /// Whether an item's name matches the `name` filter.
-type NameMatch = Box<dyn Fn(&str) -> bool>;
+pub(super) type NameMatch = Box<dyn Fn(&str) -> bool>;
 
-fn name_filter(query: &[(String, String)]) -> Result<Option<NameMatch>, ListError> {
+pub(super) fn name_filter(query: &[(String, String)]) -> Result<Option<NameMatch>, ListError> {
     let Some(name) = param(query, "name").filter(|n| !n.is_empty()) else {
         return Ok(None);
     };

@@ -6,8 +6,9 @@
 //!
 //! A request is decoded (`path.rs`), authenticated and authorised (`auth.rs`), routed
 //! (`router.rs`) to one handler file per family of endpoints, and answered with
-//! RabbitMQ's bodies (`reply.rs`); lists are sorted and paged by `listing.rs`. Every
-//! other path is the web UI's (`ui.rs`), whose pages call the API as a browser client.
+//! RabbitMQ's bodies (`reply.rs`); lists are sorted and paged by `listing.rs` (queues
+//! straight from the node's text by `raw_listing.rs`). Every other path is the web
+//! UI's (`ui.rs`), whose pages call the API as a browser client.
 //! Prometheus metrics are served on a second listener (`prometheus.rs`).
 
 mod access;
@@ -28,6 +29,7 @@ mod policies;
 mod prometheus;
 mod prometheus_links;
 mod queues;
+mod raw_listing;
 mod replicas;
 mod reply;
 mod request;

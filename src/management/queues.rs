@@ -36,14 +36,16 @@ pub(super) async fn list(api: &Api, req: &Request, vhost: Option<&str>) -> Answe
     if let Some(v) = vhost {
         vhost_in_path(api, req, v).await?;
     }
-    let rows = api.rows_in("describe_queues", &req.user, vhost).await?;
-    req.list(rows, &["vhost", "name"])
+    let rows = api
+        .row_texts_in("describe_queues", &req.user, vhost)
+        .await?;
+    req.list_texts(rows, &["vhost", "name"])
 }
 
 /// A queue's row, as `describe_queues` gives it.
 pub(super) async fn find(api: &Api, vhost: &str, name: &str) -> Result<Option<Value>, Reply> {
     Ok(api
-        .rows("describe_queues", vhost, Vec::new())
+        .rows("describe_queues", vhost, vec![name.into()])
         .await?
         .into_iter()
         .find(|q| q["name"] == name))

@@ -14,6 +14,9 @@ pub(super) const AUTH_REALM: &str = "Basic realm=\"RabbitMQ Management\"";
 pub(super) struct Reply {
     pub status: u16,
     pub body: Option<Value>,
+    /// A JSON body already written (a long list passed through as text); sent instead of
+    /// `body`.
+    pub text: Option<String>,
     pub headers: Vec<(&'static str, String)>,
 }
 
@@ -25,6 +28,7 @@ impl Reply {
         Reply {
             status,
             body: None,
+            text: None,
             headers: Vec::new(),
         }
     }
@@ -33,7 +37,16 @@ impl Reply {
         Reply {
             status: 200,
             body: Some(body),
+            text: None,
             headers: Vec::new(),
+        }
+    }
+
+    /// 200 with JSON text as it is.
+    pub fn json_text(text: String) -> Reply {
+        Reply {
+            text: Some(text),
+            ..Reply::status(200)
         }
     }
 
@@ -92,9 +105,10 @@ impl Reply {
 
     pub fn into_response(self) -> Response<Body> {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = match self.body {
-            Some(body) => {
-                let mut r = Response::new(Body::from(body.to_string()));
+        let text = self.text.or_else(|| self.body.map(|b| b.to_string()));
+        let mut response = match text {
+            Some(text) => {
+                let mut r = Response::new(Body::from(text));
                 r.headers_mut().insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),

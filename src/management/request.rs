@@ -6,8 +6,9 @@ use serde_json::{Map, Value};
 
 use super::api::Api;
 use super::auth::{check, Need, Perm, User};
-use super::listing::reply_list;
+use super::listing::{reply_list, ListError};
 use super::path::param;
+use super::raw_listing::reply_raw;
 use super::reply::{Answer, Reply};
 
 pub(super) struct Request {
@@ -59,6 +60,24 @@ impl Request {
         reply_list(items, default_sort, &self.query)
             .map(Reply::json)
             .map_err(|e| Reply::error(400, e.error, e.reason))
+    }
+
+    /// [`Request::list`] of rows given as the node's JSON arrays: passed through as text
+    /// when the query allows (`raw_listing`), else parsed and listed.
+    pub fn list_texts(&self, texts: Vec<String>, default_sort: &[&str]) -> Answer {
+        let refused = |e: ListError| Reply::error(400, e.error, e.reason);
+        if let Some(answer) = reply_raw(&texts, default_sort, &self.query) {
+            return answer.map(Reply::json_text).map_err(refused);
+        }
+        let mut items = Vec::new();
+        for text in texts {
+            match serde_json::from_str(&text) {
+                Ok(Value::Array(rows)) => items.extend(rows),
+                Ok(_) => {}
+                Err(e) => return Err(Reply::internal(format!("bad JSON rows: {e}"))),
+            }
+        }
+        self.list(items, default_sort)
     }
 
     /// Require the user's permission for an operation on `name` in `vhost` (the API acts

@@ -1,12 +1,14 @@
 //! Admin commands that describe a vhost's objects with every property the HTTP API
 //! shows, keyed as RabbitMQ's management plugin keys them: `describe_queues` (cluster-wide
 //! counts: this node's queues from their actors, the others' from the nodes running them,
-//! asked with `local_only`), `describe_exchanges` and `describe_bindings` (from the local
-//! metadata, with the default exchange's implicit bindings as RabbitMQ lists them).
+//! asked with `local_only`; with a queue's name as argument, that queue only),
+//! `describe_exchanges` and `describe_bindings` (from the local metadata, with the
+//! default exchange's implicit bindings as RabbitMQ lists them).
 //! Queues and exchanges carry their `message_stats` once they had traffic, as RabbitMQ's.
 
 use std::collections::HashMap;
 
+use futures::future::join_all;
 use serde_json::{json, Value};
 
 use super::control::{AppView, Control};
@@ -38,7 +40,8 @@ pub(super) async fn run(control: &Control, view: &AppView, req: &CommandRequest)
     match req.command.as_str() {
         "describe_queues" => {
             let local_only = req.flags.iter().any(|f| f == LOCAL_ONLY);
-            list(queue_rows(control, view, vhost, local_only).await)
+            let only = req.args.first().map(String::as_str);
+            list(queue_rows(control, view, vhost, only, local_only).await)
         }
         "describe_exchanges" => {
             let local_only = req.flags.iter().any(|f| f == LOCAL_ONLY);
@@ -92,7 +95,7 @@ async fn exchange_rows(
         return rows;
     }
     let mut theirs: HashMap<String, Vec<Value>> = HashMap::new();
-    for row in peer_rows(control, view, "describe_exchanges", vhost).await {
+    for row in peer_rows(control, view, "describe_exchanges", vhost, Vec::new()).await {
         if let (Some(name), Some(stats)) = (row["name"].as_str(), row.get("message_stats")) {
             theirs
                 .entry(name.to_owned())
@@ -155,16 +158,21 @@ fn stats_part(row: &Value) -> Value {
     Value::Object(o)
 }
 
-/// The rows of `vhost`'s queues; with `local_only`, only those whose actor runs here.
+/// The rows of `vhost`'s queues (or of the one named `only`: a queue's page need not
+/// describe ten thousand); with `local_only`, only those whose actor runs here.
 async fn queue_rows(
     control: &Control,
     view: &AppView,
     vhost: &str,
+    only: Option<&str>,
     local_only: bool,
 ) -> Vec<Value> {
-    let Some(records) = view.broker.queue_records(vhost) else {
+    let Some(mut records) = view.broker.queue_records(vhost) else {
         return Vec::new();
     };
+    if let Some(name) = only {
+        records.retain(|r| r.name == name);
+    }
     let nodes = view.broker.cluster_nodes();
     let name_of = |id: u64| AppView::node_name(&nodes, id);
     let policies: Vec<Option<(String, Value)>> = {
@@ -180,50 +188,58 @@ async fn queue_rows(
             })
             .collect()
     };
+    // Every local actor is asked at once, not one after the other (ten thousand queues
+    // were ten thousand waits in a row).
+    let asks = records.iter().filter_map(|record| {
+        let handle = view.broker.local_queue(vhost, &record.name)?;
+        Some(async move { (record, handle.status().await) })
+    });
     let mut local: HashMap<String, (Counts, u64, Value)> = HashMap::new();
-    for record in &records {
-        if let Some(handle) = view.broker.local_queue(vhost, &record.name) {
-            if let Some(s) = handle.status().await {
-                local.insert(
-                    record.name.clone(),
-                    (
-                        (s.ready, s.unacked, s.consumers),
-                        view.node_id,
-                        local_stats(view, vhost, &record.name),
-                    ),
-                );
-            }
+    for (record, status) in join_all(asks).await {
+        if let Some(s) = status {
+            local.insert(
+                record.name.clone(),
+                (
+                    (s.ready, s.unacked, s.consumers),
+                    view.node_id,
+                    local_stats(view, vhost, &record.name),
+                ),
+            );
         }
     }
-    let remote = if local_only || local.len() == records.len() {
+    let mut remote = if local_only || local.len() == records.len() {
         HashMap::new()
     } else {
-        peer_counts(control, view, vhost).await
+        peer_counts(control, view, vhost, only).await
     };
     let mut rows = Vec::new();
     for (record, policy) in records.iter().zip(policies) {
-        let here = local.get(&record.name);
+        // Taken out, not cloned: each is read for one row only.
+        let here = local.remove(&record.name);
         if local_only && here.is_none() {
             continue;
         }
+        let there = match here {
+            Some(_) => None,
+            None => remote.remove(&record.name),
+        };
         let counts = here
+            .as_ref()
             .map(|(c, _, _)| *c)
-            .or_else(|| remote.get(&record.name).map(|(c, _, _)| *c));
-        let stats = here
-            .map(|(_, _, s)| s)
-            .or_else(|| remote.get(&record.name).map(|(_, _, s)| s));
-        let leader = if let Some((_, id, _)) = here {
+            .or_else(|| there.as_ref().map(|(c, _, _)| *c));
+        let leader = if let Some((_, id, _)) = &here {
             Some(name_of(*id))
-        } else if let Some((_, leader, _)) = remote.get(&record.name) {
+        } else if let Some((_, leader, _)) = &there {
             Some(leader.clone())
         } else if record.group_id != 0 && record.members.len() > 1 {
             view.broker.queue_group_leader(record.group_id).map(name_of)
         } else {
             Some(name_of(record.leader_node))
         };
+        let stats = here.map(|(_, _, s)| s).or(there.map(|(_, _, s)| s));
         let mut row = queue_row(view, vhost, record, counts, leader, policy, &name_of);
         if let (Some(o), Some(Value::Object(stats))) = (row.as_object_mut(), stats) {
-            o.extend(stats.clone());
+            o.extend(stats);
         }
         rows.push(row);
     }
@@ -307,9 +323,11 @@ async fn peer_counts(
     control: &Control,
     view: &AppView,
     vhost: &str,
+    only: Option<&str>,
 ) -> HashMap<String, (Counts, String, Value)> {
     let mut counts = HashMap::new();
-    for row in peer_rows(control, view, "describe_queues", vhost).await {
+    let args = only.map(str::to_owned).into_iter().collect();
+    for row in peer_rows(control, view, "describe_queues", vhost, args).await {
         let number = |k: &str| row[k].as_u64().unwrap_or(0);
         if let Some(name) = row["name"].as_str() {
             let c = (
@@ -330,14 +348,20 @@ async fn peer_counts(
     counts
 }
 
-/// Every peer's rows of `command` in `vhost`, asked `local_only` (a peer that does not
-/// answer adds none).
-async fn peer_rows(control: &Control, view: &AppView, command: &str, vhost: &str) -> Vec<Value> {
+/// Every peer's rows of `command` with `args` in `vhost`, asked `local_only` (a peer that
+/// does not answer adds none).
+async fn peer_rows(
+    control: &Control,
+    view: &AppView,
+    command: &str,
+    vhost: &str,
+    args: Vec<String>,
+) -> Vec<Value> {
     let mut all = Vec::new();
     for mut client in control.peer_admins(view).await {
         let request = CommandRequest {
             command: command.into(),
-            args: Vec::new(),
+            args: args.clone(),
             vhost: vhost.into(),
             flags: vec![LOCAL_ONLY.into()],
         };

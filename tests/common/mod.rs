@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod amqp;
+pub mod browser;
 pub mod cluster;
 pub mod http;
 pub mod traffic;

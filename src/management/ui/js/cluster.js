@@ -36,7 +36,8 @@ function memberCell(q, m, longest) {
   const node = m['Node Name'];
   const down = m['Raft State'] === 'down';
   const behind = down ? '?' : longest - (Number(m['Last Log Index']) || 0);
-  const cls = node === q.leader ? 'tag leader' : (down ? 'tag down' : 'tag');
+  // A member that does not answer is shown down even when it is the last leader known.
+  const cls = down ? 'tag down' : (node === q.leader ? 'tag leader' : 'tag');
   return h`<div class="member" data-member="${node}"><span class="${cls}">${node}</span>
     ${m['Raft State']} <span class="muted">term ${m.Term}</span>,
     <span class="lag" title="entries behind the longest log">behind ${behind}</span></div>`;
