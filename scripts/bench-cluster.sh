@@ -107,10 +107,7 @@ stop_warren_cluster() {
 cleanup() {
     local i
     stop_warren_cluster
-    for ((i = ${#STARTED_PIDS[@]} - 1; i >= 0; i--)); do
-        stop_pid "${STARTED_PIDS[i]}" 30
-    done
-    STARTED_PIDS=()
+    stop_started
     for i in "${RABBIT_BEAMS[@]}"; do
         if kill -0 "$i" 2>/dev/null; then
             log "RabbitMQ beam PID $i outlived its start script: SIGKILL"
@@ -118,11 +115,7 @@ cleanup() {
         fi
     done
     RABBIT_BEAMS=()
-    if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
-        log "work dir kept: $WORKDIR"
-    else
-        rm -rf "$WORKDIR"
-    fi
+    drop_workdir
 }
 trap cleanup EXIT
 trap 'exit 130' INT

@@ -1,6 +1,7 @@
-# Shared by the benchmark scripts (bench.sh, bench-cluster.sh, bench-idle.sh): process
-# control limited to PIDs the script started, and /proc readings. Source it after
-# defining `log` and `STARTED_PIDS`.
+# Shared by the benchmark scripts (bench.sh, bench-cluster.sh, bench-idle.sh,
+# bench-management.sh): process control limited to PIDs the script started, the work
+# dir's removal, and /proc readings. Source it after defining `log`, `STARTED_PIDS` and
+# `WORKDIR`.
 
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -18,6 +19,24 @@ stop_pid() {
         kill -KILL "$pid" 2>/dev/null || true
     fi
     wait "$pid" 2>/dev/null || true
+}
+
+# stop_started: stop every PID in STARTED_PIDS, the last started first.
+stop_started() {
+    local i
+    for ((i = ${#STARTED_PIDS[@]} - 1; i >= 0; i--)); do
+        stop_pid "${STARTED_PIDS[i]}" 30
+    done
+    STARTED_PIDS=()
+}
+
+# drop_workdir: remove $WORKDIR, or keep it (and say where) with BENCH_KEEP=1.
+drop_workdir() {
+    if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
+        log "work dir kept: $WORKDIR"
+    else
+        rm -rf "$WORKDIR"
+    fi
 }
 
 # forget_pid PID: drop PID from STARTED_PIDS (it has ended).

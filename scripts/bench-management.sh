@@ -53,16 +53,8 @@ STARTED_PIDS=()
 source "$(dirname "$0")/bench-lib.sh"
 
 cleanup() {
-    local i
-    for ((i = ${#STARTED_PIDS[@]} - 1; i >= 0; i--)); do
-        stop_pid "${STARTED_PIDS[i]}" 30
-    done
-    STARTED_PIDS=()
-    if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
-        log "work dir kept: $WORKDIR"
-    else
-        rm -rf "$WORKDIR"
-    fi
+    stop_started
+    drop_workdir
 }
 trap cleanup EXIT
 trap 'exit 130' INT

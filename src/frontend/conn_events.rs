@@ -128,9 +128,9 @@ impl Connection {
                 ch.decided.clear();
                 continue;
             }
-            self.broker.stats().confirmed(&ch.decided);
-            let acked = ch.decided.iter().filter(|(_, ok)| *ok).count();
-            ch.stats.add(Count::Confirm, acked as u64);
+            let acked = ch.decided.iter().filter(|(_, ok)| *ok).count() as u64;
+            self.broker.stats().confirmed(acked);
+            ch.stats.add(Count::Confirm, acked);
             for (tag, multiple, ack) in ch.take_confirms() {
                 let method = if ack {
                     basic::AMQPMethod::Ack(basic::Ack {

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use super::api::Api;
 use super::auth::Need;
 use super::reply::{Answer, Reply};
-use super::request::{string, Request};
+use super::request::{need_keys, string, Request};
 
 /// A section of the node's definitions (`users`, `permissions`, ...).
 pub(super) async fn definitions_section(api: &Api, section: &str) -> Result<Vec<Value>, Reply> {
@@ -217,19 +217,6 @@ pub(super) async fn permissions(api: &Api, req: &Request, topic: bool) -> Answer
         "permissions"
     };
     req.list(definitions_section(api, section).await?, &["vhost", "user"])
-}
-
-/// Refuse a body without one of `keys`, as RabbitMQ lists the missing keys.
-fn need_keys(o: &Map<String, Value>, keys: &[&str]) -> Result<(), Reply> {
-    let missing: Vec<String> = keys
-        .iter()
-        .filter(|k| !o.contains_key(**k))
-        .map(|k| format!("{{key_missing,{k}}}"))
-        .collect();
-    match missing.is_empty() {
-        true => Ok(()),
-        false => Err(Reply::bad_request(format!("[{}]", missing.join(",")))),
-    }
 }
 
 pub(super) async fn permission(

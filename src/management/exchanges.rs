@@ -10,7 +10,7 @@ use super::auth::Perm;
 use super::bindings::with_properties_key;
 use super::queues::vhost_in_path;
 use super::reply::{Answer, Reply};
-use super::request::Request;
+use super::request::{need_keys, Request};
 
 /// RabbitMQ lists the default exchange with this user; the others with who declared them,
 /// which WarrenMQ does not record.
@@ -101,14 +101,10 @@ pub(super) async fn publish(api: &Api, req: &Request, vhost: &str, name: &str) -
         return Err(Reply::method_not_allowed());
     }
     let o = req.object()?;
-    let missing: Vec<String> = ["routing_key", "properties", "payload", "payload_encoding"]
-        .iter()
-        .filter(|k| !o.contains_key(**k))
-        .map(|k| format!("{{key_missing,{k}}}"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(Reply::bad_request(format!("[{}]", missing.join(","))));
-    }
+    need_keys(
+        &o,
+        &["routing_key", "properties", "payload", "payload_encoding"],
+    )?;
     if find(api, vhost, name).await?.is_none() {
         // RabbitMQ 3.10.8's answer, the channel error's text with its code.
         return Err(Reply::bad_request(format!(

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::api::Api;
 use super::auth::Need;
 use super::reply::{Answer, Reply};
-use super::request::{string, Request};
+use super::request::{need_keys, string, Request};
 
 /// A vhost's operator policies as the node lists them (rabbitmqctl's keys, a definition
 /// as JSON text), as the API shows them.
@@ -74,14 +74,7 @@ pub(super) async fn operator_policy(api: &Api, req: &Request, vhost: &str, name:
                 return Err(Reply::error(404, "not_found", "vhost_not_found"));
             }
             let o = req.object()?;
-            let missing: Vec<String> = ["pattern", "definition"]
-                .iter()
-                .filter(|k| !o.contains_key(**k))
-                .map(|k| format!("{{key_missing,{k}}}"))
-                .collect();
-            if !missing.is_empty() {
-                return Err(Reply::bad_request(format!("[{}]", missing.join(","))));
-            }
+            need_keys(&o, &["pattern", "definition"])?;
             let Some(definition @ Value::Object(_)) = o.get("definition") else {
                 // RabbitMQ fails on a definition that is not an object: a 500, no body.
                 return Err(Reply::status(500));

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::api::Api;
 use super::auth::Need;
 use super::reply::{Answer, Reply};
-use super::request::Request;
+use super::request::{need_keys, Request};
 use crate::cluster::PolicyInfo;
 
 fn policy_json(p: &PolicyInfo) -> Value {
@@ -68,14 +68,7 @@ pub(super) async fn policy(api: &Api, req: &Request, vhost: &str, name: &str) ->
             .ok_or_else(Reply::not_found),
         Method::PUT => {
             let o = req.object()?;
-            let missing: Vec<String> = ["pattern", "definition"]
-                .iter()
-                .filter(|k| !o.contains_key(**k))
-                .map(|k| format!("{{key_missing,{k}}}"))
-                .collect();
-            if !missing.is_empty() {
-                return Err(Reply::bad_request(format!("[{}]", missing.join(","))));
-            }
+            need_keys(&o, &["pattern", "definition"])?;
             let pattern = o["pattern"]
                 .as_str()
                 .ok_or_else(|| Reply::bad_request("pattern must be a string"))?;

@@ -11,7 +11,7 @@ use super::api::{amqp_refusal, Api};
 use super::auth::{Need, Perm};
 use super::bindings::with_properties_key;
 use super::reply::{Answer, Reply};
-use super::request::Request;
+use super::request::{need_keys, Request};
 use crate::cluster::CommandOutcome;
 
 /// A rabbitmqctl-coded refusal of `delete_queue` / `purge_queue`, as RabbitMQ's 400.
@@ -112,14 +112,7 @@ pub(super) async fn get(api: &Api, req: &Request, vhost: &str, name: &str) -> An
         return Err(Reply::method_not_allowed());
     }
     let o = req.object()?;
-    let missing: Vec<String> = ["count", "ackmode", "encoding"]
-        .iter()
-        .filter(|k| !o.contains_key(**k))
-        .map(|k| format!("{{key_missing,{k}}}"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(Reply::bad_request(format!("[{}]", missing.join(","))));
-    }
+    need_keys(&o, &["count", "ackmode", "encoding"])?;
     if find(api, vhost, name).await?.is_none() {
         return Err(Reply::not_found());
     }

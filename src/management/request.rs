@@ -122,3 +122,16 @@ impl Request {
 pub(super) fn string<'a>(o: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     o.get(key).and_then(Value::as_str)
 }
+
+/// Refuse a body without one of `keys`, as RabbitMQ lists the missing keys.
+pub(super) fn need_keys(o: &Map<String, Value>, keys: &[&str]) -> Result<(), Reply> {
+    let missing: Vec<String> = keys
+        .iter()
+        .filter(|k| !o.contains_key(**k))
+        .map(|k| format!("{{key_missing,{k}}}"))
+        .collect();
+    match missing.is_empty() {
+        true => Ok(()),
+        false => Err(Reply::bad_request(format!("[{}]", missing.join(",")))),
+    }
+}
